@@ -1,0 +1,81 @@
+"""broker: a nonce-safe Kraken client library for bots and for krakenwatch.
+
+No Streamlit, no Prometheus, no SQLite: a bot can import it alone.
+
+>>> from broker import KrakenClient
+>>> api = KrakenClient(key, secret, account="MASTER")      # drop-in for krakenex.API(key, secret)
+>>> api.query_private("Balance")                            # krakenex contract
+>>> api.call_private("Balance")                             # returns result or raises KrakenError
+"""
+
+from .accounts import (
+    AccountConfig,
+    Discovery,
+    Problem,
+    discover_accounts,
+    load_environment,
+    mask_key,
+)
+from .client import KrakenClient
+from .errors import (
+    NONCE_DIAGNOSES,
+    ConfigurationError,
+    HTTPStatusError,
+    InvalidArgumentsError,
+    InvalidKeyError,
+    InvalidNonceError,
+    InvalidSignatureError,
+    KrakenAPIError,
+    KrakenConnectionError,
+    KrakenError,
+    KrakenTimeout,
+    MarketRestrictedError,
+    NonceUnitDowngradeError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseFormatError,
+    ServiceUnavailableError,
+    TemporaryLockoutError,
+    TransportError,
+)
+from .nonce import NONCE_UNITS, NonceStatus
+from .observer import CallEvent, FanOut, Observer, RefreshEvent
+from .skew import SkewEstimate, estimate_clock_skew, single_sample_skew
+
+__all__ = [
+    "NONCE_DIAGNOSES",
+    "NONCE_UNITS",
+    "AccountConfig",
+    "CallEvent",
+    "ConfigurationError",
+    "Discovery",
+    "FanOut",
+    "HTTPStatusError",
+    "InvalidArgumentsError",
+    "InvalidKeyError",
+    "InvalidNonceError",
+    "InvalidSignatureError",
+    "KrakenAPIError",
+    "KrakenClient",
+    "KrakenConnectionError",
+    "KrakenError",
+    "KrakenTimeout",
+    "MarketRestrictedError",
+    "NonceStatus",
+    "NonceUnitDowngradeError",
+    "Observer",
+    "PermissionDeniedError",
+    "Problem",
+    "RateLimitError",
+    "RefreshEvent",
+    "ResponseFormatError",
+    "ServiceUnavailableError",
+    "SkewEstimate",
+    "TemporaryLockoutError",
+    "TransportError",
+    "discover_accounts",
+    "estimate_clock_skew",
+    "load_environment",
+    "mask_key",
+    "single_sample_skew",
+]

@@ -1,0 +1,266 @@
+"""Account discovery from the environment and ``.env`` (the contract in DESIGN.md).
+
+=====================================================  ==========================================
+variable                                               meaning
+=====================================================  ==========================================
+``KRAKEN_MASTER_API_KEY`` / ``_API_SECRET``            the MASTER account, label ``MASTER``
+``KRAKEN_USER_<NAME>_API_KEY`` / ``_API_SECRET``       a user account, label ``USER:<name>``
+``KRAKEN_<ACCOUNT>_NONCE_UNIT``                        ``ms``, ``us`` (default) or ``ns``
+``KRAKEN_API_URL``                                     base URL (default ``https://api.kraken.com``)
+``KRAKENWATCH_DATA_DIR``                               nonce store and database directory
+=====================================================  ==========================================
+
+Bad input never raises: every problem becomes a :class:`Problem` naming the variable, and the
+accounts that are fine carry on. Secrets are kept out of ``repr`` and of every message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from .errors import ConfigurationError
+from .nonce import key_id, parse_unit
+from .paths import DATA_DIR_VARIABLE, default_data_dir
+from .signing import InvalidSecretError, decode_secret
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "AccountConfig",
+    "Discovery",
+    "Problem",
+    "discover_accounts",
+    "load_environment",
+    "mask_key",
+]
+
+DEFAULT_API_URL = "https://api.kraken.com"
+API_URL_VARIABLE = "KRAKEN_API_URL"
+_ACCOUNT_VAR = re.compile(
+    r"^KRAKEN_(MASTER|USER_(?P<name>.*?))_(?P<what>API_KEY|API_SECRET|NONCE_UNIT)$"
+)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
+
+
+def mask_key(key: str) -> str:
+    """``AbCd…wXyZ``: enough to recognise a key, never enough to use it."""
+    key = key.strip()
+    if len(key) <= 12:
+        return "…" if key else ""
+    return f"{key[:4]}…{key[-4:]}"
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    label: str  # "MASTER" or "USER:<name>"
+    prefix: str  # "MASTER" or "USER_<NAME>" as in the variable names
+    key: str = field(repr=False)
+    secret: str = field(repr=False)
+    nonce_unit: str = "us"
+
+    @property
+    def masked_key(self) -> str:
+        return mask_key(self.key)
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.key)
+
+    def __repr__(self) -> str:
+        return f"AccountConfig(label={self.label!r}, key={self.masked_key!r}, nonce_unit={self.nonce_unit!r})"
+
+
+@dataclass(frozen=True)
+class Problem:
+    variable: str
+    message: str
+    account: str | None = None
+    #: "error": the account (or setting) is not used; "warning": it runs, but look at it
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.variable}: {self.message}"
+
+
+@dataclass
+class Discovery:
+    accounts: list[AccountConfig]
+    problems: list[Problem]
+    api_url: str
+    data_dir: Path
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def shared_keys(self) -> dict[str, list[str]]:
+        """key id -> labels, for keys configured under more than one label (a hazard)."""
+        by_key: dict[str, list[str]] = {}
+        for account in self.accounts:
+            by_key.setdefault(account.key_id, []).append(account.label)
+        return {k: v for k, v in by_key.items() if len(v) > 1}
+
+
+def load_environment(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = None
+) -> dict[str, str]:
+    """The process environment over the ``.env`` file (explicit ``env_file``, else ``./.env``).
+
+    A missing or unreadable explicit ``env_file`` raises :class:`ConfigurationError` naming it.
+    """
+    env = dict(os.environ if environ is None else environ)
+    path = Path(env_file) if env_file is not None else Path(".env")
+    if env_file is not None and not path.is_file():
+        raise ConfigurationError(
+            f"env file {path} does not exist or is not a file", variable=str(path)
+        )
+    if not path.is_file():
+        return env
+    try:
+        values = dotenv_values(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(
+            f"env file {path} cannot be read: {type(exc).__name__}", variable=str(path)
+        ) from None
+    merged = {k: v for k, v in values.items() if v is not None}
+    merged.update(env)
+    return merged
+
+
+def discover_accounts(env: Mapping[str, str]) -> Discovery:
+    """Find every configured account in ``env`` (see :func:`load_environment`)."""
+    problems: list[Problem] = []
+    groups: dict[str, dict[str, tuple[str, str]]] = {}
+    for variable, value in env.items():
+        match = _ACCOUNT_VAR.match(variable)
+        if not match:
+            continue
+        name = match.group("name")
+        if name is not None and not _NAME.match(name):
+            problems.append(
+                Problem(
+                    variable,
+                    "the account name between KRAKEN_USER_ and the suffix must be letters, digits and underscores",
+                )
+            )
+            continue
+        prefix = "MASTER" if name is None else f"USER_{name.upper()}"
+        groups.setdefault(prefix, {})[match.group("what")] = (variable, value)
+
+    accounts: list[AccountConfig] = []
+    for prefix in sorted(groups, key=lambda p: (p != "MASTER", p)):
+        account = _build_account(prefix, groups[prefix], problems)
+        if account is not None:
+            accounts.append(account)
+
+    seen: dict[str, AccountConfig] = {}
+    for account in accounts:
+        first = seen.setdefault(account.key_id, account)
+        if first is not account:
+            problems.append(
+                Problem(
+                    f"KRAKEN_{account.prefix}_API_KEY",
+                    f"the same API key is also configured for {first.label}; both share one nonce "
+                    "sequence, but two programs on one key is the classic cause of invalid nonces",
+                    account.label,
+                    severity="warning",
+                )
+            )
+
+    api_url = _api_url(env, problems)
+    try:
+        data_dir = default_data_dir(env)
+    except RuntimeError:
+        problems.append(Problem(DATA_DIR_VARIABLE, "not set and no home directory to default to"))
+        data_dir = Path(".krakenwatch")
+    return Discovery(accounts, problems, api_url, data_dir)
+
+
+def _label(prefix: str) -> str:
+    return "MASTER" if prefix == "MASTER" else "USER:" + prefix[len("USER_") :].lower()
+
+
+def _build_account(
+    prefix: str, parts: dict[str, tuple[str, str]], problems: list[Problem]
+) -> AccountConfig | None:
+    label = _label(prefix)
+    key_var, secret_var = f"KRAKEN_{prefix}_API_KEY", f"KRAKEN_{prefix}_API_SECRET"
+    key = parts.get("API_KEY", (key_var, ""))[1].strip()
+    secret = parts.get("API_SECRET", (secret_var, ""))[1].strip()
+    failed = False
+    if "API_KEY" not in parts and "API_SECRET" not in parts:
+        unit_var = parts["NONCE_UNIT"][0]
+        problems.append(
+            Problem(
+                unit_var,
+                f"set, but {label} has no {key_var}/{secret_var}; ignored",
+                label,
+                "warning",
+            )
+        )
+        return None
+    for what, variable, value, other in (
+        ("API_KEY", key_var, key, secret_var),
+        ("API_SECRET", secret_var, secret, key_var),
+    ):
+        if what not in parts:
+            problems.append(
+                Problem(variable, f"missing: {other} is set, but {variable} is not", label)
+            )
+            failed = True
+        elif not value:
+            problems.append(Problem(variable, "is empty", label))
+            failed = True
+    if key and (any(c.isspace() for c in key) or not key.isascii() or not key.isprintable()):
+        problems.append(
+            Problem(
+                key_var, "contains whitespace or non-ASCII characters; copy the key again", label
+            )
+        )
+        failed = True
+    if secret:
+        try:
+            decode_secret(secret)
+        except InvalidSecretError:
+            problems.append(
+                Problem(secret_var, "is not valid base64; copy the private key again, whole", label)
+            )
+            failed = True
+    unit = "us"
+    if "NONCE_UNIT" in parts:
+        unit_var, unit_value = parts["NONCE_UNIT"]
+        try:
+            unit = parse_unit(unit_value)
+        except ConfigurationError:
+            problems.append(
+                Problem(
+                    unit_var, f"unknown nonce unit {unit_value.strip()!r}; use ms, us or ns", label
+                )
+            )
+            failed = True
+    return None if failed else AccountConfig(label, prefix, key, secret, unit)
+
+
+def _api_url(env: Mapping[str, str], problems: list[Problem]) -> str:
+    raw = env.get(API_URL_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_API_URL
+    parsed = urllib.parse.urlparse(raw)
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.netloc
+        or parsed.query
+        or parsed.fragment
+    ):
+        problems.append(
+            Problem(API_URL_VARIABLE, f"{raw!r} is not an http(s) base URL like {DEFAULT_API_URL}")
+        )
+        return DEFAULT_API_URL
+    return raw.rstrip("/")

@@ -1,0 +1,290 @@
+"""The one exception tree of ``broker``.
+
+::
+
+    KrakenError
+    ├── ConfigurationError          bad account configuration (names the variable)
+    │   └── NonceUnitDowngradeError  a coarser nonce unit than the key has already used
+    ├── TransportError              the request did not get an HTTP answer
+    │   ├── KrakenTimeout
+    │   └── KrakenConnectionError
+    ├── HTTPStatusError             a non-2xx answer (keeps status and a body excerpt)
+    ├── ResponseFormatError         a 2xx answer that is not Kraken's JSON envelope
+    └── KrakenAPIError              Kraken answered with an ``error`` list
+        ├── InvalidNonceError            EAPI:Invalid nonce
+        ├── InvalidKeyError              EAPI:Invalid key
+        ├── InvalidSignatureError        EAPI:Invalid signature
+        ├── PermissionDeniedError        EGeneral:Permission denied
+        ├── RateLimitError               EAPI:Rate limit exceeded (and EOrder:Rate limit exceeded)
+        ├── TemporaryLockoutError        EGeneral:Temporary lockout
+        ├── ServiceUnavailableError      EService:Unavailable / Busy, EGeneral:Internal error
+        ├── MarketRestrictedError        EService:Market in cancel_only / post_only mode
+        └── InvalidArgumentsError        EGeneral:Invalid arguments[:field], EGeneral:Unknown method
+
+Every error carries ``kind`` (a short stable identifier), ``explanation`` and ``remedy``
+(operator-facing text), the ``account`` label and ``method`` when known, and for API errors the raw
+Kraken ``code``. No error ever holds the API secret or the full API key.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "NONCE_DIAGNOSES",
+    "ConfigurationError",
+    "HTTPStatusError",
+    "InvalidArgumentsError",
+    "InvalidKeyError",
+    "InvalidNonceError",
+    "InvalidSignatureError",
+    "KrakenAPIError",
+    "KrakenConnectionError",
+    "KrakenError",
+    "KrakenTimeout",
+    "MarketRestrictedError",
+    "NonceUnitDowngradeError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ServiceUnavailableError",
+    "TemporaryLockoutError",
+    "TransportError",
+    "api_error_from_codes",
+    "error_class_for_code",
+]
+
+
+class KrakenError(Exception):
+    """Root of every error raised by ``broker``."""
+
+    kind: ClassVar[str] = "error"
+    explanation: ClassVar[str] = "The Kraken request failed."
+    remedy: ClassVar[str] = "Check the logs for the cause."
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, account: str | None = None, method: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.account = account
+        self.method = method
+
+    def __str__(self) -> str:
+        where = " ".join(p for p in (self.account, self.method) if p)
+        return f"{self.message} ({where})" if where else self.message
+
+
+class ConfigurationError(KrakenError):
+    kind = "configuration"
+    explanation = "The account configuration is invalid; nothing was sent to Kraken."
+    remedy = "Fix the named environment variable (or .env entry) and restart."
+
+    def __init__(self, message: str, *, variable: str | None = None, account: str | None = None):
+        super().__init__(message, account=account)
+        self.variable = variable
+
+
+class NonceUnitDowngradeError(ConfigurationError):
+    kind = "nonce_unit_downgrade"
+    explanation = (
+        "This key has already sent nonces in a finer unit; Kraken would reject every nonce in a "
+        "coarser unit forever, so nothing was sent."
+    )
+    remedy = (
+        "Set the account's KRAKEN_<ACCOUNT>_NONCE_UNIT back to the unit the key used (or finer), "
+        "or create a new API key for the coarser unit."
+    )
+
+
+class TransportError(KrakenError):
+    kind = "transport"
+    retryable = True
+    explanation = "The request did not get an answer from Kraken."
+    remedy = (
+        "Check network connectivity and DNS to api.kraken.com; the monitor retries with backoff."
+    )
+
+
+class KrakenTimeout(TransportError):
+    kind = "timeout"
+    explanation = "Kraken did not answer within the timeout."
+    remedy = (
+        "Kraken or the network is slow; the call may still have reached Kraken, so it is never "
+        "retried blindly. Check status.kraken.com and the network path."
+    )
+
+
+class KrakenConnectionError(TransportError):
+    kind = "connection"
+    explanation = "The connection to Kraken failed or was dropped."
+    remedy = "Check network connectivity, proxies and DNS; verify KRAKEN_API_URL."
+
+
+class HTTPStatusError(KrakenError):
+    kind = "http_status"
+    retryable = True
+    explanation = "Kraken (or its CDN) answered with an HTTP error instead of the API's JSON."
+    remedy = "Usually a Kraken-side outage (502/503/520): check status.kraken.com and wait."
+
+    def __init__(
+        self,
+        status: int,
+        body_excerpt: str,
+        *,
+        account: str | None = None,
+        method: str | None = None,
+    ):
+        super().__init__(f"HTTP {status}: {body_excerpt}", account=account, method=method)
+        self.status = status
+        self.body_excerpt = body_excerpt
+
+
+class ResponseFormatError(KrakenError):
+    kind = "bad_response"
+    retryable = True
+    explanation = "Kraken's answer was not the expected JSON document."
+    remedy = "Usually a proxy or outage page; check KRAKEN_API_URL and status.kraken.com."
+
+
+class KrakenAPIError(KrakenError):
+    """Kraken answered with a non-empty ``error`` list. ``code`` is the first raw code."""
+
+    kind = "api_error"
+    explanation = "Kraken rejected the request."
+    remedy = "See the raw Kraken error code for details."
+
+    def __init__(
+        self,
+        code: str,
+        *,
+        codes: list[str] | None = None,
+        account: str | None = None,
+        method: str | None = None,
+    ):
+        super().__init__(code, account=account, method=method)
+        self.code = code
+        self.codes = list(codes) if codes else [code]
+
+
+#: why an ``EAPI:Invalid nonce`` happened, as far as this host can tell: code -> explanation
+NONCE_DIAGNOSES: dict[str, str] = {
+    "second_writer": (
+        "Another program is using this API key outside krakenwatch's nonce store (its nonces "
+        "overtook ours after this host's own calls were accepted)."
+    ),
+    "restart_below_high_water": (
+        "This host had no record of the key: a previous session, another host or another program "
+        "(or a finer nonce unit) already used higher nonces than this host's clock gives."
+    ),
+    "unit_downgrade": "The key was used with a finer nonce unit before; coarser nonces fail forever.",
+    "clock_behind": "This host's clock is behind Kraken's, so time-based nonces start too low.",
+    "stranded_key": "The key's nonce high-water mark runs far ahead of the wall clock.",
+}
+
+
+class InvalidNonceError(KrakenAPIError):
+    kind = "invalid_nonce"
+    #: one of :data:`NONCE_DIAGNOSES`' keys when the client could tell, else ``None``
+    diagnosis: str | None = None
+    explanation = (
+        "Kraken saw a nonce that was not higher than the last one it accepted for this key: another "
+        "program or process uses the same key, a restart started below the previous high-water "
+        "mark, the nonce unit was downgraded, or the clock stepped back."
+    )
+    remedy = (
+        "Give every program its own API key (a read-only key for krakenwatch); if a key must be "
+        "shared, use broker.KrakenClient in every process with the same KRAKENWATCH_DATA_DIR. "
+        "Never switch a key to a coarser nonce unit; sync the clock (NTP). Do not retry in a loop."
+    )
+
+
+class InvalidKeyError(KrakenAPIError):
+    kind = "invalid_key"
+    explanation = "Kraken does not know this API key (wrong, disabled or deleted)."
+    remedy = (
+        "Copy the API key again from Kraken (Settings > API) into the account's _API_KEY variable."
+    )
+
+
+class InvalidSignatureError(KrakenAPIError):
+    kind = "invalid_signature"
+    explanation = "The request signature did not match: the API secret does not belong to the key."
+    remedy = "Copy the private key (secret) again into the account's _API_SECRET variable, whole."
+
+
+class PermissionDeniedError(KrakenAPIError):
+    kind = "permission_denied"
+    explanation = "The API key lacks the permission this call needs."
+    remedy = (
+        "In Kraken's API key settings grant the missing permission (Query Funds; Query Open Orders "
+        "& Trades; Create & Modify Orders only for trading keys), or use a key that has it."
+    )
+
+
+class RateLimitError(KrakenAPIError):
+    kind = "rate_limited"
+    retryable = True
+    explanation = "The key's API call counter is over its tier's limit."
+    remedy = "Call less often (krakenwatch polls within the Starter budget); wait for the counter to decay."
+
+
+class TemporaryLockoutError(KrakenAPIError):
+    kind = "temporary_lockout"
+    retryable = True
+    explanation = "Too many failed calls: Kraken locked this key out for about 15 minutes."
+    remedy = "Stop all programs using the key, fix the failing calls, and wait ~15 minutes."
+
+
+class ServiceUnavailableError(KrakenAPIError):
+    kind = "service_unavailable"
+    retryable = True
+    explanation = "Kraken is unavailable, busy or had an internal error."
+    remedy = "Kraken-side: check status.kraken.com; the monitor retries with backoff."
+
+
+class MarketRestrictedError(KrakenAPIError):
+    kind = "market_restricted"
+    retryable = True
+    explanation = "The market is in cancel_only or post_only mode: trading is restricted."
+    remedy = "Wait for Kraken to return to full trading (status.kraken.com)."
+
+
+class InvalidArgumentsError(KrakenAPIError):
+    kind = "invalid_arguments"
+    explanation = "Kraken rejected the request's method or arguments."
+    remedy = "The raw code names the field; fix the call's arguments or method name."
+
+
+_BY_PREFIX: tuple[tuple[str, type[KrakenAPIError]], ...] = (
+    ("EAPI:Invalid nonce", InvalidNonceError),
+    ("EAPI:Invalid key", InvalidKeyError),
+    ("EAPI:Invalid signature", InvalidSignatureError),
+    ("EAPI:Rate limit exceeded", RateLimitError),
+    ("EOrder:Rate limit exceeded", RateLimitError),
+    ("EGeneral:Permission denied", PermissionDeniedError),
+    ("EGeneral:Temporary lockout", TemporaryLockoutError),
+    ("EService:Unavailable", ServiceUnavailableError),
+    ("EService:Busy", ServiceUnavailableError),
+    ("EGeneral:Internal error", ServiceUnavailableError),
+    ("EService:Market in cancel_only mode", MarketRestrictedError),
+    ("EService:Market in post_only mode", MarketRestrictedError),
+    ("EGeneral:Invalid arguments", InvalidArgumentsError),
+    ("EGeneral:Unknown method", InvalidArgumentsError),
+)
+
+
+def error_class_for_code(code: str) -> type[KrakenAPIError]:
+    """Map a raw Kraken error string to its class (the generic one when unknown)."""
+    for prefix, cls in _BY_PREFIX:
+        if code == prefix or code.startswith(prefix + ":"):
+            return cls
+    return KrakenAPIError
+
+
+def api_error_from_codes(
+    codes: list[str], *, account: str | None = None, method: str | None = None
+) -> KrakenAPIError:
+    """Build the most specific error for an ``error`` list (warnings ``W…`` are skipped)."""
+    errors = [c for c in codes if not c.startswith("W")] or list(codes)
+    code = errors[0]
+    return error_class_for_code(code)(code, codes=list(codes), account=account, method=method)

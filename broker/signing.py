@@ -1,0 +1,57 @@
+"""Kraken request signing (``API-Sign``), shared by the client and the simulator.
+
+``API-Sign = base64(HMAC-SHA512(base64decode(secret), urlpath + SHA256(nonce + postdata)))``
+where ``postdata`` is the exact form-encoded body that is sent, nonce included.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["InvalidSecretError", "decode_secret", "encode_private_request", "sign"]
+
+
+class InvalidSecretError(ValueError):
+    """The API secret is not valid base64. The message never contains the secret."""
+
+
+def decode_secret(secret: str | bytes) -> bytes:
+    """Decode a base64 API secret, raising :class:`InvalidSecretError` (without the value)."""
+    raw = secret.encode("ascii", "replace") if isinstance(secret, str) else secret
+    raw = raw.strip()
+    if not raw:
+        raise InvalidSecretError("the API secret is empty")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidSecretError("the API secret is not valid base64") from None
+
+
+def sign(urlpath: str, nonce: int | str, postdata: str | bytes, secret: str | bytes) -> str:
+    """Return the ``API-Sign`` header value for one private request.
+
+    ``urlpath`` is the path only (``/0/private/Balance``); ``postdata`` is the raw body as sent.
+    """
+    body = postdata.encode("utf-8") if isinstance(postdata, str) else postdata
+    digest = hashlib.sha256(str(nonce).encode("ascii") + body).digest()
+    mac = hmac.new(decode_secret(secret), urlpath.encode("utf-8") + digest, hashlib.sha512)
+    return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def encode_private_request(
+    urlpath: str, nonce: int, params: Mapping[str, Any], key: str, secret: str | bytes
+) -> tuple[str, dict[str, str]]:
+    """The form-encoded body (``nonce`` first) and the headers of one private request."""
+    body = urllib.parse.urlencode({"nonce": nonce, **params})
+    headers = {
+        "API-Key": key,
+        "API-Sign": sign(urlpath, nonce, body, secret),
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+    }
+    return body, headers

@@ -1,0 +1,325 @@
+"""The live post-deploy verification checklist (the seed's list, made checkable).
+
+Every item has a status: ``pass``, ``fail``, ``pending`` (no data yet) or ``skipped`` (does not
+apply). ``ok`` is true when no *required* item is ``fail`` or ``pending``: no data is never a pass.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from broker import PermissionDeniedError
+
+from .config import Settings
+from .status import AccountStatus, Snapshot
+
+__all__ = ["CHECKS", "Check", "build_checklist", "verify_document"]
+
+PASS, FAIL, PENDING, SKIPPED = "pass", "fail", "pending", "skipped"
+
+#: check name -> what it verifies (the README's checklist table comes from the same list)
+CHECKS: dict[str, str] = {
+    "configuration": "every configured account and setting is valid",
+    "monitor_started": "the monitor is running",
+    "connected": "a private call (Balance) succeeded recently: the seed's KRAKEN PRO CONNECTED",
+    "balance_fetched": "the balance was read and can be shown (never a made-up 0)",
+    "no_invalid_nonce": "no EAPI:Invalid nonce since the monitor started",
+    "permission_query_funds": "the key has Query Funds",
+    "permission_query_orders": "the key has Query Open Orders & Trades",
+    "permission_create_orders": "the key has Create & Modify Orders (only when KRAKENWATCH_PROBE_TRADE=1)",
+    "dedicated_key": "the key is not configured under another label (not required)",
+    "clock_skew": "local clock within KRAKENWATCH_MAX_SKEW of Kraken's",
+    "kraken_status": "Kraken's SystemStatus is online (not required)",
+    "bot_kraken_connected": "the bot log shows KRAKEN PRO CONNECTED",
+    "bot_other_brokers": "the bot log shows the other brokers connected",
+    "bot_trading_cycles": "the bot log shows trading cycles running",
+    "bot_no_invalid_nonce": "the bot log shows no Invalid nonce lines",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    account: str | None
+    status: str
+    detail: str
+    remedy: str | None = None
+    required: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_checklist(snapshot: Snapshot, settings: Settings) -> list[Check]:
+    checks = [_configuration(settings), _started(snapshot)]
+    for status in snapshot.accounts:
+        checks.extend(_account_checks(status, snapshot.taken_at, settings))
+    checks.append(_clock(snapshot, settings))
+    checks.append(_kraken_status(snapshot))
+    checks.extend(_bot_log(snapshot, settings))
+    return checks
+
+
+def _configuration(settings: Settings) -> Check:
+    errors = settings.config_errors
+    if not settings.accounts and not errors:
+        return Check(
+            "configuration",
+            None,
+            FAIL,
+            "no Kraken account is configured",
+            "Set KRAKEN_MASTER_API_KEY and KRAKEN_MASTER_API_SECRET (and KRAKEN_USER_<NAME>_API_KEY/_API_SECRET per user) in the environment or .env.",
+        )
+    if errors:
+        return Check(
+            "configuration",
+            None,
+            FAIL,
+            "; ".join(str(p) for p in errors),
+            "Fix the named variables; the other accounts keep running.",
+        )
+    warnings = [str(p) for p in settings.all_problems if p.severity != "error"]
+    detail = f"{len(settings.accounts)} account(s) configured" + (
+        f"; warnings: {'; '.join(warnings)}" if warnings else ""
+    )
+    return Check("configuration", None, PASS, detail)
+
+
+def _started(snapshot: Snapshot) -> Check:
+    if snapshot.started_at is None:
+        return Check("monitor_started", None, PENDING, "the monitor has not started yet")
+    return Check(
+        "monitor_started", None, PASS, f"started {_ago(snapshot.taken_at - snapshot.started_at)}"
+    )
+
+
+def _account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Check]:
+    error = a.last_error
+    remedy = error.remedy if error else None
+    label = a.label
+    if a.is_up(now, settings.freshness_s):
+        connected = Check(
+            "connected",
+            label,
+            PASS,
+            f"last successful call {_ago(now - (a.last_success_at or now))}",
+        )
+    elif a.state in ("disconnected", "invalid_config", "degraded"):
+        connected = Check("connected", label, FAIL, f"{a.state}: {a.reason}", remedy)
+    elif a.last_success_at is not None:
+        connected = Check(
+            "connected",
+            label,
+            FAIL,
+            f"no successful call for {_ago(now - a.last_success_at)}",
+            "Check the account's recent errors on the timeline.",
+        )
+    else:
+        connected = Check("connected", label, PENDING, "connecting: no answer from Kraken yet")
+
+    if a.balances is not None:
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(a.balances.items())[:6]) or "no assets"
+        balance = Check("balance_fetched", label, PASS, shown)
+    elif a.balance_error:
+        balance = Check("balance_fetched", label, FAIL, f"unknown ({a.balance_error})", remedy)
+    else:
+        balance = Check("balance_fetched", label, PENDING, "no balance read yet")
+
+    if a.invalid_nonce_count:
+        diagnosis = error.diagnosis if error and error.kind == "invalid_nonce" else None
+        nonce = Check(
+            "no_invalid_nonce",
+            label,
+            FAIL,
+            f"{a.invalid_nonce_count} invalid-nonce answer(s) since start"
+            + (f" ({diagnosis})" if diagnosis else ""),
+            remedy if error and error.kind == "invalid_nonce" else _nonce_remedy(),
+        )
+    elif a.last_success_at is not None:
+        nonce = Check("no_invalid_nonce", label, PASS, "none since start")
+    else:
+        nonce = Check("no_invalid_nonce", label, PENDING, "no private call has succeeded yet")
+
+    checks = [connected, balance, nonce]
+    for perm, name, title in (
+        ("funds", "permission_query_funds", "Query Funds"),
+        ("orders", "permission_query_orders", "Query Open Orders & Trades"),
+        ("trade", "permission_create_orders", "Create & Modify Orders"),
+    ):
+        granted = a.permissions.get(perm)
+        if perm == "trade" and not settings.probe_trade:
+            checks.append(
+                Check(
+                    name,
+                    label,
+                    SKIPPED,
+                    "not probed (set KRAKENWATCH_PROBE_TRADE=1 for trading keys)",
+                    required=False,
+                )
+            )
+        elif granted is True:
+            checks.append(Check(name, label, PASS, f"{title} granted"))
+        elif granted is False:
+            checks.append(
+                Check(
+                    name,
+                    label,
+                    FAIL,
+                    f"{title} denied (EGeneral:Permission denied)",
+                    PermissionDeniedError.remedy,
+                )
+            )
+        else:
+            checks.append(Check(name, label, PENDING, f"{title} not probed yet"))
+    if a.shared_with:
+        checks.append(
+            Check(
+                "dedicated_key",
+                label,
+                FAIL,
+                f"same API key as {', '.join(a.shared_with)}",
+                "Give each account and program its own API key; a shared key is the classic cause of invalid nonces.",
+                required=False,
+            )
+        )
+    else:
+        checks.append(
+            Check("dedicated_key", label, PASS, "no other label uses this key", required=False)
+        )
+    return checks
+
+
+def _nonce_remedy() -> str:
+    from broker import InvalidNonceError
+
+    return InvalidNonceError.remedy
+
+
+def _clock(snapshot: Snapshot, settings: Settings) -> Check:
+    skew = snapshot.skew
+    if skew is None:
+        return Check("clock_skew", None, PENDING, "no clock sample yet")
+    detail = f"local - Kraken = {skew.offset_s:+.3f} s ± {skew.uncertainty_s:.3f} s (bound {settings.max_skew_s:g} s)"
+    if abs(skew.offset_s) > settings.max_skew_s:
+        return Check(
+            "clock_skew",
+            None,
+            FAIL,
+            detail,
+            "Synchronise this host's clock (chrony/systemd-timesyncd with NTP); a clock behind Kraken's makes time-based nonces start too low.",
+        )
+    return Check("clock_skew", None, PASS, detail)
+
+
+def _kraken_status(snapshot: Snapshot) -> Check:
+    status = snapshot.system_status
+    if status is None:
+        return Check("kraken_status", None, PENDING, "SystemStatus not read yet", required=False)
+    if status == "online":
+        return Check("kraken_status", None, PASS, "online", required=False)
+    return Check(
+        "kraken_status",
+        None,
+        FAIL,
+        status,
+        "Kraken-side: trading is restricted until Kraken is back online (status.kraken.com).",
+        required=False,
+    )
+
+
+def _bot_log(snapshot: Snapshot, settings: Settings) -> list[Check]:
+    names = {
+        "bot_kraken_connected": "kraken_connected",
+        "bot_other_brokers": "other_broker_connected",
+        "bot_trading_cycles": "trading_cycle",
+        "bot_no_invalid_nonce": "invalid_nonce",
+    }
+    if settings.bot_log is None:
+        return [
+            Check(
+                name, None, SKIPPED, "no bot log configured (KRAKENWATCH_BOT_LOG)", required=False
+            )
+            for name in names
+        ]
+    checks = []
+    for name, pattern in names.items():
+        seen = snapshot.log_matches.get(pattern, 0)
+        if name == "bot_no_invalid_nonce":
+            checks.append(
+                Check(
+                    name,
+                    None,
+                    FAIL,
+                    f"{seen} Invalid nonce line(s) in {settings.bot_log}",
+                    _nonce_remedy(),
+                )
+                if seen
+                else Check(
+                    name, None, PASS, f"no Invalid nonce line in {settings.bot_log} since start"
+                )
+            )
+        elif seen:
+            checks.append(Check(name, None, PASS, f"{seen} matching line(s) in {settings.bot_log}"))
+        else:
+            checks.append(Check(name, None, PENDING, f"no matching line in {settings.bot_log} yet"))
+    return checks
+
+
+def _ago(seconds: float) -> str:
+    return f"{max(0.0, seconds):.0f} s ago"
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def verify_document(
+    snapshot: Snapshot, settings: Settings, checks: list[Check] | None = None
+) -> dict[str, Any]:
+    """The verify document served by ``/api/verify`` and printed by ``krakenwatch check --json``."""
+    checks = build_checklist(snapshot, settings) if checks is None else checks
+    ok = not any(c.required and c.status in (FAIL, PENDING) for c in checks)
+    skew = snapshot.skew
+    return {
+        "ok": ok,
+        "generated_at": _iso(snapshot.taken_at),
+        "started_at": _iso(snapshot.started_at),
+        "clock_skew_seconds": None if skew is None else round(skew.offset_s, 6),
+        "clock_skew_uncertainty_seconds": None if skew is None else round(skew.uncertainty_s, 6),
+        "kraken_status": snapshot.system_status,
+        "accounts": [
+            {
+                "account": a.label,
+                "state": a.state,
+                "since": _iso(a.since),
+                "reason": a.reason,
+                "key": a.masked_key,
+                "nonce_unit": a.nonce_unit,
+                "balances": a.balances,
+                "balance_error": a.balance_error,
+                "last_success_at": _iso(a.last_success_at),
+                "invalid_nonce_errors": a.invalid_nonce_count,
+                "nonce_refreshes": a.refresh_count,
+                "permissions": dict(a.permissions),
+                "error": a.last_error.as_dict()
+                if a.last_error and a.state != "connected"
+                else None,
+                "last_error": a.last_error.as_dict() if a.last_error else None,
+            }
+            for a in snapshot.accounts
+        ],
+        "problems": [
+            {
+                "variable": p.variable,
+                "message": p.message,
+                "severity": p.severity,
+                "account": p.account,
+            }
+            for p in settings.all_problems
+        ],
+        "checks": [c.as_dict() for c in checks],
+    }

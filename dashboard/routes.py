@@ -1,0 +1,81 @@
+"""HTTP routes of krakenwatch: ``GET /metrics`` and ``GET /api/verify``.
+
+A small factory usable by the Streamlit app (``st.App(routes=...)``) and headless (Starlette on
+uvicorn). ``/metrics`` is a plain ``Route``: a ``Mount`` would only answer ``/metrics/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .metrics import CONTENT_TYPE
+from .service import Service
+
+__all__ = ["HeadlessServer", "create_routes", "headless_app"]
+
+
+def create_routes(service: Service) -> list[Route]:
+    async def metrics(request: Request) -> Response:
+        body = await asyncio.to_thread(service.metrics.exposition)
+        return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+
+    async def verify(request: Request) -> JSONResponse:
+        doc = await asyncio.to_thread(service.verify)
+        return JSONResponse(
+            doc, status_code=200 if doc["ok"] else 503, headers={"Cache-Control": "no-store"}
+        )
+
+    return [
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/api/verify", verify, methods=["GET"]),
+    ]
+
+
+def headless_app(service: Service) -> Starlette:
+    """The routes alone, without the Streamlit pages (for tests and metrics-only deployments)."""
+
+    async def health(request: Request) -> Response:
+        return Response("ok", media_type="text/plain")
+
+    return Starlette(routes=[*create_routes(service), Route("/_stcore/health", health)])
+
+
+class HeadlessServer:
+    """Serve :func:`headless_app` with uvicorn in a background thread (stoppable)."""
+
+    def __init__(self, service: Service, host: str = "127.0.0.1", port: int = 0):
+        import uvicorn
+
+        config = uvicorn.Config(
+            headless_app(service), host=host, port=port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="kw-headless", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> HeadlessServer:
+        self._thread.start()
+        ready = threading.Event()
+        for _ in range(int(timeout / 0.02)):
+            if self._server.started:
+                ready.set()
+                break
+            ready.wait(0.02)
+        if not self._server.started:
+            raise RuntimeError("the headless server did not start")
+        return self
+
+    @property
+    def url(self) -> str:
+        sock = self._server.servers[0].sockets[0]
+        host, port = sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)

@@ -1,0 +1,72 @@
+"""The krakenwatch service: settings + store + monitor + metrics (+ bot-log watcher), wired once.
+
+The app factory of the project: ``krakenwatch up``, the Streamlit app, the headless server and the
+tests all build it here, with their dependencies injected, and nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from .checklist import build_checklist, verify_document
+from .config import Settings
+from .logwatch import LogWatcher, load_patterns
+from .metrics import Metrics
+from .monitor import Monitor
+from .store import EventStore
+
+__all__ = ["Service"]
+
+log = logging.getLogger(__name__)
+DATABASE_NAME = "krakenwatch.sqlite3"
+
+
+@dataclass
+class Service:
+    settings: Settings
+    monitor: Monitor
+    metrics: Metrics
+    store: EventStore | None = None
+    log_watcher: LogWatcher | None = None
+
+    @classmethod
+    def create(cls, settings: Settings, *, with_store: bool = True) -> Service:
+        monitor = Monitor(settings)
+        metrics = Metrics(settings, monitor.snapshot)
+        monitor.add_observer(metrics)
+        store = None
+        if with_store:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            store = EventStore(
+                settings.data_dir / DATABASE_NAME,
+                retention_days=settings.retention_days,
+                redact=settings.secrets(),
+            )
+            monitor.add_listener(store.append)
+        watcher = None
+        if settings.bot_log is not None:
+            watcher = LogWatcher(
+                settings.bot_log,
+                load_patterns(settings.bot_log_patterns),
+                monitor.emit,
+                redact=settings.secrets(),
+            )
+        return cls(settings, monitor, metrics, store, watcher)
+
+    def start(self) -> None:
+        self.monitor.start()
+        if self.log_watcher is not None:
+            self.log_watcher.start()
+
+    def stop(self) -> None:
+        if self.log_watcher is not None:
+            self.log_watcher.stop()
+        self.monitor.stop()
+        if self.store is not None:
+            self.store.close()
+
+    def verify(self) -> dict[str, Any]:
+        snapshot = self.monitor.snapshot()
+        return verify_document(snapshot, self.settings, build_checklist(snapshot, self.settings))

@@ -1,0 +1,88 @@
+"""The monitor's current picture: per-account status and a point-in-time snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker import NONCE_DIAGNOSES, KrakenError, SkewEstimate
+
+__all__ = ["AccountStatus", "ErrorInfo", "Snapshot"]
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    kind: str
+    code: str | None
+    message: str
+    explanation: str
+    remedy: str
+    at: float
+    diagnosis: str | None = None
+
+    @classmethod
+    def from_error(cls, exc: KrakenError, at: float) -> ErrorInfo:
+        diagnosis = getattr(exc, "diagnosis", None)
+        remedy = exc.remedy
+        if diagnosis in NONCE_DIAGNOSES:
+            remedy = f"{NONCE_DIAGNOSES[diagnosis]} {remedy}"
+        return cls(
+            exc.kind, getattr(exc, "code", None), str(exc), exc.explanation, remedy, at, diagnosis
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "code": self.code,
+            "message": self.message,
+            "remedy": self.remedy,
+            "diagnosis": self.diagnosis,
+        }
+
+
+@dataclass
+class AccountStatus:
+    label: str
+    masked_key: str
+    key_id: str
+    nonce_unit: str
+    state: str
+    since: float
+    reason: str = ""
+    last_success_at: float | None = None
+    last_call_at: float | None = None
+    balances: dict[str, str] | None = None
+    balances_at: float | None = None
+    balance_error: str | None = None
+    #: permission -> True granted / False denied / None not known (yet)
+    permissions: dict[str, bool | None] = field(
+        default_factory=lambda: {"funds": None, "orders": None, "trade": None}
+    )
+    invalid_nonce_count: int = 0
+    refresh_count: int = 0
+    last_error: ErrorInfo | None = None
+    nonce_status: dict[str, Any] | None = None
+    shared_with: list[str] = field(default_factory=list)
+
+    def is_fresh(self, now: float, freshness_s: float) -> bool:
+        return self.last_success_at is not None and now - self.last_success_at <= freshness_s
+
+    def is_up(self, now: float, freshness_s: float) -> bool:
+        """Health = a recent successful private call, and the last one did not fail."""
+        return self.state == "connected" and self.is_fresh(now, freshness_s)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    started_at: float | None
+    taken_at: float
+    accounts: list[AccountStatus]
+    skew: SkewEstimate | None
+    system_status: str | None
+    log_matches: dict[str, int]
+
+    def account(self, label: str) -> AccountStatus:
+        for status in self.accounts:
+            if status.label == label:
+                return status
+        raise KeyError(label)

@@ -1,0 +1,86 @@
+"""Several OS processes on one key: coordinated through the nonce store's file lock."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from simkit import one_key_simulator
+
+from broker import InvalidNonceError, KrakenClient
+
+WORKER = """
+import json, sys, threading
+import broker.nonce
+from broker import KrakenClient
+url, key, secret, store, calls, threads, ahead = sys.argv[1:8]
+if float(ahead):
+    # this process's clock runs ahead (a host whose clock was later stepped back)
+    real = broker.nonce.now_in_unit
+    broker.nonce.now_in_unit = lambda unit: real(unit) + int(float(ahead) * broker.nonce.NONCE_UNITS[unit])
+api = KrakenClient(key, secret, base_url=url, store_dir=store)
+errors = []
+def work():
+    for _ in range(int(calls)):
+        errors.extend(api.query_private("Balance")["error"])
+pool = [threading.Thread(target=work) for _ in range(int(threads))]
+[t.start() for t in pool]; [t.join() for t in pool]
+print(json.dumps({"errors": errors}))
+"""
+
+
+def run_workers(url: str, key: str, secret: str, stores: list[Path], *, calls: int,
+                threads: int = 1, ahead: float = 0.0) -> list[list[str]]:
+    """Run one worker process per store directory, concurrently; return each one's errors."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, key, secret, str(store), str(calls), str(threads), str(ahead)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for store in stores
+    ]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0
+        results.append(json.loads(out)["errors"])
+    return results
+
+
+def test_two_processes_share_a_key_without_rejections(tmp_path: Path) -> None:
+    with one_key_simulator("two-procs", latency_ms=(0, 15)) as (sim, key, secret):
+        results = run_workers(sim.url, key, secret, [tmp_path, tmp_path], calls=20, threads=3)
+        assert results == [[], []]
+        stats = sim.stats(key)
+        assert stats.accepted == 120 and stats.invalid_nonce == 0
+        assert stats.max_concurrency == 1
+
+
+def test_two_processes_with_separate_stores_collide(tmp_path: Path) -> None:
+    """The contrast: the same load without a shared store does get rejected."""
+    with one_key_simulator("two-stores", latency_ms=(0, 15)) as (sim, key, secret):
+        results = run_workers(sim.url, key, secret, [tmp_path / "a", tmp_path / "b"], calls=20, threads=3)
+        assert sum(len(r) for r in results) > 0
+        assert sim.stats(key).max_concurrency > 1
+
+
+def test_restart_after_nonces_ran_ahead_of_the_clock(tmp_path: Path) -> None:
+    with one_key_simulator("restart") as (sim, key, secret):
+        store = tmp_path / "store"
+        # first run: this host's clock was 5 s ahead, so Kraken holds nonces ~5 s in the future
+        assert run_workers(sim.url, key, secret, [store], calls=5, ahead=5.0) == [[]]
+        # restart with the correct clock and the same store: no rejection
+        assert run_workers(sim.url, key, secret, [store], calls=5) == [[]]
+        api = KrakenClient(key, secret, base_url=sim.url, store_dir=store)
+        assert api.nonce_status().lead_seconds > 3.0, "the store reports the key as running ahead"
+        # the same restart without the store is rejected, and diagnosed as such
+        fresh = KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path / "empty")
+        try:
+            fresh.connect()
+        except InvalidNonceError as exc:
+            assert exc.diagnosis == "restart_below_high_water"
+        else:
+            raise AssertionError("a restart below the high-water mark must be rejected")
