@@ -80,9 +80,14 @@ def run_from_args(
         print(json.dumps(doc, indent=2), file=out)
     else:
         print(render_table(doc), file=out)
-    if settings.config_errors:
-        for problem in settings.config_errors:
-            print(f"krakenwatch check: configuration error: {problem}", file=err)
+    misconfigured = [a for a in snapshot.accounts if a.state == "invalid_config"]
+    for problem in settings.config_errors:
+        print(f"krakenwatch check: configuration error: {problem}", file=err)
+    for account in misconfigured:
+        print(
+            f"krakenwatch check: configuration error: {account.label}: {account.reason}", file=err
+        )
+    if settings.config_errors or misconfigured:
         return EXIT_CONFIG
     return EXIT_OK if doc["ok"] else EXIT_FAILED
 

@@ -119,11 +119,11 @@ def _account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Ch
     else:
         connected = Check("connected", label, PENDING, "connecting: no answer from Kraken yet")
 
-    if a.balances is not None:
+    if a.balance_error:
+        balance = Check("balance_fetched", label, FAIL, f"unknown ({a.balance_error})", remedy)
+    elif a.balances is not None:
         shown = ", ".join(f"{k} {v}" for k, v in sorted(a.balances.items())[:6]) or "no assets"
         balance = Check("balance_fetched", label, PASS, shown)
-    elif a.balance_error:
-        balance = Check("balance_fetched", label, FAIL, f"unknown ({a.balance_error})", remedy)
     else:
         balance = Check("balance_fetched", label, PENDING, "no balance read yet")
 
@@ -299,8 +299,9 @@ def verify_document(
                 "reason": a.reason,
                 "key": a.masked_key,
                 "nonce_unit": a.nonce_unit,
-                "balances": a.balances,
+                "balances": None if a.balance_error else a.balances,
                 "balance_error": a.balance_error,
+                "last_known_balances": a.balances,
                 "last_success_at": _iso(a.last_success_at),
                 "invalid_nonce_errors": a.invalid_nonce_count,
                 "nonce_refreshes": a.refresh_count,

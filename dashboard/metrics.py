@@ -127,7 +127,7 @@ class _SnapshotCollector(Collector):
                 last_ok.add_metric([a.label], a.last_success_at)
             if a.nonce_status:
                 lead.add_metric([a.label], float(a.nonce_status["lead_seconds"]))
-            if settings.balance_metrics and a.balances:
+            if settings.balance_metrics and a.balances and not a.balance_error:
                 for asset, value in sorted(a.balances.items()):
                     try:
                         balance.add_metric([a.label, asset], float(value))

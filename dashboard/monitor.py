@@ -131,7 +131,9 @@ class Monitor:
         self._begin(request_timeout=max(0.5, min(self.settings.request_timeout_s, timeout_s * 0.8)))
         deadline = time.monotonic() + timeout_s
         threads = [self._spawn(f"kw-verify-{label}", self._step, label) for label in self._workers]
-        threads.append(self._spawn("kw-verify-clock", self._sample_clock, timeout_s * 0.6))
+        threads.append(
+            self._spawn("kw-verify-clock", self._sample_clock, min(timeout_s * 0.6, 4.0), 0.05)
+        )
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         return self.snapshot()
@@ -278,9 +280,10 @@ class Monitor:
         with self._lock:
             status = self._accounts[label]
             status.last_success_at = now
-            status.balances = clean
-            status.balance_error = None if clean is not None else "unexpected Balance result"
-            status.balances_at = now
+            if clean is None:
+                status.balance_error = "unexpected Balance result (not an object)"
+            else:
+                status.balances, status.balances_at, status.balance_error = clean, now, None
             status.nonce_status = _nonce_fields(worker.client)
         self._set_permission(label, "funds", True, None)
         self._set_state(label, ev.CONNECTED, "Balance succeeded (KRAKEN PRO CONNECTED)")
@@ -343,13 +346,13 @@ class Monitor:
             self._sample_clock(30.0)
             self._stop.wait(self.settings.skew_interval_s)
 
-    def _sample_clock(self, deadline_s: float) -> None:
+    def _sample_clock(self, deadline_s: float, target_s: float = 0.01) -> None:
         public = KrakenClient(
             base_url=self.settings.api_url, timeout=min(self.settings.request_timeout_s, deadline_s)
         )
         try:
             skew = estimate_clock_skew(
-                public, max_probes=10, target_uncertainty_s=0.01, deadline_s=deadline_s
+                public, max_probes=10, target_uncertainty_s=target_s, deadline_s=deadline_s
             )
         except KrakenError as exc:
             log.warning("clock skew sample failed: %s", exc)

@@ -46,11 +46,35 @@ def test_master_and_users_with_labels_and_units() -> None:
     [
         ({"KRAKEN_MASTER_API_KEY": KEY}, "KRAKEN_MASTER_API_SECRET", "missing"),
         ({"KRAKEN_MASTER_API_SECRET": SECRET}, "KRAKEN_MASTER_API_KEY", "missing"),
-        ({"KRAKEN_MASTER_API_KEY": " ", "KRAKEN_MASTER_API_SECRET": SECRET}, "KRAKEN_MASTER_API_KEY", "empty"),
-        ({"KRAKEN_MASTER_API_KEY": KEY, "KRAKEN_MASTER_API_SECRET": "not base64!"}, "KRAKEN_MASTER_API_SECRET", "not valid base64"),
-        ({"KRAKEN_MASTER_API_KEY": "has space", "KRAKEN_MASTER_API_SECRET": SECRET}, "KRAKEN_MASTER_API_KEY", "whitespace"),
-        ({"KRAKEN_MASTER_API_KEY": KEY, "KRAKEN_MASTER_API_SECRET": SECRET, "KRAKEN_MASTER_NONCE_UNIT": "s"}, "KRAKEN_MASTER_NONCE_UNIT", "unknown nonce unit"),
-        ({"KRAKEN_USER__API_KEY": KEY, "KRAKEN_USER__API_SECRET": SECRET}, "KRAKEN_USER__API_KEY", "account name"),
+        (
+            {"KRAKEN_MASTER_API_KEY": " ", "KRAKEN_MASTER_API_SECRET": SECRET},
+            "KRAKEN_MASTER_API_KEY",
+            "empty",
+        ),
+        (
+            {"KRAKEN_MASTER_API_KEY": KEY, "KRAKEN_MASTER_API_SECRET": "not base64!"},
+            "KRAKEN_MASTER_API_SECRET",
+            "not valid base64",
+        ),
+        (
+            {"KRAKEN_MASTER_API_KEY": "has space", "KRAKEN_MASTER_API_SECRET": SECRET},
+            "KRAKEN_MASTER_API_KEY",
+            "whitespace",
+        ),
+        (
+            {
+                "KRAKEN_MASTER_API_KEY": KEY,
+                "KRAKEN_MASTER_API_SECRET": SECRET,
+                "KRAKEN_MASTER_NONCE_UNIT": "s",
+            },
+            "KRAKEN_MASTER_NONCE_UNIT",
+            "unknown nonce unit",
+        ),
+        (
+            {"KRAKEN_USER__API_KEY": KEY, "KRAKEN_USER__API_SECRET": SECRET},
+            "KRAKEN_USER__API_KEY",
+            "account name",
+        ),
         ({"KRAKEN_API_URL": "ftp://x"}, "KRAKEN_API_URL", "not an http(s) base URL"),
     ],
 )
@@ -93,7 +117,9 @@ def test_same_key_under_two_labels_is_flagged_but_runs() -> None:
 
 def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
     env_file = tmp_path / "bot.env"
-    env_file.write_text(f"KRAKEN_MASTER_API_KEY={KEY}\nKRAKEN_MASTER_API_SECRET={SECRET}\nKRAKEN_API_URL=http://a.example\n")
+    env_file.write_text(
+        f"KRAKEN_MASTER_API_KEY={KEY}\nKRAKEN_MASTER_API_SECRET={SECRET}\nKRAKEN_API_URL=http://a.example\n"
+    )
     merged = load_environment({"KRAKEN_API_URL": "http://b.example"}, env_file)
     found = discover_accounts(merged)
     assert [a.label for a in found.accounts] == ["MASTER"]

@@ -22,9 +22,13 @@ from broker import (
 from broker.signing import encode_private_request
 from broker.simulator.reference import SeedNonceGenerator
 
-VECTOR_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+VECTOR_SECRET = (
+    "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+)
 VECTOR_BODY = "nonce=1616492376594&ordertype=limit&pair=XBTUSD&price=37500&type=buy&volume=1.25"
-VECTOR_SIGN = "4/dpxb3iT4tp/ZCVEwSnEsLxx0bqyhLpdfOpc6fn7OR8+UClSV5n9E6aSS8MPtnRfp32bAb0nmbRn6H8ndwLUQ=="
+VECTOR_SIGN = (
+    "4/dpxb3iT4tp/ZCVEwSnEsLxx0bqyhLpdfOpc6fn7OR8+UClSV5n9E6aSS8MPtnRfp32bAb0nmbRn6H8ndwLUQ=="
+)
 
 
 class Recorder:
@@ -63,10 +67,21 @@ def test_drop_in_contract_and_typed_calls(tmp_path: Path) -> None:
         assert api.call_private("Balance") == {"ZUSD": "1000.0000", "USDT": "50.00000000"}
         assert isinstance(api.query_public("Time")["result"]["unixtime"], int)
         # krakenex contract: API errors come back in the dict, not raised
-        doc = api.query_private("AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "market", "volume": "1"})
+        doc = api.query_private(
+            "AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "market", "volume": "1"}
+        )
         assert doc["error"] and doc["error"][0].startswith("EGeneral:Invalid arguments")
         assert "result" not in doc
-        assert api.call_private("AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "market", "volume": "1", "validate": "true"})["descr"]
+        assert api.call_private(
+            "AddOrder",
+            {
+                "pair": "XBTUSD",
+                "type": "buy",
+                "ordertype": "market",
+                "volume": "1",
+                "validate": "true",
+            },
+        )["descr"]
         # krakenex contract: HTTP trouble raises requests' exceptions from query_*
         sim.set_faults(http_status=502, count=1)
         with pytest.raises(requests.HTTPError):
@@ -166,10 +181,14 @@ def test_previous_session_nonce_retries_once_and_diagnoses(tmp_path: Path) -> No
 
 def test_unit_downgrade_refused_before_sending(tmp_path: Path) -> None:
     with one_key_simulator("downgrade") as (sim, key, secret):
-        KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path, nonce_unit="us").call_private("Balance")
+        KrakenClient(
+            key, secret, base_url=sim.url, store_dir=tmp_path, nonce_unit="us"
+        ).call_private("Balance")
         before = sim.stats(key).requests
         recorder = Recorder()
-        coarse = KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path, nonce_unit="ms", observer=recorder)
+        coarse = KrakenClient(
+            key, secret, base_url=sim.url, store_dir=tmp_path, nonce_unit="ms", observer=recorder
+        )
         with pytest.raises(NonceUnitDowngradeError, match="refusing to send ms nonces"):
             coarse.call_private("Balance")
         assert sim.stats(key).requests == before

@@ -32,13 +32,19 @@ from broker.errors import error_class_for_code
     [
         ({"api_error": "EService:Unavailable"}, ServiceUnavailableError, "EService:Unavailable"),
         ({"api_error": "EService:Busy"}, ServiceUnavailableError, "EService:Busy"),
-        ({"api_error": "EService:Market in cancel_only mode"}, MarketRestrictedError, "EService:Market in cancel_only mode"),
+        (
+            {"api_error": "EService:Market in cancel_only mode"},
+            MarketRestrictedError,
+            "EService:Market in cancel_only mode",
+        ),
         ({"api_error": "EFuture:Something new"}, KrakenAPIError, "EFuture:Something new"),
         ({"http_status": 503}, HTTPStatusError, None),
         ({"drop": True}, KrakenConnectionError, None),
     ],
 )
-def test_faults_are_classified(tmp_path: Path, faults: dict[str, Any], expected: type, code: str | None) -> None:
+def test_faults_are_classified(
+    tmp_path: Path, faults: dict[str, Any], expected: type, code: str | None
+) -> None:
     with one_key_simulator("faults") as (sim, key, secret):
         api = KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path)
         sim.set_faults(**faults)
@@ -65,9 +71,13 @@ def test_key_signature_permission_arguments(tmp_path: Path) -> None:
     with one_key_simulator("auth", permissions=["funds"]) as (sim, key, secret):
         other_key, other_secret = make_key("unknown")
         with pytest.raises(InvalidKeyError, match="EAPI:Invalid key"):
-            KrakenClient(other_key, secret, base_url=sim.url, store_dir=tmp_path).call_private("Balance")
+            KrakenClient(other_key, secret, base_url=sim.url, store_dir=tmp_path).call_private(
+                "Balance"
+            )
         with pytest.raises(InvalidSignatureError) as caught:
-            KrakenClient(key, other_secret, base_url=sim.url, store_dir=tmp_path).call_private("Balance")
+            KrakenClient(key, other_secret, base_url=sim.url, store_dir=tmp_path).call_private(
+                "Balance"
+            )
         assert secret not in str(caught.value) and other_secret not in repr(caught.value)
         api = KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path)
         with pytest.raises(PermissionDeniedError, match="EGeneral:Permission denied"):
@@ -77,7 +87,11 @@ def test_key_signature_permission_arguments(tmp_path: Path) -> None:
 
 
 def test_rate_limit_and_lockout(tmp_path: Path) -> None:
-    with one_key_simulator("limits", tier="starter", lockout_threshold=3, lockout_seconds=60) as (sim, key, secret):
+    with one_key_simulator("limits", tier="starter", lockout_threshold=3, lockout_seconds=60) as (
+        sim,
+        key,
+        secret,
+    ):
         api = KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path)
         with pytest.raises(RateLimitError):
             for _ in range(40):

@@ -31,12 +31,31 @@ print(json.dumps({"errors": errors}))
 """
 
 
-def run_workers(url: str, key: str, secret: str, stores: list[Path], *, calls: int,
-                threads: int = 1, ahead: float = 0.0) -> list[list[str]]:
+def run_workers(
+    url: str,
+    key: str,
+    secret: str,
+    stores: list[Path],
+    *,
+    calls: int,
+    threads: int = 1,
+    ahead: float = 0.0,
+) -> list[list[str]]:
     """Run one worker process per store directory, concurrently; return each one's errors."""
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, url, key, secret, str(store), str(calls), str(threads), str(ahead)],
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                url,
+                key,
+                secret,
+                str(store),
+                str(calls),
+                str(threads),
+                str(ahead),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -62,7 +81,9 @@ def test_two_processes_share_a_key_without_rejections(tmp_path: Path) -> None:
 def test_two_processes_with_separate_stores_collide(tmp_path: Path) -> None:
     """The contrast: the same load without a shared store does get rejected."""
     with one_key_simulator("two-stores", latency_ms=(0, 15)) as (sim, key, secret):
-        results = run_workers(sim.url, key, secret, [tmp_path / "a", tmp_path / "b"], calls=20, threads=3)
+        results = run_workers(
+            sim.url, key, secret, [tmp_path / "a", tmp_path / "b"], calls=20, threads=3
+        )
         assert sum(len(r) for r in results) > 0
         assert sim.stats(key).max_concurrency > 1
 

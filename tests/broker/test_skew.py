@@ -26,6 +26,8 @@ def test_estimate_brackets_the_true_offset(tmp_path: Path, offset: float) -> Non
 def test_deadline_limits_probing(tmp_path: Path) -> None:
     with one_key_simulator("skew-deadline", clock_offset_s=0.37) as (sim, key, secret):
         api = KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path)
-        estimate = estimate_clock_skew(api, max_probes=10, target_uncertainty_s=0.001, deadline_s=0.0)
+        estimate = estimate_clock_skew(
+            api, max_probes=10, target_uncertainty_s=0.001, deadline_s=0.0
+        )
         assert estimate.probes == 1
         assert abs(estimate.offset_s + 0.37) <= estimate.uncertainty_s + 0.005

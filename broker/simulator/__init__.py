@@ -1,0 +1,48 @@
+"""A strict, faithful local Kraken spot REST API simulator (a real HTTP server on 127.0.0.1).
+
+Used by the tests, the demo and the benchmarks; bots can be tested against it too
+(``krakenwatch simulator`` / ``python -m broker.simulator``). Stdlib only.
+
+Nonce rule, per key, judged in arrival order (after the simulated latency), ``EAPI:Invalid nonce``
+otherwise: the nonce is a decimal integer string in 1..2^64-1; with ``nonce_window == 0`` it is
+accepted iff it is greater than the last accepted nonce; with a window ``W > 0`` it is accepted iff
+it is greater than ``last - W`` and was not accepted before; then ``last = max(last, nonce)``.
+See :mod:`broker.simulator.state` for the judging order and :mod:`broker.simulator.faults`.
+"""
+
+from .builtin import BUILTIN_SCENARIOS, builtin_scenario
+from .faults import Faults
+from .keys import KeyStats
+from .reference import SeedNonceGenerator
+from .scenario import (
+    PERMISSIONS,
+    TIERS,
+    KeySpec,
+    OtherWriter,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    mask_key,
+)
+from .simulator import Simulator
+from .state import KEEP
+from .store import StateFileError
+
+__all__ = [
+    "BUILTIN_SCENARIOS",
+    "KEEP",
+    "PERMISSIONS",
+    "TIERS",
+    "Faults",
+    "KeySpec",
+    "KeyStats",
+    "OtherWriter",
+    "Scenario",
+    "ScenarioError",
+    "SeedNonceGenerator",
+    "Simulator",
+    "StateFileError",
+    "builtin_scenario",
+    "load_scenario",
+    "mask_key",
+]

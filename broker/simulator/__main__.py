@@ -1,0 +1,5 @@
+"""``python -m broker.simulator``: run the Kraken API simulator."""
+
+from .cli import run_simulator_cli
+
+raise SystemExit(run_simulator_cli())

@@ -1,0 +1,80 @@
+"""The ``/_sim/`` admin routes (JSON in, JSON out). Never subject to faults; never show a secret.
+
+* ``GET  /_sim/stats``          per-key statistics keyed by key name, totals, faults, clock, status
+* ``GET  /_sim/faults``         the current faults
+* ``POST /_sim/faults``         set faults (``set_faults`` fields); ``{}`` clears them
+* ``POST /_sim/clock``          ``{"offset_s": 2.5}``: the simulator clock minus the real clock
+* ``POST /_sim/status``         ``{"status": "maintenance"}``: the system status
+* ``POST /_sim/keys/<name>``    patch a key: ``permissions``, ``balances``, ``other_writer``
+                                (an object, or null to remove it), ``nonce_window``
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from .simulator import Simulator
+
+__all__ = ["ADMIN_ROUTES", "handle_admin"]
+
+ADMIN_ROUTES = __doc__.split("\n\n", 1)[1].strip() if __doc__ else ""
+_KEY_PATCH_FIELDS = ("permissions", "balances", "other_writer", "nonce_window")
+
+
+class _BadRequest(ValueError):
+    pass
+
+
+def _object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise _BadRequest("the body must be a JSON object") from None
+    if not isinstance(doc, dict):
+        raise _BadRequest("the body must be a JSON object")
+    return doc
+
+
+def handle_admin(sim: Simulator, verb: str, path: str, body: bytes) -> tuple[int, Any]:
+    route = path.removeprefix("/_sim/").strip("/")
+    if route not in ("stats", "faults", "clock", "status") and not route.startswith("keys/"):
+        return 404, {"error": f"unknown admin route {path!r}"}
+    try:
+        if route == "stats":
+            return (200, sim.admin_snapshot()) if verb == "GET" else (405, {"error": "use GET"})
+        if route == "faults":
+            if verb == "POST":
+                sim.set_faults(**_object(body))
+            return 200, {"faults": sim.current_faults()}
+        if verb != "POST":
+            return 405, {"error": "use POST"}
+        if route == "clock":
+            offset = _object(body).get("offset_s")
+            if isinstance(offset, bool) or not isinstance(offset, int | float):
+                raise _BadRequest("offset_s must be a number of seconds")
+            sim.set_clock_offset(float(offset))
+            return 200, {"clock_offset_s": float(offset)}
+        if route == "status":
+            status = _object(body).get("status")
+            sim.set_system_status(str(status))
+            return 200, {"system_status": status}
+        if route.startswith("keys/"):
+            name = unquote(route.removeprefix("keys/"))
+            patch = _object(body)
+            extra = sorted(set(patch) - set(_KEY_PATCH_FIELDS))
+            if extra:
+                raise _BadRequest(
+                    f"unknown field {extra[0]!r} (known: {', '.join(_KEY_PATCH_FIELDS)})"
+                )
+            sim.update_key(name, **patch)
+            return 200, {"key": name, **sim.describe_key(name)}
+    except KeyError as exc:
+        return 404, {"error": str(exc.args[0]) if exc.args else "not found"}
+    except ValueError as exc:
+        return 400, {"error": str(exc)}
+    return 404, {"error": f"unknown admin route {path!r}"}

@@ -1,0 +1,156 @@
+"""``krakenwatch simulator``: run the Kraken API simulator alone (bots can be tested against it).
+
+The lead wires it into the main CLI with :func:`add_arguments` and :func:`run_from_args`;
+``python -m broker.simulator`` runs :func:`run_simulator_cli`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from .admin import ADMIN_ROUTES
+from .builtin import BUILTIN_SCENARIOS, builtin_scenario
+from .scenario import Scenario, ScenarioError, load_scenario
+from .simulator import Simulator
+from .store import StateFileError
+
+__all__ = ["HELP_EPILOG", "add_arguments", "resolve_scenario", "run_from_args", "run_simulator_cli"]
+
+HELP_EPILOG = f"""\
+scenario file (TOML or JSON, chosen by extension; JSON uses the same field names):
+  clock_offset_s = 0.0        # simulator clock minus real clock (seen in /0/public/Time)
+  latency_ms = [0, 0]         # random delay [lo, hi] ms before each request is judged
+  tier = "starter"            # starter (15, 0.33/s) | intermediate | pro | unlimited
+  lockout_threshold = 20      # failed calls within lockout_window_s that lock a key; 0 = off
+  lockout_window_s = 60
+  lockout_seconds = 900
+  system_status = "online"    # online | maintenance | cancel_only | post_only
+  [[keys]]
+  key = "..."                 # the public API key
+  secret = "..."              # base64 secret
+  name = "MASTER"             # label in /_sim/ output (default: the masked key)
+  account = "MASTER"          # optional: MASTER or USER:<name>
+  permissions = ["funds", "orders", "trade"]
+  balances = {{ ZUSD = "1000.0000", USDT = "50.00000000" }}   # decimal strings
+  last_nonce = 0              # int, or relative: "now_us+30s", "now_ms", "now_ns-5s"
+  nonce_window = 0            # in the nonce's own unit
+  nonce_unit = "us"           # s | ms | us | ns (for "now" and other_writer)
+  other_writer = {{ interval_ms = 100, lead_ms = 2000 }}   # another bot on this key
+
+built-in scenarios (--list-scenarios): {", ".join(BUILTIN_SCENARIOS)}
+
+admin routes (JSON, never faulted):
+{ADMIN_ROUTES}
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0 = a free port)")
+    parser.add_argument(
+        "--scenario",
+        default="healthy",
+        help="a scenario file (.toml/.json) or a built-in name (default healthy)",
+    )
+    parser.add_argument(
+        "--state-file", default=None, help="JSON file keeping accepted nonces across restarts"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for the latency jitter")
+    parser.add_argument(
+        "--print-env",
+        action="store_true",
+        help="after the listening line, print KRAKEN_* variables for the keys",
+    )
+    parser.add_argument(
+        "--list-scenarios", action="store_true", help="list the built-in scenarios and exit"
+    )
+
+
+def resolve_scenario(ref: str) -> Scenario:
+    """A scenario file path or a built-in name. Raises :class:`ScenarioError`."""
+    path = Path(ref)
+    if path.is_file() or (
+        ref not in BUILTIN_SCENARIOS
+        and (path.suffix.lower() in (".toml", ".json") or "/" in ref or "\\" in ref)
+    ):
+        return load_scenario(path)
+    return builtin_scenario(ref)
+
+
+def _env_lines(scenario: Scenario, url: str) -> list[str]:
+    lines = [f"KRAKEN_API_URL={url}"]
+    for spec in scenario.keys:
+        if spec.account is None:
+            continue
+        prefix = (
+            "KRAKEN_MASTER"
+            if spec.account == "MASTER"
+            else ("KRAKEN_USER_" + spec.account.removeprefix("USER:").upper())
+        )
+        lines += [
+            f"{prefix}_API_KEY={spec.key}",
+            f"{prefix}_API_SECRET={spec.secret}",
+            f"{prefix}_NONCE_UNIT={spec.nonce_unit}",
+        ]
+    return lines
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    if args.list_scenarios:
+        for name, description in BUILTIN_SCENARIOS.items():
+            print(f"{name:24} {description}")
+        return 0
+    try:
+        scenario = resolve_scenario(args.scenario)
+        sim = Simulator(
+            scenario, host=args.host, port=args.port, state_file=args.state_file, seed=args.seed
+        )
+        sim.start()
+    except (ScenarioError, StateFileError) as exc:
+        print(f"krakenwatch simulator: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"krakenwatch simulator: error: cannot listen on {args.host}:{args.port}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, _on_signal)
+    try:
+        print(f"listening on {sim.url}", flush=True)
+        if args.print_env:
+            print("\n".join(_env_lines(scenario, sim.url)), flush=True)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def run_simulator_cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="krakenwatch simulator",
+        description="A strict local Kraken spot REST API simulator (a real HTTP server).",
+        epilog=HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))

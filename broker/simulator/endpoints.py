@@ -1,0 +1,139 @@
+"""Results of the endpoints the simulator implements (public Time/SystemStatus, private
+Balance, BalanceEx, TradeBalance, OpenOrders and AddOrder with ``validate``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = ["PRIVATE_METHODS", "PUBLIC_METHODS", "private_result", "public_result"]
+
+#: private method -> the permission it needs
+PRIVATE_METHODS: dict[str, str] = {
+    "Balance": "funds",
+    "BalanceEx": "funds",
+    "TradeBalance": "funds",
+    "OpenOrders": "orders",
+    "AddOrder": "trade",
+}
+PUBLIC_METHODS = ("Time", "SystemStatus")
+
+#: fixed, fake USD prices used for TradeBalance's equivalent balance
+_USD_PRICES = {
+    "ZUSD": Decimal(1),
+    "USD": Decimal(1),
+    "USDT": Decimal(1),
+    "USDC": Decimal(1),
+    "XXBT": Decimal(50000),
+    "XBT": Decimal(50000),
+    "XETH": Decimal(3000),
+    "ETH": Decimal(3000),
+    "ETH2": Decimal(3000),
+}
+_ORDER_TYPES = (
+    "market",
+    "limit",
+    "iceberg",
+    "stop-loss",
+    "take-profit",
+    "stop-loss-limit",
+    "take-profit-limit",
+    "trailing-stop",
+    "trailing-stop-limit",
+    "settle-position",
+)
+_PRICED = frozenset(_ORDER_TYPES) - {"market", "settle-position"}
+_FOUR = Decimal("0.0001")
+
+
+def public_result(method: str, status: str, now: float) -> dict[str, Any]:
+    whole = int(now // 1)
+    if method == "Time":
+        t = time.gmtime(whole)
+        rfc1123 = time.strftime(f"%a, {t.tm_mday:2d} %b %y %H:%M:%S +0000", t)
+        return {"unixtime": whole, "rfc1123": rfc1123}
+    return {"status": status, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(whole))}
+
+
+def _zero_like(amount: str) -> str:
+    decimals = len(amount.partition(".")[2])
+    return "0." + "0" * decimals if decimals else "0"
+
+
+def _trade_balance(fields: Mapping[str, str], balances: Mapping[str, str]) -> dict[str, Any] | str:
+    asset = fields.get("asset", "ZUSD")
+    if asset not in ("ZUSD", "USD"):
+        return "EQuery:Unknown asset"
+    total = Decimal(0)
+    for name, amount in balances.items():
+        price = _USD_PRICES.get(name.split(".")[0])
+        if price is not None:
+            total += Decimal(amount) * price
+    eb = str(total.quantize(_FOUR))
+    zero = "0.0000"
+    return {
+        "eb": eb,
+        "tb": eb,
+        "m": zero,
+        "n": zero,
+        "c": zero,
+        "v": zero,
+        "e": eb,
+        "mf": eb,
+        "ml": zero,
+    }
+
+
+def _positive(text: str) -> bool:
+    try:
+        return Decimal(text.lstrip("+-#").rstrip("%")) > 0
+    except InvalidOperation:
+        return False
+
+
+def _add_order(fields: Mapping[str, str], status: str) -> dict[str, Any] | str:
+    if fields.get("validate", "").lower() not in ("true", "1"):
+        return "EGeneral:Invalid arguments:validate"  # the simulator never places an order
+    for name in ("pair", "type", "ordertype", "volume"):
+        if not fields.get(name):
+            return f"EGeneral:Invalid arguments:{name}"
+    side, ordertype, volume = fields["type"], fields["ordertype"], fields["volume"]
+    if side not in ("buy", "sell"):
+        return "EGeneral:Invalid arguments:type"
+    if ordertype not in _ORDER_TYPES:
+        return "EGeneral:Invalid arguments:ordertype"
+    if not _positive(volume) or not volume[0].isdigit():
+        return "EGeneral:Invalid arguments:volume"
+    price = fields.get("price", "")
+    if ordertype in _PRICED and not _positive(price):
+        return "EGeneral:Invalid arguments:price"
+    if status == "cancel_only":
+        return "EService:Market in cancel_only mode"
+    if status == "post_only" and "post" not in fields.get("oflags", "").split(","):
+        return "EService:Market in post_only mode"
+    order = f"{side} {volume} {fields['pair']} @ {ordertype}"
+    if ordertype in _PRICED:
+        order += f" {price}"
+    return {"descr": {"order": order}}
+
+
+def private_result(
+    method: str, fields: Mapping[str, str], balances: Mapping[str, str], status: str
+) -> dict[str, Any] | str:
+    """The ``result`` of an authorised private call, or its error string."""
+    if method == "Balance":
+        return dict(balances)
+    if method == "BalanceEx":
+        return {
+            asset: {"balance": amount, "hold_trade": _zero_like(amount)}
+            for asset, amount in balances.items()
+        }
+    if method == "TradeBalance":
+        return _trade_balance(fields, balances)
+    if method == "OpenOrders":
+        return {"open": {}}
+    if method == "AddOrder":
+        return _add_order(fields, status)
+    return "EGeneral:Unknown method"

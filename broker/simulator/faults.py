@@ -1,0 +1,186 @@
+"""Injected faults: what goes wrong between a client and Kraken (CDN errors, outages, hangs).
+
+Faults are set as a whole (``set_faults`` replaces the previous set; no arguments clears) and apply
+to API requests only, never to the ``/_sim/`` admin routes. With ``count=N`` they apply to the next
+N requests in ``scope`` and then clear themselves. Precedence when several are set: ``drop``, then
+``hang``, then ``http_status``, then ``api_error``; ``latency_ms`` replaces the scenario's latency
+and ``system_status`` overrides the scenario's status for the requests the faults apply to.
+
+A hung request is answered by nothing: it waits until the faults are set or cleared explicitly
+(a ``count`` running out does not release it) or the simulator stops, and then its connection is
+closed without a response.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+from .scenario import SYSTEM_STATUSES
+
+__all__ = ["FAULT_FIELDS", "FaultController", "Faults", "make_faults"]
+
+FAULT_FIELDS = (
+    "latency_ms",
+    "http_status",
+    "api_error",
+    "hang",
+    "drop",
+    "system_status",
+    "count",
+    "scope",
+)
+_SCOPES = ("all", "private", "public")
+
+
+@dataclass(frozen=True)
+class Faults:
+    latency_ms: tuple[float, float] | None = None
+    http_status: int | None = None
+    api_error: str | None = None
+    hang: bool = False
+    drop: bool = False
+    system_status: str | None = None
+    count: int | None = None
+    scope: str = "all"
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.latency_ms is None
+            and self.http_status is None
+            and self.api_error is None
+            and not self.hang
+            and not self.drop
+            and self.system_status is None
+        )
+
+    def applies_to(self, kind: str) -> bool:
+        return not self.empty and self.scope in ("all", kind)
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        if self.latency_ms is not None:
+            data["latency_ms"] = list(self.latency_ms)
+        return data
+
+
+def make_faults(**kw: object) -> Faults:
+    """Validate fault settings (the ``set_faults`` keywords). Raises ``ValueError``."""
+    unknown = sorted(set(kw) - set(FAULT_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown fault {unknown[0]!r} (known: {', '.join(FAULT_FIELDS)})")
+    latency = kw.get("latency_ms")
+    lat: tuple[float, float] | None = None
+    if latency is not None:
+        if (
+            not isinstance(latency, list | tuple)
+            or len(latency) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in latency)
+            or not 0 <= latency[0] <= latency[1]
+        ):
+            raise ValueError("latency_ms must be [lo, hi] with 0 <= lo <= hi")
+        lat = (float(latency[0]), float(latency[1]))
+    status = kw.get("http_status")
+    if status is not None and (
+        isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
+    ):
+        raise ValueError("http_status must be an HTTP error status (400..599), e.g. 502 or 503")
+    api_error = kw.get("api_error")
+    if api_error is not None and (not isinstance(api_error, str) or not api_error):
+        raise ValueError("api_error must be a Kraken error string, e.g. 'EService:Unavailable'")
+    system_status = kw.get("system_status")
+    if system_status is not None and system_status not in SYSTEM_STATUSES:
+        raise ValueError(f"system_status must be one of {', '.join(SYSTEM_STATUSES)}")
+    count = kw.get("count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise ValueError("count must be an integer >= 1")
+    scope = kw.get("scope", "all")
+    if scope not in _SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(_SCOPES)}")
+    for flag in ("hang", "drop"):
+        if not isinstance(kw.get(flag, False), bool):
+            raise ValueError(f"{flag} must be true or false")
+    return Faults(
+        latency_ms=lat,
+        http_status=status,
+        api_error=api_error,
+        hang=bool(kw.get("hang", False)),
+        drop=bool(kw.get("drop", False)),
+        system_status=system_status if isinstance(system_status, str) else None,
+        count=count,
+        scope=str(scope),
+    )
+
+
+class FaultController:
+    """Thread-safe holder of the current faults."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._faults = Faults()
+        self._remaining: int | None = None
+        self._generation = 0
+        self._closed = False
+        self._hanging = 0
+
+    def set(self, faults: Faults) -> None:
+        with self._cond:
+            self._faults = faults
+            self._remaining = faults.count
+            self._generation += 1
+            self._cond.notify_all()
+
+    def set_from(self, data: Mapping[str, object]) -> Faults:
+        faults = make_faults(**{str(k): v for k, v in data.items()})
+        self.set(faults)
+        return faults
+
+    def clear(self) -> None:
+        self.set(Faults())
+
+    def current(self) -> dict[str, object]:
+        with self._cond:
+            data = self._faults.to_dict()
+            data["remaining"] = self._remaining
+            data["hanging"] = self._hanging
+            return data
+
+    def claim(self, kind: str) -> tuple[Faults | None, int]:
+        """The faults that apply to one request of ``kind`` ("public"/"private"), consuming one
+        use of ``count``; plus the generation a hung request waits on."""
+        with self._cond:
+            faults = self._faults
+            if not faults.applies_to(kind):
+                return None, self._generation
+            if self._remaining is not None:
+                self._remaining -= 1
+                if self._remaining <= 0:
+                    self._faults = Faults()
+                    self._remaining = None
+            return faults, self._generation
+
+    def wait_released(self, generation: int) -> None:
+        """Block a hung request until the faults are set/cleared explicitly or :meth:`close`."""
+        with self._cond:
+            self._hanging += 1
+            self._cond.notify_all()
+            try:
+                while not self._closed and self._generation == generation:
+                    self._cond.wait()
+            finally:
+                self._hanging -= 1
+                self._cond.notify_all()
+
+    def wait_hanging(self, count: int, timeout: float) -> None:
+        """Block until at least ``count`` requests hang; ``TimeoutError`` otherwise."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._hanging >= count, timeout):
+                raise TimeoutError(f"{count} hung request(s) not seen within {timeout} s")
+
+    def close(self) -> None:
+        """Release every hung request (the simulator is stopping)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()

@@ -1,0 +1,405 @@
+"""Scenarios: the account state a simulated Kraken starts from (keys, clock, latency, limits).
+
+A scenario is a TOML or JSON file (same fields, chosen by extension) or a built-in
+(:mod:`broker.simulator.builtin`). Every user mistake raises :class:`ScenarioError` naming the file
+and the field; secrets never appear in a message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "MAX_NONCE",
+    "NONCE_UNITS",
+    "PERMISSIONS",
+    "SYSTEM_STATUSES",
+    "TIERS",
+    "KeySpec",
+    "OtherWriter",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "mask_key",
+    "resolve_nonce",
+    "scenario_from_mapping",
+]
+
+PERMISSIONS = frozenset({"funds", "orders", "trade"})
+#: tier name -> (maximum counter, decay per second); ``None`` means no private rate limit.
+TIERS: dict[str, tuple[float, float] | None] = {
+    "starter": (15.0, 0.33),
+    "intermediate": (20.0, 0.5),
+    "pro": (20.0, 1.0),
+    "unlimited": None,
+}
+SYSTEM_STATUSES = ("online", "maintenance", "cancel_only", "post_only")
+NONCE_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+MAX_NONCE = 2**64 - 1
+_ACCOUNT_RE = re.compile(r"MASTER|USER:[a-z0-9_]+")
+_NONCE_EXPR_RE = re.compile(r"now(?:_(s|ms|us|ns))?(?:([+-])(\d+(?:\.\d+)?)s)?")
+
+
+class ScenarioError(ValueError):
+    """A scenario (file, built-in name or admin patch) is invalid. Never contains a secret."""
+
+
+def mask_key(key: str) -> str:
+    """A display form of a public key (``AbCd…wXyZ``) that does not reveal it."""
+    if len(key) >= 12:
+        return f"{key[:4]}…{key[-4:]}"
+    return f"{key[:2]}…"
+
+
+@dataclass
+class OtherWriter:
+    """Another program on the same key: every ``interval_ms`` it gets a nonce accepted that is
+    ``lead_ms`` ahead of the real clock (in the key's ``nonce_unit``)."""
+
+    interval_ms: float = 100.0
+    lead_ms: float = 2000.0
+
+    def __post_init__(self) -> None:
+        if self.interval_ms <= 0:
+            raise ValueError("other_writer.interval_ms must be > 0")
+
+
+@dataclass
+class KeySpec:
+    """One API key as Kraken knows it."""
+
+    key: str
+    secret: str = field(repr=False)
+    permissions: set[str] = field(default_factory=lambda: set(PERMISSIONS))
+    balances: dict[str, str] = field(default_factory=dict)
+    last_nonce: int | str = 0  # a str ("now_us+30s") is resolved to an int at construction
+    nonce_window: int = 0
+    name: str = ""
+    account: str | None = None
+    nonce_unit: str = "us"
+    other_writer: OtherWriter | None = None
+
+    def __post_init__(self) -> None:
+        if not self.key or not isinstance(self.key, str):
+            raise ValueError("key must be a non-empty string")
+        if not self.name:
+            self.name = mask_key(self.key)
+        self.permissions = set(self.permissions)
+        unknown = self.permissions - PERMISSIONS
+        if unknown:
+            raise ValueError(f"unknown permission(s) {sorted(unknown)} for key {self.name}")
+        if self.nonce_unit not in NONCE_UNITS:
+            raise ValueError(f"nonce_unit must be one of {', '.join(NONCE_UNITS)}")
+        try:
+            self.last_nonce = resolve_nonce(self.last_nonce, self.nonce_unit)
+        except ValueError as exc:
+            raise ValueError(f"last_nonce of key {self.name}: {exc}") from None
+        if self.nonce_window < 0:
+            raise ValueError(f"nonce_window of key {self.name} must be >= 0")
+        _check_secret(self.secret, f"secret of key {self.name}")
+
+
+@dataclass
+class Scenario:
+    """Everything a :class:`~broker.simulator.Simulator` starts from."""
+
+    clock_offset_s: float = 0.0
+    latency_ms: tuple[float, float] = (0.0, 0.0)
+    tier: str = "starter"
+    lockout_threshold: int = 20
+    lockout_window_s: float = 60.0
+    lockout_seconds: float = 900.0
+    system_status: str = "online"
+    keys: list[KeySpec] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.tier not in TIERS:
+            raise ValueError(f"tier must be one of {', '.join(TIERS)}")
+        if self.system_status not in SYSTEM_STATUSES:
+            raise ValueError(f"system_status must be one of {', '.join(SYSTEM_STATUSES)}")
+        lo, hi = self.latency_ms
+        if not 0 <= lo <= hi:
+            raise ValueError("latency_ms must be [lo, hi] with 0 <= lo <= hi")
+        self.latency_ms = (float(lo), float(hi))
+        if self.lockout_threshold < 0 or self.lockout_seconds < 0 or self.lockout_window_s <= 0:
+            raise ValueError("lockout settings must be >= 0 (lockout_window_s > 0)")
+        seen_keys: set[str] = set()
+        seen_names: set[str] = set()
+        for spec in self.keys:
+            if spec.key in seen_keys:
+                raise ValueError(f"key {spec.name} appears twice")
+            if spec.name in seen_names:
+                raise ValueError(f"key name {spec.name!r} appears twice")
+            seen_keys.add(spec.key)
+            seen_names.add(spec.name)
+
+
+def _check_secret(secret: object, where: str) -> None:
+    if not isinstance(secret, str) or not secret.strip():
+        raise ValueError(f"{where} must be a non-empty base64 string")
+    try:
+        base64.b64decode(secret.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{where} is not valid base64") from None
+
+
+def resolve_nonce(value: int | str, default_unit: str = "us", now: float | None = None) -> int:
+    """Resolve a ``last_nonce`` value: an int, a decimal string, or ``now[_unit][+|-Ns]``.
+
+    ``"now_us+30s"`` is the current time in microseconds plus 30 seconds' worth of microseconds;
+    plain ``"now"`` uses ``default_unit``.
+    """
+    if isinstance(value, bool):
+        raise ValueError("must be an integer or a 'now_us+30s' style string, not a boolean")
+    if isinstance(value, int):
+        result = value
+    elif isinstance(value, str):
+        text = value.replace(" ", "")
+        if re.fullmatch(r"[0-9]+", text):
+            result = int(text)
+        else:
+            match = _NONCE_EXPR_RE.fullmatch(text)
+            if match is None:
+                raise ValueError(
+                    f"{value!r} is neither an integer nor an expression like 'now_us', "
+                    "'now_ms+30s' or 'now_ns-5s'"
+                )
+            unit, sign, seconds = match.groups()
+            factor = NONCE_UNITS[unit or default_unit]
+            current = time.time() if now is None else now
+            delta = Decimal(seconds or "0") * factor
+            result = int(Decimal(repr(current)) * factor) + int(delta if sign != "-" else -delta)
+    else:
+        raise ValueError("must be an integer or a 'now_us+30s' style string")
+    if not 0 <= result <= MAX_NONCE:
+        raise ValueError("must be within 0..2^64-1")
+    return result
+
+
+# --------------------------------------------------------------------------- field parsers
+# Each takes the raw value and ``where`` ("file: field 'keys[0].balances'") for its messages.
+
+
+def parse_permissions(value: object, where: str) -> set[str]:
+    if not isinstance(value, list | tuple | set | frozenset) or not all(
+        isinstance(p, str) for p in value
+    ):
+        raise ScenarioError(f"{where}: must be a list of strings (funds, orders, trade)")
+    unknown = sorted(set(value) - PERMISSIONS)
+    if unknown:
+        raise ScenarioError(
+            f"{where}: unknown permission {unknown[0]!r} (allowed: funds, orders, trade)"
+        )
+    return set(value)
+
+
+def parse_balances(value: object, where: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f'{where}: must be a table of asset = "decimal string"')
+    out: dict[str, str] = {}
+    for asset, amount in value.items():
+        if not isinstance(asset, str) or not asset:
+            raise ScenarioError(f"{where}: asset names must be non-empty strings")
+        if not isinstance(amount, str):
+            raise ScenarioError(
+                f'{where}.{asset}: must be a decimal string like "1234.5600" '
+                "(strings keep the exact digits)"
+            )
+        try:
+            number = Decimal(amount)
+        except InvalidOperation:
+            raise ScenarioError(f"{where}.{asset}: {amount!r} is not a decimal number") from None
+        if not number.is_finite() or number < 0 or not re.fullmatch(r"[0-9]+(\.[0-9]+)?", amount):
+            raise ScenarioError(f"{where}.{asset}: must be a plain non-negative decimal")
+        out[asset] = amount
+    return out
+
+
+def parse_other_writer(value: object, where: str) -> OtherWriter | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f"{where}: must be a table with interval_ms and lead_ms")
+    extra = set(value) - {"interval_ms", "lead_ms"}
+    if extra:
+        raise ScenarioError(f"{where}: unknown field {sorted(extra)[0]!r}")
+    interval = _number(value.get("interval_ms", 100.0), f"{where}.interval_ms")
+    lead = _number(value.get("lead_ms", 2000.0), f"{where}.lead_ms")
+    if interval <= 0:
+        raise ScenarioError(f"{where}.interval_ms: must be > 0")
+    return OtherWriter(interval_ms=interval, lead_ms=lead)
+
+
+def parse_nonce_window(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ScenarioError(f"{where}: must be an integer >= 0 (in the nonce's own unit)")
+    return value
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ScenarioError(f"{where}: must be a number")
+    return float(value)
+
+
+def _int(value: object, where: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ScenarioError(f"{where}: must be an integer >= {minimum}")
+    return value
+
+
+def _choice(value: object, where: str, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ScenarioError(f"{where}: must be one of {', '.join(allowed)} (got {value!r})")
+    return str(value)
+
+
+_TOP_FIELDS = {
+    "clock_offset_s",
+    "latency_ms",
+    "tier",
+    "lockout_threshold",
+    "lockout_window_s",
+    "lockout_seconds",
+    "system_status",
+    "keys",
+}
+_KEY_FIELDS = {
+    "key",
+    "secret",
+    "permissions",
+    "balances",
+    "last_nonce",
+    "nonce_window",
+    "name",
+    "account",
+    "nonce_unit",
+    "other_writer",
+}
+
+
+def _parse_key(raw: object, source: str, index: int) -> KeySpec:
+    base = f"keys[{index}]"
+
+    def at(name: str) -> str:
+        return f"{source}: field '{base}.{name}'"
+
+    if not isinstance(raw, Mapping):
+        raise ScenarioError(f"{source}: field '{base}': must be a table ([[keys]])")
+    extra = sorted(set(raw) - _KEY_FIELDS)
+    if extra:
+        raise ScenarioError(f"{at(extra[0])}: unknown field")
+    key = raw.get("key")
+    if not isinstance(key, str) or not key.strip() or key != key.strip():
+        raise ScenarioError(f"{at('key')}: required, a non-empty string without spaces")
+    try:
+        _check_secret(raw.get("secret"), "the secret")
+    except ValueError as exc:
+        raise ScenarioError(f"{at('secret')}: {exc} (required)") from None
+    unit = _choice(raw.get("nonce_unit", "us"), at("nonce_unit"), NONCE_UNITS)
+    try:
+        last_nonce = resolve_nonce(raw.get("last_nonce", 0), unit)
+    except ValueError as exc:
+        raise ScenarioError(f"{at('last_nonce')}: {exc}") from None
+    name = raw.get("name", "")
+    if not isinstance(name, str):
+        raise ScenarioError(f"{at('name')}: must be a string")
+    account = raw.get("account")
+    if account is not None and (not isinstance(account, str) or not _ACCOUNT_RE.fullmatch(account)):
+        raise ScenarioError(f"{at('account')}: must be 'MASTER' or 'USER:<name>' (lower case)")
+    return KeySpec(
+        key=key,
+        secret=str(raw["secret"]).strip(),
+        permissions=parse_permissions(
+            raw.get("permissions", sorted(PERMISSIONS)), at("permissions")
+        ),
+        balances=parse_balances(raw.get("balances", {}), at("balances")),
+        last_nonce=last_nonce,
+        nonce_window=parse_nonce_window(raw.get("nonce_window", 0), at("nonce_window")),
+        name=name or (account or ""),
+        account=account,
+        nonce_unit=unit,
+        other_writer=parse_other_writer(raw.get("other_writer"), at("other_writer")),
+    )
+
+
+def scenario_from_mapping(data: object, source: str = "scenario") -> Scenario:
+    """Build a :class:`Scenario` from parsed TOML/JSON, validating every field."""
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"{source}: the top level must be a table/object")
+    extra = sorted(set(data) - _TOP_FIELDS)
+    if extra:
+        raise ScenarioError(f"{source}: field '{extra[0]}': unknown field")
+
+    def at(name: str) -> str:
+        return f"{source}: field '{name}'"
+
+    latency = data.get("latency_ms", [0, 0])
+    if (
+        not isinstance(latency, list | tuple)
+        or len(latency) != 2
+        or not 0 <= _number(latency[0], at("latency_ms")) <= _number(latency[1], at("latency_ms"))
+    ):
+        raise ScenarioError(f"{at('latency_ms')}: must be [lo, hi] with 0 <= lo <= hi")
+    raw_keys = data.get("keys", [])
+    if not isinstance(raw_keys, list):
+        raise ScenarioError(f"{at('keys')}: must be a list of tables ([[keys]])")
+    keys = [_parse_key(raw, source, i) for i, raw in enumerate(raw_keys)]
+    for i, spec in enumerate(keys):
+        for j in range(i):
+            if keys[j].key == spec.key:
+                raise ScenarioError(f"{at(f'keys[{i}].key')}: the same key as keys[{j}]")
+            if keys[j].name == spec.name:
+                raise ScenarioError(f"{at(f'keys[{i}].name')}: the same name as keys[{j}]")
+    window = _number(data.get("lockout_window_s", 60.0), at("lockout_window_s"))
+    if window <= 0:
+        raise ScenarioError(f"{at('lockout_window_s')}: must be > 0")
+    seconds = _number(data.get("lockout_seconds", 900.0), at("lockout_seconds"))
+    if seconds < 0:
+        raise ScenarioError(f"{at('lockout_seconds')}: must be >= 0")
+    return Scenario(
+        clock_offset_s=_number(data.get("clock_offset_s", 0.0), at("clock_offset_s")),
+        latency_ms=(float(latency[0]), float(latency[1])),
+        tier=_choice(data.get("tier", "starter"), at("tier"), TIERS),
+        lockout_threshold=_int(data.get("lockout_threshold", 20), at("lockout_threshold")),
+        lockout_window_s=window,
+        lockout_seconds=seconds,
+        system_status=_choice(
+            data.get("system_status", "online"), at("system_status"), SYSTEM_STATUSES
+        ),
+        keys=keys,
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load a ``.toml`` or ``.json`` scenario file. Raises :class:`ScenarioError`."""
+    source = str(path)
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ScenarioError(f"{source}: unsupported extension (use .toml or .json)")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{source}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{source}: cannot read ({type(exc).__name__})") from None
+    data: Any
+    try:
+        data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    return scenario_from_mapping(data, source)

@@ -1,0 +1,372 @@
+"""The optional bot-log watcher: follows the bot's log file like ``tail -F`` and turns matching
+lines into ``log_match`` events for the checklist's bot-side items.
+
+It starts at the end of the file (or its start), reads complete lines only, follows rotation (the
+path now names a new file: the old one is read to its end first) and truncation, and waits for a
+missing file to appear. :meth:`LogWatcher.poll` does one read step, so tests need no threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import tomllib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from dashboard.events import LOG_MATCH, Event
+
+__all__ = [
+    "DEFAULT_PATTERNS",
+    "LogPattern",
+    "LogPatternError",
+    "LogWatcher",
+    "WatchStats",
+    "load_patterns",
+]
+
+_log = logging.getLogger(__name__)
+
+MAX_LINE_BYTES = 64 * 1024  # longer lines are cut here (the rest is skipped up to the newline)
+DETAIL_CHARS = 300
+_CHUNK = 64 * 1024
+_READ_BUDGET = 8 * 1024 * 1024  # bytes per poll, so a huge backlog cannot stall stop()
+_RESERVED_GROUPS = frozenset({"pattern", "line"})
+
+
+class LogPatternError(ValueError):
+    """A log pattern (or a pattern file) is invalid; the message names the pattern / file + field."""
+
+
+@dataclass(frozen=True)
+class LogPattern:
+    """``regex`` is searched in each line; its named groups go into the event's data. The group
+    named ``account_group`` (default: ``account`` when the regex has one) names the account."""
+
+    name: str
+    regex: str
+    account_group: str | None = None
+    compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise LogPatternError(f"log pattern {self.name!r}: the name must be a non-empty string")
+        try:
+            compiled = re.compile(self.regex)
+        except (re.error, TypeError) as exc:
+            raise LogPatternError(
+                f"log pattern {self.name!r}: invalid regex {self.regex!r}: {exc}"
+            ) from exc
+        groups = set(compiled.groupindex)
+        if self.account_group is not None and self.account_group not in groups:
+            raise LogPatternError(
+                f"log pattern {self.name!r}: account_group {self.account_group!r} is not a named "
+                f"group of the regex (groups: {sorted(groups) or 'none'})"
+            )
+        if groups & _RESERVED_GROUPS:
+            raise LogPatternError(
+                f"log pattern {self.name!r}: group names {sorted(_RESERVED_GROUPS)} are reserved"
+            )
+        object.__setattr__(self, "compiled", compiled)
+
+    @property
+    def account_key(self) -> str | None:
+        if self.account_group is not None:
+            return self.account_group
+        return "account" if "account" in self.compiled.groupindex else None
+
+
+#: from the seed's "Expected Logs After Fix" and "Verification Checklist"
+DEFAULT_PATTERNS: tuple[LogPattern, ...] = (
+    LogPattern("kraken_connected", r"KRAKEN PRO CONNECTED \((?P<account>[^)]+)\)"),
+    LogPattern("invalid_nonce", r"EAPI:Invalid nonce|Invalid nonce"),
+    LogPattern(
+        "nonce_refreshed", r"Refreshed nonce baseline to (?P<nonce>\d+) for (?P<account>\S+)"
+    ),
+    LogPattern(
+        "connection_failed", r"Kraken connection test failed \((?P<account>[^)]+)\): (?P<error>.+)"
+    ),
+    LogPattern("permission_error", r"API KEY PERMISSION ERROR"),
+    LogPattern("credentials_missing", r"credentials not configured for (?P<account>\S+)"),
+    LogPattern(
+        "other_broker_connected",
+        r"(?i)\b(?P<broker>Coinbase|Alpaca|OKX|Binance)\b(?!.*\b(?:not|failed)\b).*\bconnected\b",
+    ),
+    LogPattern("trading_cycle", r"(?i)\btrading cycle\b|\bcycle #?\d+ (?:started|complete)"),
+    LogPattern("bot_started", r"(?i)\bbot start|\bstarting (?:the )?bot\b"),
+)
+
+
+def _pattern_from(item: Any, where: str) -> LogPattern:
+    if not isinstance(item, dict):
+        raise LogPatternError(f"{where}: expected a table with name and regex")
+    unknown = set(item) - {"name", "regex", "account_group"}
+    if unknown:
+        raise LogPatternError(f"{where}.{sorted(unknown)[0]}: unknown field")
+    for key in ("name", "regex"):
+        if not isinstance(item.get(key), str) or not item[key]:
+            raise LogPatternError(f"{where}.{key}: missing or not a non-empty string")
+    group = item.get("account_group")
+    if group is not None and not isinstance(group, str):
+        raise LogPatternError(f"{where}.account_group: must be a string")
+    try:
+        return LogPattern(item["name"], item["regex"], group)
+    except LogPatternError as exc:  # names the pattern and what is wrong with it
+        raise LogPatternError(f"{where}: {exc}") from exc
+
+
+def load_patterns(spec: str | Path | None) -> list[LogPattern]:
+    """The patterns from a TOML or JSON file (``[[patterns]]`` with ``name``, ``regex`` and
+    optionally ``account_group``); ``extend = true`` keeps the defaults (same name: replaced).
+    ``None`` gives the defaults."""
+    if spec is None:
+        return list(DEFAULT_PATTERNS)
+    path = Path(spec)
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSON/TOML errors are ValueErrors
+        raise LogPatternError(f"{path}: cannot read the log patterns ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise LogPatternError(f"{path}: expected a table with a 'patterns' list")
+    extend = doc.get("extend", False)
+    if not isinstance(extend, bool):
+        raise LogPatternError(f"{path}: extend: must be true or false")
+    items = doc.get("patterns", [])
+    if not isinstance(items, list):
+        raise LogPatternError(f"{path}: patterns: must be a list of tables ([[patterns]])")
+    loaded = [_pattern_from(item, f"{path}: patterns[{i}]") for i, item in enumerate(items)]
+    names = [p.name for p in loaded]
+    for name in names:
+        if names.count(name) > 1:
+            raise LogPatternError(f"{path}: patterns: the name {name!r} is used twice")
+    if not extend:
+        if not loaded:
+            raise LogPatternError(f"{path}: patterns: none defined (extend = true keeps defaults)")
+        return loaded
+    mine = {p.name: p for p in loaded}
+    merged = [mine.pop(p.name, p) for p in DEFAULT_PATTERNS]
+    return merged + [p for p in loaded if p.name in mine]
+
+
+@dataclass
+class WatchStats:
+    lines: int = 0
+    matches: dict[str, int] = field(default_factory=dict)
+    rotations: int = 0
+    truncations: int = 0
+    long_lines: int = 0  # lines cut at MAX_LINE_BYTES
+    callback_errors: int = 0
+
+
+class LogWatcher:
+    """Follows ``path``; every line matching a pattern becomes a ``log_match`` event, returned by
+    :meth:`poll` and passed to ``on_event`` (one event per matching pattern)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        patterns: Sequence[LogPattern],
+        on_event: Callable[[Event], None],
+        *,
+        from_start: bool = False,
+        poll_interval: float = 0.5,
+        redact: Iterable[str] = (),
+        max_line_bytes: int = MAX_LINE_BYTES,
+    ) -> None:
+        self.path = Path(path)
+        self.patterns = tuple(patterns)
+        self.on_event = on_event
+        self.poll_interval = poll_interval
+        self.max_line_bytes = max_line_bytes
+        self._secrets = sorted({s for s in redact if s and s.strip()}, key=len, reverse=True)
+        self._stats = WatchStats(matches={p.name: 0 for p in self.patterns})
+        self._fh: BinaryIO | None = None
+        self._ident: tuple[int, int] | None = None
+        self._pos = 0
+        self._buf = bytearray()
+        self._cut = False  # the line in _buf was cut at max_line_bytes
+        self._lock = threading.RLock()  # on_event may read .stats
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_error: str | None = None
+        # where to resume in the file that is there now: its end, unless from_start
+        self._resume: tuple[tuple[int, int], int] | None = None
+        if not from_start:
+            try:
+                st = self.path.stat()
+                self._resume = ((st.st_dev, st.st_ino), st.st_size)
+            except OSError:
+                pass  # a file that appears later is read from its start
+
+    @property
+    def stats(self) -> WatchStats:
+        with self._lock:
+            return replace(self._stats, matches=dict(self._stats.matches))
+
+    # -- the read step ----------------------------------------------------------------------
+
+    def poll(self) -> list[Event]:
+        """Read what was appended since the last call; the events (also sent to ``on_event``)."""
+        out: list[Event] = []
+        with self._lock:
+            if self._fh is None and not self._open():
+                return out
+            self._check_truncation()
+            if not self._read(out, budget=_READ_BUDGET):
+                return out  # more to read: the next poll continues
+            try:
+                st = self.path.stat()
+            except OSError:
+                return out  # renamed away, the new file not there yet: keep the old one
+            if (st.st_dev, st.st_ino) != self._ident:  # rotated: finish the old file first
+                self._read(out, budget=None)
+                if self._buf or self._cut:
+                    self._end_line(out)
+                self._close(resume=False)
+                self._stats.rotations += 1
+                if self._open():
+                    self._read(out, budget=_READ_BUDGET)
+        return out
+
+    def _open(self) -> bool:
+        try:
+            fh = open(self.path, "rb", buffering=0)  # noqa: SIM115 (kept open across polls)
+        except OSError as exc:
+            if not isinstance(exc, FileNotFoundError) and str(exc) != self._last_error:
+                _log.warning("cannot open the bot log %s: %s", self.path, exc)
+            self._last_error = str(exc)
+            return False
+        self._last_error = None
+        st = os.fstat(fh.fileno())
+        self._ident, self._pos = (st.st_dev, st.st_ino), 0
+        if self._resume is not None:
+            ident, pos = self._resume
+            if ident == self._ident and st.st_size >= pos:
+                self._pos = pos
+            self._resume = None
+        fh.seek(self._pos)
+        self._fh = fh
+        return True
+
+    def _close(self, *, resume: bool) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+            if resume and self._ident is not None:
+                self._resume = (self._ident, self._pos)
+
+    def _check_truncation(self) -> None:
+        assert self._fh is not None
+        if os.fstat(self._fh.fileno()).st_size < self._pos:
+            self._stats.truncations += 1
+            self._fh.seek(0)
+            self._pos = 0
+            self._buf.clear()
+            self._cut = False
+
+    def _read(self, out: list[Event], *, budget: int | None) -> bool:
+        """Read up to ``budget`` bytes (None: to the end); True when the end was reached."""
+        assert self._fh is not None
+        left = budget
+        while left is None or left > 0:
+            chunk = self._fh.read(_CHUNK)
+            if not chunk:
+                return True
+            self._pos += len(chunk)
+            if left is not None:
+                left -= len(chunk)
+            start = 0
+            while (newline := chunk.find(b"\n", start)) >= 0:
+                self._keep(chunk[start:newline])
+                self._end_line(out)
+                start = newline + 1
+            self._keep(chunk[start:])
+        return False
+
+    def _keep(self, piece: bytes) -> None:
+        room = self.max_line_bytes - len(self._buf)
+        if len(piece) > room:
+            self._cut = True
+            piece = piece[: max(room, 0)]
+        self._buf += piece
+
+    def _end_line(self, out: list[Event]) -> None:
+        raw = bytes(self._buf)
+        self._buf.clear()
+        self._stats.lines += 1
+        if self._cut:
+            self._stats.long_lines += 1
+            self._cut = False
+        self._match(raw.decode("utf-8", errors="replace").rstrip("\r\n"), out)
+
+    # -- matching ---------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    def _match(self, line: str, out: list[Event]) -> None:
+        line = self._redact(line).strip()
+        if not line:
+            return
+        trimmed = _trim(line)
+        for pattern in self.patterns:
+            found = pattern.compiled.search(line)
+            if found is None:
+                continue
+            groups = {k: None if v is None else _trim(v) for k, v in found.groupdict().items()}
+            key = pattern.account_key
+            event = Event(
+                kind=LOG_MATCH,
+                account=groups.get(key) if key else None,
+                detail=trimmed,
+                data={"pattern": pattern.name, "line": trimmed, **groups},
+            )
+            self._stats.matches[pattern.name] = self._stats.matches.get(pattern.name, 0) + 1
+            out.append(event)
+            try:
+                self.on_event(event)
+            except Exception:
+                self._stats.callback_errors += 1
+                _log.exception("the log watcher's on_event callback failed")
+
+    # -- the background thread --------------------------------------------------------------
+
+    def start(self) -> LogWatcher:
+        """Poll every ``poll_interval`` seconds in a daemon thread until :meth:`stop`."""
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name=f"logwatch:{self.path.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception:
+                _log.exception("reading the bot log %s failed", self.path)
+            self._stop.wait(self.poll_interval)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread (joined) and close the file; a later start/poll resumes where it was."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        with self._lock:
+            self._close(resume=True)
+
+
+def _trim(text: str, limit: int = DETAIL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,209 @@
+"""`krakenwatch check` against the simulator: exit codes, failing checks and remedies."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dashkit import scenario_simulator
+
+from broker import InvalidKeyError, InvalidSignatureError, PermissionDeniedError
+from broker.simulator.builtin import fake_secret
+from dashboard.cli import main
+
+MASTER_REQUIRED = (
+    "connected",
+    "balance_fetched",
+    "no_invalid_nonce",
+    "permission_query_funds",
+    "permission_query_orders",
+)
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No KRAKEN_* from the outer environment, no ./.env, a private data dir."""
+    for name in list(os.environ):
+        if name.startswith(("KRAKEN_", "KRAKENWATCH_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KRAKENWATCH_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+def run_check(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, *args: str
+) -> tuple[int, dict[str, Any], str]:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out, err = io.StringIO(), io.StringIO()
+    sys_out, sys_err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        code = main(["check", "--json", "--timeout", "10", *args])
+    finally:
+        sys.stdout, sys.stderr = sys_out, sys_err
+    text = out.getvalue()
+    return code, json.loads(text) if text.strip() else {}, err.getvalue()
+
+
+def checks_of(doc: dict[str, Any], account: str | None = None) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in doc["checks"] if account is None or c["account"] == account}
+
+
+def test_healthy_scenario_passes_every_check(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with scenario_simulator("healthy") as (_sim, env):
+        code, doc, _ = run_check(env, monkeypatch)
+    assert code == 0, doc
+    assert doc["ok"] is True
+    assert [a["account"] for a in doc["accounts"]] == [
+        "MASTER",
+        "USER:daivon",
+        "USER:tania_gilbert",
+    ]
+    required = [c for c in doc["checks"] if c["required"]]
+    assert required and all(c["status"] == "pass" for c in required), required
+    master = doc["accounts"][0]
+    assert master["state"] == "connected"
+    assert master["balances"]["ZUSD"] == "1234.5600"
+    assert master["key"].count("…") == 1 and master["error"] is None
+    assert abs(doc["clock_skew_seconds"]) < 0.5
+
+
+def test_permission_denied_fails_one_account_others_verified(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with scenario_simulator("demo") as (_sim, env):
+        code, doc, _ = run_check(env, monkeypatch)
+    assert code == 1 and doc["ok"] is False
+    tania = checks_of(doc, "USER:tania_gilbert")
+    assert tania["permission_query_orders"]["status"] == "fail"
+    assert tania["permission_query_orders"]["remedy"] == PermissionDeniedError.remedy
+    assert tania["connected"]["status"] == "pass"
+    assert {
+        n: c["status"] for n, c in checks_of(doc, "MASTER").items() if c["required"]
+    } == dict.fromkeys(MASTER_REQUIRED, "pass")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "remedy"),
+    [("key", InvalidKeyError.remedy), ("secret", InvalidSignatureError.remedy)],
+)
+def test_bad_credentials_fail_with_remedy(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, breakage: str, remedy: str
+) -> None:
+    with scenario_simulator("healthy") as (_sim, env):
+        if breakage == "key":
+            env["KRAKEN_USER_DAIVON_API_KEY"] = "SIM" + "x" * 53
+        else:
+            env["KRAKEN_USER_DAIVON_API_SECRET"] = fake_secret("not the right one")
+        code, doc, _ = run_check(env, monkeypatch)
+    assert code == 1
+    daivon = checks_of(doc, "USER:daivon")
+    assert daivon["connected"]["status"] == "fail"
+    assert daivon["connected"]["remedy"] == remedy
+    assert daivon["balance_fetched"]["status"] == "fail"
+    assert doc["accounts"][1]["balances"] is None, "an unreadable balance is never a number"
+    assert checks_of(doc, "MASTER")["connected"]["status"] == "pass"
+
+
+def test_previous_session_nonce_is_diagnosed(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with scenario_simulator("previous-session-nonce") as (sim, env):
+        code, doc, _ = run_check(env, monkeypatch)
+        assert sim.total_stats().invalid_nonce == 2, "refresh + one retry, no loop"
+    assert code == 1
+    nonce = checks_of(doc, "MASTER")["no_invalid_nonce"]
+    assert nonce["status"] == "fail" and "restart_below_high_water" in nonce["detail"]
+    assert "previous session" in nonce["remedy"]
+    assert doc["accounts"][0]["error"]["diagnosis"] == "restart_below_high_water"
+
+
+def test_unit_downgrade_is_a_configuration_error(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with scenario_simulator("healthy") as (sim, env):
+        assert run_check(env, monkeypatch)[0] == 0  # the store now knows these keys used µs
+        env["KRAKEN_MASTER_NONCE_UNIT"] = "ms"
+        before = sim.total_stats().requests
+        code, doc, _ = run_check(env, monkeypatch)
+        master_requests = sim.total_stats().requests - before
+    assert code == 2
+    master = doc["accounts"][0]
+    assert master["state"] == "invalid_config"
+    assert master["error"]["kind"] == "nonce_unit_downgrade"
+    assert checks_of(doc, "USER:daivon")["connected"]["status"] == "pass"
+    assert master_requests > 0  # the other accounts were still verified
+
+
+def test_skewed_server_clock_fails_the_skew_check(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with scenario_simulator("healthy", clock_offset_s=4.2) as (_sim, env):
+        code, doc, _ = run_check(env, monkeypatch)
+    assert code == 1
+    skew = checks_of(doc)["clock_skew"]
+    assert skew["status"] == "fail" and "NTP" in skew["remedy"]
+    assert abs(doc["clock_skew_seconds"] + 4.2) < 0.1
+
+
+def test_503s_fail_connected_with_remedy(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with scenario_simulator("healthy") as (sim, env):
+        sim.set_faults(http_status=503, scope="private")
+        code, doc, _ = run_check(env, monkeypatch)
+    assert code == 1
+    connected = checks_of(doc, "MASTER")["connected"]
+    assert connected["status"] == "fail" and "503" in connected["detail"]
+    assert "status.kraken.com" in connected["remedy"]
+
+
+def test_no_accounts_exit_2_and_says_how(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run_check({}, monkeypatch)
+    assert code == 2
+    assert "KRAKEN_MASTER_API_KEY" in err
+
+
+def test_bad_account_exit_2_others_verified(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with scenario_simulator("healthy") as (_sim, env):
+        env["KRAKEN_USER_DAIVON_API_SECRET"] = "%%% not base64"
+        code, doc, err = run_check(env, monkeypatch)
+    assert code == 2
+    assert "KRAKEN_USER_DAIVON_API_SECRET" in err
+    assert checks_of(doc)["configuration"]["status"] == "fail"
+    assert [a["account"] for a in doc["accounts"]] == ["MASTER", "USER:tania_gilbert"]
+    assert {
+        n: c["status"] for n, c in checks_of(doc, "MASTER").items() if c["required"]
+    } == dict.fromkeys(MASTER_REQUIRED, "pass")
+
+
+def test_hanging_kraken_cli_finishes_within_timeout(isolated: Path) -> None:
+    with scenario_simulator("healthy") as (sim, env):
+        sim.set_faults(hang=True)
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "dashboard.cli", "check", "--timeout", "3"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=isolated,
+        )
+        elapsed = time.monotonic() - started
+        sim.clear_faults()
+    assert proc.returncode == 1, proc.stderr
+    assert "NOT VERIFIED" in proc.stdout
+    assert elapsed < 3 + 5, f"took {elapsed:.1f} s"  # the deadline plus interpreter start-up
+    for _, secret in ((k, v) for k, v in env.items() if k.endswith("_SECRET")):
+        assert secret not in proc.stdout + proc.stderr

@@ -1,0 +1,195 @@
+"""The real /metrics and /api/verify output of a running service, parsed and checked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dashkit import http_get, scenario_simulator
+from prometheus_client.parser import text_string_to_metric_families
+
+from broker.simulator import OtherWriter
+from dashboard.config import load_settings
+from dashboard.routes import HeadlessServer
+from dashboard.service import Service
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse(text: str) -> Samples:
+    out: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def value(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+@contextmanager
+def running(
+    env: dict[str, str], tmp_path: Path, *, start: bool = True
+) -> Iterator[tuple[Service, str]]:
+    settings = load_settings(
+        {**env, "KRAKENWATCH_DATA_DIR": str(tmp_path / "data"), "KRAKENWATCH_POLL_INTERVAL": "1"}
+    )
+    service = Service.create(settings)
+    server = HeadlessServer(service).start()
+    if start:
+        service.start()
+    try:
+        yield service, server.url
+    finally:
+        server.stop()
+        service.stop()
+
+
+def scrape(url: str) -> tuple[str, Samples]:
+    status, content_type, body = http_get(url + "/metrics")
+    assert status == 200 and content_type.startswith("text/plain")
+    return body, parse(body)
+
+
+def wait_for(url: str, predicate: Callable[[Samples], bool], timeout: float = 20.0) -> Samples:
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = scrape(url)[1]
+        if predicate(samples):
+            return samples
+        assert time.monotonic() < deadline, "metrics never reached the expected state"
+        time.sleep(0.1)
+
+
+def test_counters_exist_at_zero_from_the_first_scrape(tmp_path: Path) -> None:
+    with (
+        scenario_simulator("healthy") as (_sim, env),
+        running(env, tmp_path, start=False) as (_, url),
+    ):
+        text, samples = scrape(url)
+    for account in ("MASTER", "USER:daivon", "USER:tania_gilbert"):
+        assert value(samples, "krakenwatch_nonce_refreshes_total", account=account) == 0.0
+        assert value(samples, "krakenwatch_invalid_nonce_errors_total", account=account) == 0.0
+        assert value(samples, "krakenwatch_account_up", account=account) == 0.0
+    assert (
+        value(
+            samples,
+            "krakenwatch_build_info",
+            version="0.1.0",
+            python=__import__("platform").python_version(),
+        )
+        == 1.0
+    )
+    assert "krakenwatch_clock_skew_seconds" not in text  # no sample yet: absent, not a fake 0
+
+
+def test_healthy_then_invalid_nonces(tmp_path: Path) -> None:
+    with scenario_simulator("healthy") as (sim, env), running(env, tmp_path) as (_service, url):
+        samples = wait_for(
+            url,
+            lambda s: (
+                all(
+                    value(s, "krakenwatch_account_up", account=a) == 1.0
+                    for a in ("MASTER", "USER:daivon", "USER:tania_gilbert")
+                )
+                and value(s, "krakenwatch_clock_skew_seconds") is not None
+            ),
+        )
+        assert value(samples, "krakenwatch_nonce_refreshes_total", account="MASTER") >= 1.0
+        assert (
+            value(
+                samples,
+                "krakenwatch_api_requests_total",
+                account="MASTER",
+                method="Balance",
+                outcome="ok",
+            )
+            >= 1.0
+        )
+        assert (
+            value(
+                samples,
+                "krakenwatch_api_request_duration_seconds_count",
+                account="MASTER",
+                method="Balance",
+            )
+            >= 1.0
+        )
+        assert value(samples, "krakenwatch_balance", account="MASTER", asset="ZUSD") == 1234.56
+        assert (
+            value(samples, "krakenwatch_check_success", check="connected", account="MASTER") == 1.0
+        )
+        assert value(samples, "krakenwatch_check_success", check="clock_skew", account="") == 1.0
+        assert abs(value(samples, "krakenwatch_clock_skew_seconds") or 9) < 0.5
+        status, _, body = http_get(url + "/api/verify")
+        assert status == 200 and json.loads(body)["ok"] is True
+
+        # another program starts using MASTER's key with nonces 5 s ahead: invalid nonces
+        master_key = env["KRAKEN_MASTER_API_KEY"]
+        sim.update_key(master_key, other_writer=OtherWriter(interval_ms=50, lead_ms=5000))
+        samples = wait_for(
+            url,
+            lambda s: (
+                (value(s, "krakenwatch_invalid_nonce_errors_total", account="MASTER") or 0) >= 1
+            ),
+        )
+        assert (
+            value(samples, "krakenwatch_check_success", check="no_invalid_nonce", account="MASTER")
+            == 0.0
+        )
+        assert (
+            value(samples, "krakenwatch_invalid_nonce_errors_total", account="USER:daivon") == 0.0
+        )
+        assert (
+            value(
+                samples,
+                "krakenwatch_api_requests_total",
+                account="MASTER",
+                method="Balance",
+                outcome="invalid_nonce",
+            )
+            >= 1.0
+        )
+        samples = wait_for(
+            url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 0.0
+        )
+        assert value(samples, "krakenwatch_account_up", account="USER:daivon") == 1.0
+        status, _, body = http_get(url + "/api/verify")
+        doc = json.loads(body)
+        assert status == 503 and doc["ok"] is False
+        assert any(
+            c["name"] == "no_invalid_nonce" and c["account"] == "MASTER" and c["status"] == "fail"
+            for c in doc["checks"]
+        )
+        for secret_var in ("KRAKEN_MASTER_API_SECRET", "KRAKEN_MASTER_API_KEY"):
+            assert env[secret_var] not in scrape(url)[0] and env[secret_var] not in body
+
+
+def test_promtool_accepts_the_real_output(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: `make test` installs the Debian package prometheus"
+    with scenario_simulator("demo") as (_sim, env), running(env, tmp_path) as (_, url):
+        wait_for(url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 1.0)
+        text, _ = scrape(url)
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "" and result.stderr.strip() == "", (
+        result.stdout + result.stderr
+    )
+
+
+def test_balance_metrics_can_be_switched_off(tmp_path: Path) -> None:
+    with scenario_simulator("healthy") as (_sim, env):
+        env["KRAKENWATCH_BALANCE_METRICS"] = "0"
+        with running(env, tmp_path) as (_, url):
+            wait_for(url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 1.0)
+            text, _ = scrape(url)
+    assert "krakenwatch_balance" not in text
