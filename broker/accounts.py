@@ -109,13 +109,19 @@ class Discovery:
 
 
 def load_environment(
-    environ: Mapping[str, str] | None = None, env_file: str | Path | None = None
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = None,
+    *,
+    use_dotenv: bool = True,
 ) -> dict[str, str]:
-    """The process environment over the ``.env`` file (explicit ``env_file``, else ``./.env``).
+    """The process environment over the ``.env`` file (explicit ``env_file``, else ``./.env``
+    unless ``use_dotenv`` is false).
 
     A missing or unreadable explicit ``env_file`` raises :class:`ConfigurationError` naming it.
     """
     env = dict(os.environ if environ is None else environ)
+    if env_file is None and not use_dotenv:
+        return env
     path = Path(env_file) if env_file is not None else Path(".env")
     if env_file is not None and not path.is_file():
         raise ConfigurationError(

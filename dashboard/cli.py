@@ -19,7 +19,7 @@ against the post-deploy checklist, and exports Prometheus metrics.
 def build_parser() -> argparse.ArgumentParser:
     from broker.simulator import cli as simulator_cli
 
-    from . import check
+    from . import check, serve
 
     parser = argparse.ArgumentParser(
         prog="krakenwatch",
@@ -46,6 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_arguments(chk)
     chk.set_defaults(run=check.run_from_args)
+    up = commands.add_parser(
+        "up",
+        help="run the dashboard, /metrics, /api/verify and the monitor in one process",
+        description="Serve the Streamlit dashboard, GET /metrics and GET /api/verify, and run the "
+        "monitor, in one process. Binds 127.0.0.1 unless --address says otherwise.",
+    )
+    serve.add_up_arguments(up)
+    up.set_defaults(run=serve.run_up)
+    demo = commands.add_parser(
+        "demo",
+        help="the dashboard against the built-in Kraken simulator (no credentials needed)",
+        description="Start the Kraken simulator with demo accounts (a healthy MASTER, a healthy user, "
+        "a user whose key lacks a permission) and run `up` against it.",
+    )
+    serve.add_demo_arguments(demo)
+    demo.set_defaults(run=serve.run_demo)
     return parser
 
 

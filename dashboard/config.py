@@ -119,13 +119,16 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, env_file: str | Path | None = None
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = None,
+    *,
+    use_dotenv: bool = True,
 ) -> Settings:
     """Build the settings from the environment over ``.env`` (``env_file`` when given).
 
     Raises :class:`broker.ConfigurationError` only for an explicit env file that cannot be read.
     """
-    env = load_environment(environ, env_file)
+    env = load_environment(environ, env_file, use_dotenv=use_dotenv)
     problems: list[Problem] = []
     tier = env.get("KRAKENWATCH_TIER", "starter").strip().lower() or "starter"
     if tier not in TIERS:

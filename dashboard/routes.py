@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,12 +21,23 @@ from .service import Service
 __all__ = ["HeadlessServer", "create_routes", "headless_app"]
 
 
-def create_routes(service: Service) -> list[Route]:
+NOT_READY = {"ok": False, "error": "krakenwatch is starting; the monitor is not running yet"}
+
+
+def create_routes(get_service: Callable[[], Service | None]) -> list[Route]:
+    """The routes; ``get_service`` returns the running service, or ``None`` while starting."""
+
     async def metrics(request: Request) -> Response:
+        service = get_service()
+        if service is None:
+            return JSONResponse(NOT_READY, status_code=503)
         body = await asyncio.to_thread(service.metrics.exposition)
         return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
     async def verify(request: Request) -> JSONResponse:
+        service = get_service()
+        if service is None:
+            return JSONResponse(NOT_READY, status_code=503)
         doc = await asyncio.to_thread(service.verify)
         return JSONResponse(
             doc, status_code=200 if doc["ok"] else 503, headers={"Cache-Control": "no-store"}
@@ -43,7 +55,7 @@ def headless_app(service: Service) -> Starlette:
     async def health(request: Request) -> Response:
         return Response("ok", media_type="text/plain")
 
-    return Starlette(routes=[*create_routes(service), Route("/_stcore/health", health)])
+    return Starlette(routes=[*create_routes(lambda: service), Route("/_stcore/health", health)])
 
 
 class HeadlessServer:

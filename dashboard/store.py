@@ -354,9 +354,13 @@ class EventStore:
             rows = conn.execute(sql, args).fetchall()
         return [self._row(r) for r in rows]
 
-    def latest(self, kind: str, account: str | None = None) -> Event | None:
-        """The newest event of ``kind`` (for ``account``, or for any account when None)."""
+    def latest(
+        self, kind: str, account: str | None = None, *, before: float | None = None
+    ) -> Event | None:
+        """The newest event of ``kind`` (for ``account``, or any account when None), optionally
+        the newest strictly before ``before``."""
         found = self.query(
+            until=before,
             kinds=[kind],
             accounts=None if account is None else [account],
             limit=1,

@@ -15,6 +15,7 @@ from types import FrameType
 
 from .admin import ADMIN_ROUTES
 from .builtin import BUILTIN_SCENARIOS, builtin_scenario
+from .environment import scenario_environment
 from .scenario import Scenario, ScenarioError, load_scenario
 from .simulator import Simulator
 from .store import StateFileError
@@ -45,7 +46,9 @@ scenario file (TOML or JSON, chosen by extension; JSON uses the same field names
 built-in scenarios (--list-scenarios): {", ".join(BUILTIN_SCENARIOS)}
 
 admin routes (JSON, never faulted):
-{ADMIN_ROUTES}
+{ADMIN_ROUTES.replace("``", "")}
+  fault fields: latency_ms [lo, hi], http_status (502|503...), api_error ("EService:Busy"...),
+  hang, drop, system_status, count (next N requests, then clear), scope (all|private|public)
 """
 
 
@@ -82,24 +85,6 @@ def resolve_scenario(ref: str) -> Scenario:
     return builtin_scenario(ref)
 
 
-def _env_lines(scenario: Scenario, url: str) -> list[str]:
-    lines = [f"KRAKEN_API_URL={url}"]
-    for spec in scenario.keys:
-        if spec.account is None:
-            continue
-        prefix = (
-            "KRAKEN_MASTER"
-            if spec.account == "MASTER"
-            else ("KRAKEN_USER_" + spec.account.removeprefix("USER:").upper())
-        )
-        lines += [
-            f"{prefix}_API_KEY={spec.key}",
-            f"{prefix}_API_SECRET={spec.secret}",
-            f"{prefix}_NONCE_UNIT={spec.nonce_unit}",
-        ]
-    return lines
-
-
 def run_from_args(args: argparse.Namespace) -> int:
     if args.list_scenarios:
         for name, description in BUILTIN_SCENARIOS.items():
@@ -133,7 +118,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         print(f"listening on {sim.url}", flush=True)
         if args.print_env:
-            print("\n".join(_env_lines(scenario, sim.url)), flush=True)
+            env = scenario_environment(scenario, sim.url)
+            print("\n".join(f"{name}={value}" for name, value in env.items()), flush=True)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

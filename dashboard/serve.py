@@ -1,0 +1,110 @@
+"""``krakenwatch up`` and ``krakenwatch demo``: one process for pages, metrics, verify, monitor."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from broker import ConfigurationError
+from broker.simulator import Simulator, builtin_scenario
+from broker.simulator.environment import scenario_environment
+
+from .config import Settings, load_settings
+
+__all__ = ["add_demo_arguments", "add_up_arguments", "run_demo", "run_up"]
+
+LAUNCHER = Path(__file__).with_name("app.py")
+
+
+def add_up_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--address", default="127.0.0.1", help="address to bind (default 127.0.0.1: this host only)"
+    )
+    parser.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=None,
+        metavar="F",
+        help="read variables from F instead of ./.env",
+    )
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--address", default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="state directory (default: a new temporary one)"
+    )
+
+
+def run_up(args: argparse.Namespace) -> int:
+    env_file = args.env_file.resolve() if args.env_file else None
+    try:
+        settings = load_settings(env_file=env_file)
+    except ConfigurationError as exc:
+        print(f"krakenwatch up: {exc}", file=sys.stderr)
+        return 2
+    return serve(lambda: load_settings(env_file=env_file), settings, args.address, args.port)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    scenario = builtin_scenario("demo")
+    scenario.tier = "pro"
+    sim = Simulator(scenario).start()
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="krakenwatch-demo-"))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("KRAKEN_", "KRAKENWATCH_"))},
+        **scenario_environment(scenario, sim.url),
+        "KRAKENWATCH_DATA_DIR": str(data_dir),
+        "KRAKENWATCH_TIER": "pro",
+        "KRAKENWATCH_POLL_INTERVAL": "5",
+        "KRAKENWATCH_SKEW_INTERVAL": "60",
+    }
+    print(
+        f"demo: Kraken simulator ({', '.join(k.account or '?' for k in scenario.keys)}) at {sim.url}"
+    )
+    print(f"demo: state in {data_dir}")
+    try:
+        return serve(
+            lambda: load_settings(env, use_dotenv=False),
+            load_settings(env, use_dotenv=False),
+            args.address,
+            args.port,
+        )
+    finally:
+        sim.stop()
+
+
+def serve(factory: Callable[[], Settings], settings: Settings, address: str, port: int) -> int:
+    from .runtime import build_app
+
+    for problem in settings.all_problems:
+        print(f"krakenwatch: {problem.severity}: {problem}", file=sys.stderr)
+    if not settings.accounts:
+        print(
+            "krakenwatch: no Kraken account configured; the dashboard says how to add them",
+            file=sys.stderr,
+        )
+    host = f"[{address}]" if ":" in address else address
+    base = f"http://{host}:{port}"
+    print(f"dashboard: {base}/\nmetrics: {base}/metrics\nverify: {base}/api/verify", flush=True)
+    # st.App.run() takes sys.argv[0] as the launcher script: make it ours, not the console script
+    sys.argv = [str(LAUNCHER)]
+    build_app(factory).run(
+        config={
+            "server.address": address,
+            "server.port": port,
+            "server.headless": True,
+            "server.fileWatcherType": "none",
+            "server.enableXsrfProtection": True,
+            "browser.gatherUsageStats": False,
+        }
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""The Streamlit pages (thin scripts; data and charts live in dashboard.views)."""

@@ -1,0 +1,48 @@
+"""Small pieces shared by the pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.runtime import current_service
+from dashboard.service import Service
+
+REFRESH_EVERY = "5s"
+STATE_BADGES = {
+    "connected": ":green-badge[connected]",
+    "degraded": ":orange-badge[degraded]",
+    "disconnected": ":red-badge[disconnected]",
+    "connecting": ":gray-badge[connecting]",
+    "invalid_config": ":violet-badge[invalid config]",
+    "not_configured": ":gray-badge[not configured]",
+}
+
+HOW_TO_CONFIGURE = """\
+**No Kraken account is configured.** Set, in the environment or in `.env` next to where you run
+`krakenwatch up` (or pass `--env-file`):
+
+```bash
+KRAKEN_MASTER_API_KEY=...            # the MASTER account
+KRAKEN_MASTER_API_SECRET=...
+KRAKEN_USER_DAIVON_API_KEY=...       # one pair per user: label USER:daivon
+KRAKEN_USER_DAIVON_API_SECRET=...
+```
+
+Use a dedicated **read-only** key per account for krakenwatch (Query Funds, Query Open Orders &
+Trades): a second program signing with the bot's own key is the classic cause of
+`EAPI:Invalid nonce`. To see everything working first, run `make demo`.
+"""
+
+
+def require_service() -> Service:
+    service = current_service()
+    if service is None:
+        st.warning(
+            "The krakenwatch monitor is not running in this process. Start the dashboard with `krakenwatch up` (or `make demo`)."
+        )
+        st.stop()
+    return service
+
+
+def state_badge(state: str) -> str:
+    return STATE_BADGES.get(state, state)

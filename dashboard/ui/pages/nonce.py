@@ -1,0 +1,74 @@
+"""Nonce & clock: per-key nonce state, refreshes and rejections over time, skew, diagnoses."""
+
+import time
+
+import altair as alt
+import streamlit as st
+
+from dashboard import events as ev
+from dashboard.ui.common import REFRESH_EVERY, require_service
+from dashboard.views.nonce import diagnose, nonce_activity, nonce_table, skew_history
+
+service = require_service()
+st.title("Nonce & clock")
+
+
+@st.fragment(run_every=REFRESH_EVERY)
+def nonce_page() -> None:
+    snapshot = service.monitor.snapshot()
+    problems = diagnose(snapshot, service.settings.max_skew_s)
+    if problems:
+        for problem in problems:
+            where = problem.account or "this host"
+            with st.container(border=True):
+                st.markdown(f"**{where}: {problem.cause.replace('_', ' ')}** — {problem.detail}")
+                st.markdown(f"**What to do:** {problem.remedy}")
+    else:
+        st.success("No nonce or clock problem detected.", icon="✅")
+    st.subheader("Per key")
+    st.dataframe(nonce_table(snapshot), hide_index=True, width="stretch")
+    if service.store is None:
+        return
+    since = time.time() - 6 * 3600
+    activity = nonce_activity(
+        service.store.query(since=since, kinds=[ev.NONCE_REFRESH, ev.INVALID_NONCE])
+    )
+    st.subheader("Refreshes and rejections (6 hours, per minute)")
+    if activity.empty:
+        st.caption("None recorded yet.")
+    else:
+        st.altair_chart(
+            alt.Chart(activity)
+            .mark_bar()
+            .encode(
+                x=alt.X("time:T", title="time (UTC)"),
+                y="count:Q",
+                color="kind:N",
+                row=alt.Row("account:N", title=None),
+                tooltip=["account", "kind", "time:T", "count"],
+            ),
+            width="stretch",
+        )
+    skew = skew_history(service.store.query(since=time.time() - 86400, kinds=[ev.SKEW]))
+    st.subheader("Clock skew, local − Kraken (24 hours)")
+    if skew.empty:
+        st.caption("No clock sample yet.")
+    else:
+        band = (
+            alt.Chart(skew)
+            .mark_area(opacity=0.3)
+            .encode(
+                x=alt.X("time:T", title="time (UTC)"),
+                y=alt.Y("low_s:Q", title="seconds"),
+                y2="high_s:Q",
+            )
+        )
+        line = (
+            alt.Chart(skew)
+            .mark_line(point=True)
+            .encode(x="time:T", y="offset_s:Q", tooltip=["time:T", "offset_s", "low_s", "high_s"])
+        )
+        st.altair_chart(band + line, width="stretch")
+
+
+nonce_page()

@@ -1,0 +1,153 @@
+"""Nonce & clock: per-key nonce figures, refresh/rejection history, skew history, diagnoses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from broker import NONCE_DIAGNOSES, InvalidNonceError, NonceUnitDowngradeError
+
+from .. import events as ev
+from ..events import Event
+from ..status import Snapshot
+
+__all__ = [
+    "STRANDED_AFTER_S",
+    "Diagnosis",
+    "diagnose",
+    "nonce_activity",
+    "nonce_table",
+    "skew_history",
+]
+
+#: a high-water mark this far ahead of the wall clock makes the key "stranded"
+STRANDED_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    account: str | None
+    cause: str  # one of NONCE_DIAGNOSES' keys
+    detail: str
+    remedy: str
+
+
+def nonce_table(snapshot: Snapshot) -> pd.DataFrame:
+    rows = []
+    for a in snapshot.accounts:
+        status = a.nonce_status or {}
+        rows.append(
+            (
+                a.label,
+                a.masked_key,
+                a.key_id,
+                status.get("unit", a.nonce_unit),
+                str(status.get("high_water", "")),
+                round(float(status.get("lead_seconds", 0.0)), 3) if status else None,
+                a.refresh_count,
+                a.invalid_nonce_count,
+            )
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "account",
+            "key",
+            "key id",
+            "unit",
+            "last nonce",
+            "lead over clock (s)",
+            "refreshes",
+            "invalid nonces",
+        ],
+    )
+
+
+def nonce_activity(events: Sequence[Event], bucket: str = "1min") -> pd.DataFrame:
+    """Refreshes and rejections per account and time bucket: ``time, account, kind, count``."""
+    rows = [
+        (
+            pd.Timestamp(e.ts, unit="s", tz="UTC").floor(bucket),
+            e.account,
+            "refresh" if e.kind == ev.NONCE_REFRESH else "invalid nonce",
+        )
+        for e in events
+        if e.kind in (ev.NONCE_REFRESH, ev.INVALID_NONCE)
+    ]
+    frame = pd.DataFrame(rows, columns=["time", "account", "kind"])
+    return frame.groupby(["time", "account", "kind"]).size().reset_index(name="count")
+
+
+def skew_history(events: Sequence[Event]) -> pd.DataFrame:
+    rows = []
+    for e in events:
+        if e.kind != ev.SKEW:
+            continue
+        offset, unc = float(e.data.get("offset_s", 0.0)), float(e.data.get("uncertainty_s", 0.0))
+        rows.append((pd.Timestamp(e.ts, unit="s", tz="UTC"), offset, offset - unc, offset + unc))
+    return pd.DataFrame(rows, columns=["time", "offset_s", "low_s", "high_s"])
+
+
+def diagnose(snapshot: Snapshot, max_skew_s: float) -> list[Diagnosis]:
+    """What is wrong with nonces and clocks right now, and what to do about it."""
+    found: list[Diagnosis] = []
+    for a in snapshot.accounts:
+        error = a.last_error
+        if (
+            error is not None
+            and error.kind == "invalid_nonce"
+            and error.diagnosis in NONCE_DIAGNOSES
+        ):
+            found.append(
+                Diagnosis(
+                    a.label,
+                    error.diagnosis,
+                    NONCE_DIAGNOSES[error.diagnosis],
+                    InvalidNonceError.remedy,
+                )
+            )
+        elif a.invalid_nonce_count:
+            found.append(
+                Diagnosis(
+                    a.label,
+                    "second_writer",
+                    f"{a.invalid_nonce_count} invalid nonce(s) since start",
+                    InvalidNonceError.remedy,
+                )
+            )
+        if error is not None and error.kind == NonceUnitDowngradeError.kind:
+            found.append(
+                Diagnosis(a.label, "unit_downgrade", error.message, NonceUnitDowngradeError.remedy)
+            )
+        lead = float((a.nonce_status or {}).get("lead_seconds", 0.0))
+        if lead > STRANDED_AFTER_S:
+            found.append(
+                Diagnosis(
+                    a.label,
+                    "stranded_key",
+                    f"the high-water mark is {lead:.0f} s ahead of the wall clock",
+                    "Nonces keep counting up from the high-water mark, so nothing fails; but any other program on this key must use higher nonces. Create a new key if the lead keeps growing.",
+                )
+            )
+        if a.shared_with:
+            found.append(
+                Diagnosis(
+                    a.label,
+                    "second_writer",
+                    f"the same key is configured for {', '.join(a.shared_with)}",
+                    InvalidNonceError.remedy,
+                )
+            )
+    skew = snapshot.skew
+    if skew is not None and skew.offset_s < -max_skew_s:
+        found.append(
+            Diagnosis(
+                None,
+                "clock_behind",
+                f"this host is {-skew.offset_s:.3f} s behind Kraken",
+                "Synchronise the clock with NTP (chrony or systemd-timesyncd); nonces started after a clock step back can fall below the high-water mark.",
+            )
+        )
+    return found

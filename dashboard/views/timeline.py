@@ -1,0 +1,114 @@
+"""The connection timeline: state segments per account, event markers, and the Gantt chart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import altair as alt
+import pandas as pd
+
+from .. import events as ev
+from ..events import Event
+
+__all__ = ["STATE_COLORS", "events_frame", "markers", "segments", "timeline_chart"]
+
+STATE_COLORS = {
+    ev.CONNECTED: "#2e7d32",
+    ev.DEGRADED: "#f9a825",
+    ev.DISCONNECTED: "#c62828",
+    ev.CONNECTING: "#90a4ae",
+    ev.INVALID_CONFIG: "#6a1b9a",
+    ev.NOT_CONFIGURED: "#cfd8dc",
+}
+MARKER_KINDS = {ev.NONCE_REFRESH: "nonce refresh", ev.INVALID_NONCE: "invalid nonce"}
+
+
+def _ts(value: float) -> pd.Timestamp:
+    return pd.Timestamp(value, unit="s", tz="UTC")
+
+
+def segments(
+    events: Sequence[Event], start: float, end: float, initial: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """State segments ``account, state, start, end, reason`` clipped to ``[start, end]``.
+
+    ``events`` are state events in time order; ``initial`` gives each account's state at
+    ``start`` (from before the window), so a window with no change still shows a bar.
+    """
+    current: dict[str, tuple[str, float, str]] = {
+        account: (state, start, "state before the window")
+        for account, state in (initial or {}).items()
+    }
+    rows: list[tuple[str, str, float, float, str]] = []
+    for event in events:
+        if event.kind != ev.STATE or event.account is None or event.ts > end:
+            continue
+        state = str(event.data.get("state", ""))
+        reason = str(event.data.get("reason", ""))
+        at = max(event.ts, start)
+        if event.account in current:
+            prev_state, since, prev_reason = current[event.account]
+            if at > since:
+                rows.append((event.account, prev_state, since, at, prev_reason))
+        current[event.account] = (state, at, reason)
+    for account, (state, since, reason) in current.items():
+        if end > since:
+            rows.append((account, state, since, end, reason))
+    frame = pd.DataFrame(rows, columns=["account", "state", "start", "end", "reason"])
+    frame["start"] = pd.to_datetime(frame["start"], unit="s", utc=True)
+    frame["end"] = pd.to_datetime(frame["end"], unit="s", utc=True)
+    return frame.sort_values(["account", "start"], ignore_index=True)
+
+
+def markers(events: Sequence[Event]) -> pd.DataFrame:
+    """Nonce refreshes and invalid-nonce errors as points ``account, time, marker, detail``."""
+    rows = [
+        (e.account, _ts(e.ts), MARKER_KINDS[e.kind], e.detail)
+        for e in events
+        if e.kind in MARKER_KINDS and e.account is not None
+    ]
+    return pd.DataFrame(rows, columns=["account", "time", "marker", "detail"])
+
+
+def events_frame(events: Sequence[Event]) -> pd.DataFrame:
+    """The event list under the chart (newest first), ready for a table or a CSV download."""
+    rows = [(_ts(e.ts), e.account or "-", e.kind, e.detail) for e in events]
+    frame = pd.DataFrame(rows, columns=["time", "account", "kind", "detail"])
+    return frame.iloc[::-1].reset_index(drop=True)
+
+
+def timeline_chart(segs: pd.DataFrame, marks: pd.DataFrame) -> alt.LayerChart:
+    """Gantt bars of states per account, with refresh/invalid-nonce markers on top."""
+    states = list(STATE_COLORS)
+    bars = (
+        alt.Chart(segs)
+        .mark_bar(height={"band": 0.7})
+        .encode(
+            x=alt.X("start:T", title="time (UTC)"),
+            x2="end:T",
+            y=alt.Y("account:N", title=None, sort="ascending"),
+            color=alt.Color(
+                "state:N",
+                scale=alt.Scale(domain=states, range=[STATE_COLORS[s] for s in states]),
+                legend=alt.Legend(orient="bottom", title="state"),
+            ),
+            tooltip=["account", "state", "start:T", "end:T", "reason"],
+        )
+    )
+    points = (
+        alt.Chart(marks)
+        .mark_point(filled=True, size=70)
+        .encode(
+            x="time:T",
+            y=alt.Y("account:N", sort="ascending"),
+            shape=alt.Shape(
+                "marker:N",
+                scale=alt.Scale(domain=list(MARKER_KINDS.values()), range=["triangle-up", "cross"]),
+                legend=alt.Legend(orient="bottom", title="marker"),
+            ),
+            color=alt.value("#000000"),
+            tooltip=["account", "marker", "time:T", "detail"],
+        )
+    )
+    rows = max(1, segs["account"].nunique()) if not segs.empty else 1
+    return alt.LayerChart(layer=[bars, points], height=min(1200, 40 + 28 * rows))

@@ -1,0 +1,127 @@
+"""Every Streamlit page, run for real with AppTest against a live service and a known store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dashkit import scenario_simulator
+from streamlit.testing.v1 import AppTest
+
+from dashboard import events as ev
+from dashboard.config import load_settings
+from dashboard.runtime import set_service
+from dashboard.service import Service
+from dashboard.views.timeline import segments
+
+PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "ui"
+PAGE_FILES = ["overview.py", "timeline.py", "balances.py", "nonce.py", "settings.py"]
+
+
+def run_page(name: str) -> AppTest:
+    at = AppTest.from_file(str(PAGES / "pages" / name), default_timeout=30)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def everything_text(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [s.value for s in at.success]
+    parts += [i.value for i in at.info] + [c.value for c in at.caption] + [str(m.value) for m in at.metric]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.fixture(scope="module")
+def live_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The demo scenario, monitored until every account has been probed."""
+    data = tmp_path_factory.mktemp("pages")
+    with scenario_simulator("demo") as (_, env):
+        settings = load_settings({**env, "KRAKENWATCH_DATA_DIR": str(data), "KRAKENWATCH_POLL_INTERVAL": "1"}, use_dotenv=False)
+        service = Service.create(settings)
+        service.start()
+        set_service(service)
+        deadline = time.monotonic() + 20
+        while not all(a.permissions["orders"] is not None for a in service.monitor.snapshot().accounts) or service.monitor.snapshot().skew is None:
+            assert time.monotonic() < deadline, "the demo never finished its first probes"
+            time.sleep(0.05)
+        try:
+            yield service
+        finally:
+            set_service(None)
+            service.stop()
+
+
+@pytest.mark.parametrize("page", PAGE_FILES)
+def test_every_page_runs_without_exception(live_demo: Service, page: str) -> None:
+    at = run_page(page)
+    assert at.title, f"{page} shows no title"
+
+
+def test_the_router_runs(live_demo: Service) -> None:
+    at = AppTest.from_file(str(PAGES / "main.py"), default_timeout=30)
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Post-deploy verification"
+
+
+def test_overview_shows_verdict_failure_remedy_and_cards(live_demo: Service) -> None:
+    at = run_page("overview.py")
+    assert "Not verified: 1 check(s) failing" in at.error[0].value
+    expander = at.expander[0]
+    assert "permission_query_orders (USER:tania_gilbert)" in expander.label
+    assert "Query Open Orders" in everything_text(at)
+    text = everything_text(at)
+    for label in ("MASTER", "USER:daivon", "USER:tania_gilbert"):
+        assert f"**{label}**" in text
+    assert "$1,734.56 (USD + USDT)" in text  # MASTER: ZUSD 1234.5600 + USDT 500.00000000
+    checks = at.dataframe[0].value
+    assert list(checks["status"])[0].endswith("fail")
+    secrets = [v for k, v in live_demo.settings.accounts[0].__dict__.items() if k in ("key", "secret")]
+    for secret in secrets:
+        assert secret not in text
+
+
+def test_no_accounts_page_says_how_to_configure(tmp_path: Path) -> None:
+    service = Service.create(load_settings({"KRAKENWATCH_DATA_DIR": str(tmp_path)}, use_dotenv=False))
+    set_service(service)
+    try:
+        at = run_page("overview.py")
+        assert "No Kraken account is configured" in everything_text(at)
+        assert "no Kraken account is configured" in at.error[0].value.lower() or "failing" in at.error[0].value
+        for page in PAGE_FILES[1:]:
+            run_page(page)
+    finally:
+        set_service(None)
+        service.stop()
+
+
+def test_timeline_for_a_known_store(tmp_path: Path) -> None:
+    env = {"KRAKEN_MASTER_API_KEY": "SIM" + "k" * 53, "KRAKEN_MASTER_API_SECRET": "c2VjcmV0c2VjcmV0", "KRAKENWATCH_DATA_DIR": str(tmp_path)}
+    service = Service.create(load_settings(env, use_dotenv=False))
+    assert service.store is not None
+    now = time.time()
+    service.store.append_many(
+        [
+            ev.Event(ev.STATE, "MASTER", "start", {"state": "connecting", "reason": "start"}, ts=now - 600),
+            ev.Event(ev.NONCE_REFRESH, "MASTER", "nonce baseline 1 (connect)", {"baseline": 1}, ts=now - 599),
+            ev.Event(ev.STATE, "MASTER", "up", {"state": "connected", "reason": "Balance ok"}, ts=now - 598),
+            ev.Event(ev.INVALID_NONCE, "MASTER", "EAPI:Invalid nonce on Balance", {"code": "EAPI:Invalid nonce"}, ts=now - 300),
+            ev.Event(ev.STATE, "MASTER", "down", {"state": "disconnected", "reason": "invalid_nonce"}, ts=now - 299),
+        ]
+    )
+    set_service(service)
+    try:
+        at = run_page("timeline.py")
+        events = at.dataframe[0].value
+        assert list(events["kind"])[:3] == ["state", "invalid_nonce", "state"]
+        assert len(events) == 5
+        assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart"), "the timeline chart is missing"
+        segs = segments(service.store.query(kinds=[ev.STATE]), now - 900, now)
+        assert list(segs["state"]) == ["connecting", "connected", "disconnected"]
+        at.multiselect[1].set_value(["invalid_nonce"]).run()
+        assert list(at.dataframe[0].value["kind"]) == ["invalid_nonce"]
+    finally:
+        set_service(None)
+        service.stop()
