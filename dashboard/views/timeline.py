@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import altair as alt
 import pandas as pd
@@ -10,7 +11,7 @@ import pandas as pd
 from .. import events as ev
 from ..events import Event
 
-__all__ = ["STATE_COLORS", "events_frame", "markers", "segments", "timeline_chart"]
+__all__ = ["STATE_COLORS", "chart_height", "events_frame", "markers", "segments", "timeline_chart"]
 
 STATE_COLORS = {
     ev.CONNECTED: "#2e7d32",
@@ -78,13 +79,20 @@ def events_frame(events: Sequence[Event]) -> pd.DataFrame:
 
 
 def timeline_chart(segs: pd.DataFrame, marks: pd.DataFrame) -> alt.LayerChart:
-    """Gantt bars of states per account, with refresh/invalid-nonce markers on top."""
+    """Gantt bars of states per account, with refresh/invalid-nonce markers on top.
+
+    The time axis spans from the first segment to the last one, so a short history is readable.
+    """
     states = list(STATE_COLORS)
+    domain = (
+        [segs["start"].min().isoformat(), segs["end"].max().isoformat()] if not segs.empty else None
+    )
+    x_scale = alt.Scale(domain=domain) if domain else alt.Undefined
     bars = (
         alt.Chart(segs)
         .mark_bar(height={"band": 0.7})
         .encode(
-            x=alt.X("start:T", title="time (UTC)"),
+            x=alt.X("start:T", title="time (UTC)", scale=x_scale, axis=alt.Axis(format="%H:%M:%S")),
             x2="end:T",
             y=alt.Y("account:N", title=None, sort="ascending"),
             color=alt.Color(
@@ -110,5 +118,11 @@ def timeline_chart(segs: pd.DataFrame, marks: pd.DataFrame) -> alt.LayerChart:
             tooltip=["account", "marker", "time:T", "detail"],
         )
     )
+    layered = alt.layer(bars, points).properties(height=chart_height(segs) - 80)
+    return cast(alt.LayerChart, layered)
+
+
+def chart_height(segs: pd.DataFrame) -> int:
+    """Pixels for the chart: a readable row per account (plus axis and legend)."""
     rows = max(1, segs["account"].nunique()) if not segs.empty else 1
-    return alt.LayerChart(layer=[bars, points], height=min(1200, 40 + 28 * rows))
+    return min(1400, 120 + 32 * rows)

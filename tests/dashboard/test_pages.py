@@ -28,8 +28,14 @@ def run_page(name: str) -> AppTest:
 
 
 def everything_text(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [e.value for e in at.error] + [s.value for s in at.success]
-    parts += [i.value for i in at.info] + [c.value for c in at.caption] + [str(m.value) for m in at.metric]
+    parts = (
+        [m.value for m in at.markdown] + [e.value for e in at.error] + [s.value for s in at.success]
+    )
+    parts += (
+        [i.value for i in at.info]
+        + [c.value for c in at.caption]
+        + [str(m.value) for m in at.metric]
+    )
     return "\n".join(str(p) for p in parts)
 
 
@@ -38,12 +44,20 @@ def live_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The demo scenario, monitored until every account has been probed."""
     data = tmp_path_factory.mktemp("pages")
     with scenario_simulator("demo") as (_, env):
-        settings = load_settings({**env, "KRAKENWATCH_DATA_DIR": str(data), "KRAKENWATCH_POLL_INTERVAL": "1"}, use_dotenv=False)
+        settings = load_settings(
+            {**env, "KRAKENWATCH_DATA_DIR": str(data), "KRAKENWATCH_POLL_INTERVAL": "1"},
+            use_dotenv=False,
+        )
         service = Service.create(settings)
         service.start()
         set_service(service)
         deadline = time.monotonic() + 20
-        while not all(a.permissions["orders"] is not None for a in service.monitor.snapshot().accounts) or service.monitor.snapshot().skew is None:
+        while (
+            not all(
+                a.permissions["orders"] is not None for a in service.monitor.snapshot().accounts
+            )
+            or service.monitor.snapshot().skew is None
+        ):
             assert time.monotonic() < deadline, "the demo never finished its first probes"
             time.sleep(0.05)
         try:
@@ -78,18 +92,25 @@ def test_overview_shows_verdict_failure_remedy_and_cards(live_demo: Service) -> 
     assert "$1,734.56 (USD + USDT)" in text  # MASTER: ZUSD 1234.5600 + USDT 500.00000000
     checks = at.dataframe[0].value
     assert list(checks["status"])[0].endswith("fail")
-    secrets = [v for k, v in live_demo.settings.accounts[0].__dict__.items() if k in ("key", "secret")]
+    secrets = [
+        v for k, v in live_demo.settings.accounts[0].__dict__.items() if k in ("key", "secret")
+    ]
     for secret in secrets:
         assert secret not in text
 
 
 def test_no_accounts_page_says_how_to_configure(tmp_path: Path) -> None:
-    service = Service.create(load_settings({"KRAKENWATCH_DATA_DIR": str(tmp_path)}, use_dotenv=False))
+    service = Service.create(
+        load_settings({"KRAKENWATCH_DATA_DIR": str(tmp_path)}, use_dotenv=False)
+    )
     set_service(service)
     try:
         at = run_page("overview.py")
         assert "No Kraken account is configured" in everything_text(at)
-        assert "no Kraken account is configured" in at.error[0].value.lower() or "failing" in at.error[0].value
+        assert (
+            "no Kraken account is configured" in at.error[0].value.lower()
+            or "failing" in at.error[0].value
+        )
         for page in PAGE_FILES[1:]:
             run_page(page)
     finally:
@@ -98,17 +119,51 @@ def test_no_accounts_page_says_how_to_configure(tmp_path: Path) -> None:
 
 
 def test_timeline_for_a_known_store(tmp_path: Path) -> None:
-    env = {"KRAKEN_MASTER_API_KEY": "SIM" + "k" * 53, "KRAKEN_MASTER_API_SECRET": "c2VjcmV0c2VjcmV0", "KRAKENWATCH_DATA_DIR": str(tmp_path)}
+    env = {
+        "KRAKEN_MASTER_API_KEY": "SIM" + "k" * 53,
+        "KRAKEN_MASTER_API_SECRET": "c2VjcmV0c2VjcmV0",
+        "KRAKENWATCH_DATA_DIR": str(tmp_path),
+    }
     service = Service.create(load_settings(env, use_dotenv=False))
     assert service.store is not None
     now = time.time()
     service.store.append_many(
         [
-            ev.Event(ev.STATE, "MASTER", "start", {"state": "connecting", "reason": "start"}, ts=now - 600),
-            ev.Event(ev.NONCE_REFRESH, "MASTER", "nonce baseline 1 (connect)", {"baseline": 1}, ts=now - 599),
-            ev.Event(ev.STATE, "MASTER", "up", {"state": "connected", "reason": "Balance ok"}, ts=now - 598),
-            ev.Event(ev.INVALID_NONCE, "MASTER", "EAPI:Invalid nonce on Balance", {"code": "EAPI:Invalid nonce"}, ts=now - 300),
-            ev.Event(ev.STATE, "MASTER", "down", {"state": "disconnected", "reason": "invalid_nonce"}, ts=now - 299),
+            ev.Event(
+                ev.STATE,
+                "MASTER",
+                "start",
+                {"state": "connecting", "reason": "start"},
+                ts=now - 600,
+            ),
+            ev.Event(
+                ev.NONCE_REFRESH,
+                "MASTER",
+                "nonce baseline 1 (connect)",
+                {"baseline": 1},
+                ts=now - 599,
+            ),
+            ev.Event(
+                ev.STATE,
+                "MASTER",
+                "up",
+                {"state": "connected", "reason": "Balance ok"},
+                ts=now - 598,
+            ),
+            ev.Event(
+                ev.INVALID_NONCE,
+                "MASTER",
+                "EAPI:Invalid nonce on Balance",
+                {"code": "EAPI:Invalid nonce"},
+                ts=now - 300,
+            ),
+            ev.Event(
+                ev.STATE,
+                "MASTER",
+                "down",
+                {"state": "disconnected", "reason": "invalid_nonce"},
+                ts=now - 299,
+            ),
         ]
     )
     set_service(service)
@@ -117,7 +172,9 @@ def test_timeline_for_a_known_store(tmp_path: Path) -> None:
         events = at.dataframe[0].value
         assert list(events["kind"])[:3] == ["state", "invalid_nonce", "state"]
         assert len(events) == 5
-        assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart"), "the timeline chart is missing"
+        assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart"), (
+            "the timeline chart is missing"
+        )
         segs = segments(service.store.query(kinds=[ev.STATE]), now - 900, now)
         assert list(segs["state"]) == ["connecting", "connected", "disconnected"]
         at.multiselect[1].set_value(["invalid_nonce"]).run()

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import events as ev
 from dashboard.ui.common import REFRESH_EVERY, require_service
-from dashboard.views.timeline import events_frame, markers, segments, timeline_chart
+from dashboard.views.timeline import chart_height, events_frame, markers, segments, timeline_chart
 
 RANGES = {
     "15 minutes": 900,
@@ -50,7 +50,7 @@ def timeline() -> None:
     if segs.empty:
         st.info("No state changes recorded in this range yet.")
     else:
-        st.altair_chart(timeline_chart(segs, marks), width="stretch")
+        st.altair_chart(timeline_chart(segs, marks), width="stretch", height=chart_height(segs))
     listed = store.query(
         since=start, kinds=kinds or None, accounts=chosen, limit=5000, newest_first=True
     )

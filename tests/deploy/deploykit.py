@@ -1,0 +1,264 @@
+"""Helpers for the deploy tests: repository paths, free ports, waiting, processes, the Dockerfile.
+
+Everything listens on 127.0.0.1. Processes are started with their output in a log file (read back
+into assertion messages) and are always terminated, then killed if they do not stop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+DEPLOY = ROOT / "deploy"
+PROMETHEUS_DIR = DEPLOY / "prometheus"
+PROMETHEUS_YML = PROMETHEUS_DIR / "prometheus.yml"
+ALERTS_YML = PROMETHEUS_DIR / "alerts.yml"
+ALERTS_TEST_YML = PROMETHEUS_DIR / "alerts_test.yml"
+COMPOSE_YML = DEPLOY / "docker-compose.yml"
+#: the venv's bin directory (krakenwatch, python, hadolint)
+VENV_BIN = Path(sys.executable).parent
+
+T = TypeVar("T")
+
+
+def tool(name: str, hint: str) -> str:
+    """The path of an executable from the venv or PATH; fails the test with how to install it."""
+    candidate = VENV_BIN / name
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        path = Path(directory) / name
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    raise AssertionError(f"{name} is not installed: {hint}")
+
+
+def promtool() -> str:
+    return tool("promtool", "install Debian's prometheus package (make system-deps)")
+
+
+def prometheus() -> str:
+    return tool("prometheus", "install Debian's prometheus package (make system-deps)")
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    probe: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    *,
+    interval: float = 0.1,
+    on_timeout: Callable[[], str] | None = None,
+) -> T:
+    """Call ``probe`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            extra = on_timeout() if on_timeout else ""
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n{extra}")
+        time.sleep(interval)
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """(status, body) of a GET; (0, b"") when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, b""
+
+
+def http_json(url: str, timeout: float = 5.0) -> Any:
+    status, body = http_get(url, timeout)
+    assert status == 200, f"GET {url} answered {status}: {body[:500]!r}"
+    return json.loads(body)
+
+
+# ------------------------------------------------------------------------------------ processes
+@dataclass
+class Process:
+    """A started subprocess whose stdout+stderr go to ``log``."""
+
+    argv: list[str]
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self, limit: int = 8000) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return f"--- {shlex.join(self.argv)} (exit {self.popen.poll()}) ---\n{text[-limit:]}"
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, grace: float = 10.0) -> int:
+        """SIGTERM (what `docker stop` sends), then SIGKILL after ``grace`` s. The exit code."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
+        return int(self.popen.returncode)
+
+
+@contextmanager
+def running(
+    argv: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[Process]:
+    """Run ``argv`` for the duration of the block; always stopped (terminate, then kill)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        popen = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+        )
+    process = Process(list(argv), popen, log)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without any KRAKEN_*/KRAKENWATCH_*/STREAMLIT_* setting (a
+    developer's real configuration must never reach a test), plus ``extra``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KRAKEN_", "KRAKENWATCH_", "STREAMLIT_"))
+    }
+    env.update(extra)
+    return env
+
+
+# ------------------------------------------------------------------------------- the Dockerfile
+@dataclass
+class Instruction:
+    keyword: str  # upper case
+    args: str  # the rest of the logical line, continuations joined
+    line: int  # first physical line (1-based)
+
+    def exec_form(self) -> list[str] | None:
+        """The JSON array of an exec-form instruction, else None."""
+        text = self.args.strip()
+        if not text.startswith("["):
+            return None
+        value = json.loads(text)
+        assert isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return value
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def last(self, keyword: str) -> Instruction | None:
+        found = self.all(keyword)
+        return found[-1] if found else None
+
+    def env(self) -> list[tuple[str, str]]:
+        """ENV pairs in order (``ENV K=V K2="V 2"`` form)."""
+        pairs = []
+        for instruction in self.all("ENV"):
+            for word in shlex.split(instruction.args):
+                key, sep, value = word.partition("=")
+                assert sep, f"line {instruction.line}: use ENV KEY=VALUE"
+                pairs.append((key, value))
+        return pairs
+
+
+def parse_dockerfile(path: Path = DOCKERFILE) -> list[Stage]:
+    """The stages of a Dockerfile (comments dropped, backslash continuations joined)."""
+    stages: list[Stage] = []
+    logical: list[tuple[int, str]] = []
+    buffer, start = "", 0
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        stripped = raw.strip()
+        if not buffer and (not stripped or stripped.startswith("#")):
+            continue
+        if buffer and stripped.startswith("#"):
+            continue  # a comment inside a continued instruction
+        if not buffer:
+            start = number
+        if stripped.endswith("\\"):
+            buffer += stripped[:-1] + " "
+            continue
+        logical.append((start, buffer + stripped))
+        buffer = ""
+    for number, text in logical:
+        keyword, _, args = text.partition(" ")
+        instruction = Instruction(keyword.upper(), args.strip(), number)
+        if instruction.keyword == "FROM":
+            words = instruction.args.split()
+            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(words[0], name))
+        else:
+            assert stages, f"line {number}: {keyword} before FROM"
+            stages[-1].instructions.append(instruction)
+    return stages
+
+
+@dataclass
+class Healthcheck:
+    options: dict[str, str]
+    command: list[str]
+
+    def seconds(self, option: str) -> float:
+        value = self.options[option]
+        units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+        for suffix in ("ms", "s", "m", "h"):
+            if value.endswith(suffix):
+                return float(value[: -len(suffix)]) * units[suffix]
+        raise AssertionError(f"cannot read the duration {value!r}")
+
+
+def parse_healthcheck(instruction: Instruction) -> Healthcheck:
+    options: dict[str, str] = {}
+    rest = instruction.args.strip()
+    while rest.startswith("--"):
+        option, _, rest = rest.partition(" ")
+        key, _, value = option[2:].partition("=")
+        options[key] = value
+        rest = rest.strip()
+    keyword, _, command = rest.partition(" ")
+    assert keyword.upper() == "CMD", f"HEALTHCHECK must use CMD, got {rest!r}"
+    parsed = Instruction("CMD", command, instruction.line).exec_form()
+    assert parsed is not None, "HEALTHCHECK CMD must be in exec form (a JSON array)"
+    return Healthcheck(options, parsed)
