@@ -11,10 +11,12 @@ the repetitions interleave them.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 
@@ -34,6 +36,8 @@ TARGET = "none set in issue 7; reported: `/metrics` latency (median, p99) and si
 READY_TIMEOUT_S = 120.0
 WARMUP_SCRAPES = 5
 EXPOSITION_CALLS = 20
+TOP_SAMPLE_NAMES = 8
+_SAMPLE_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
 @dataclass
@@ -98,6 +102,8 @@ class _Rep:
     max_s: float
     size: int
     series: int
+    #: sample name -> number of sample lines in the last body
+    names: Counter[str] = field(default_factory=Counter)
 
 
 def scrape_rep(session: requests.Session, url: str, scrapes: int) -> _Rep:
@@ -110,13 +116,18 @@ def scrape_rep(session: requests.Session, url: str, scrapes: int) -> _Rep:
         latencies.append(time.perf_counter() - t0)
         if response.status_code != 200:
             raise RuntimeError(f"/metrics answered {response.status_code}")
-    series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+    names: Counter[str] = Counter()
+    for line in body.decode("utf-8").splitlines():
+        if line and not line.startswith("#"):
+            match = _SAMPLE_NAME.match(line)
+            names[match.group(0) if match else "?"] += 1
     return _Rep(
         percentile(latencies, 50),
         percentile(latencies, 99),
         max(latencies),
         len(body),
-        series,
+        sum(names.values()),
+        names,
     )
 
 
@@ -178,6 +189,13 @@ def run(ctx: Context) -> Section:
             Summary.of(expo[n]).fmt(1, scale=1000),
         )
     section.tables.append(table)
+    biggest = max(sizes)
+    names = reps[biggest][-1].names
+    total = sum(names.values())
+    breakdown = Table([f"sample name (at {biggest} accounts)", "sample lines", "share"])
+    for name, count in names.most_common(TOP_SAMPLE_NAMES):
+        breakdown.add(f"`{name}`", count, f"{100.0 * count / total:.0f} %")
+    section.tables.append(breakdown)
     section.how = (
         "per size, `Service.create(load_settings(env))` (monitor, SQLite event store, metrics) "
         "started against one in-process simulator (no added latency, tier unlimited) with "

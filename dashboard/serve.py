@@ -10,8 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from broker import ConfigurationError
-from broker.simulator import Simulator, builtin_scenario
-from broker.simulator.environment import scenario_environment
+from broker.simulator import Simulator, builtin_scenario, scenario_environment
 
 from .config import Settings, load_settings
 

@@ -10,7 +10,8 @@ it is greater than ``last - W`` and was not accepted before; then ``last = max(l
 See :mod:`broker.simulator.state` for the judging order and :mod:`broker.simulator.faults`.
 """
 
-from .builtin import BUILTIN_SCENARIOS, builtin_scenario
+from .builtin import BUILTIN_SCENARIOS, builtin_scenario, fake_key, fake_secret
+from .environment import scenario_environment
 from .faults import Faults
 from .keys import KeyStats
 from .reference import SeedNonceGenerator
@@ -43,6 +44,9 @@ __all__ = [
     "Simulator",
     "StateFileError",
     "builtin_scenario",
+    "fake_key",
+    "fake_secret",
     "load_scenario",
     "mask_key",
+    "scenario_environment",
 ]

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from broker.simulator import Simulator, builtin_scenario
-from broker.simulator.environment import scenario_environment
+from broker.simulator import Simulator, builtin_scenario, scenario_environment
 
 
 @contextmanager

@@ -15,7 +15,7 @@ import pytest
 from dashkit import scenario_simulator
 
 from broker import InvalidKeyError, InvalidSignatureError, PermissionDeniedError
-from broker.simulator.builtin import fake_secret
+from broker.simulator import fake_secret
 from dashboard.cli import main
 
 MASTER_REQUIRED = (

@@ -91,7 +91,7 @@ def test_overview_shows_verdict_failure_remedy_and_cards(live_demo: Service) -> 
         assert f"**{label}**" in text
     assert "$1,734.56 (USD + USDT)" in text  # MASTER: ZUSD 1234.5600 + USDT 500.00000000
     checks = at.dataframe[0].value
-    assert list(checks["status"])[0].endswith("fail")
+    assert checks["status"].iloc[0].endswith("fail")
     secrets = [
         v for k, v in live_demo.settings.accounts[0].__dict__.items() if k in ("key", "secret")
     ]
