@@ -33,9 +33,7 @@ FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HOME=/home/krakenwatch \
-    KRAKENWATCH_DATA_DIR=/data \
-    STREAMLIT_SERVER_HEADLESS=true \
-    STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
+    KRAKENWATCH_DATA_DIR=/data
 
 RUN groupadd --system --gid 10001 krakenwatch \
     && useradd --system --no-log-init --uid 10001 --gid 10001 --create-home \

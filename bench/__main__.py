@@ -135,7 +135,9 @@ def render(
     header.add("total run time", f"{elapsed_s:.0f} s")
     summary = Table(["benchmark", "target", "verdict"])
     for s in sections:
-        verdict = s.status if s.status in ("ERROR", "no target", "not measured") else f"**{s.status}**"
+        verdict = (
+            s.status if s.status in ("ERROR", "no target", "not measured") else f"**{s.status}**"
+        )
         summary.add(s.heading, s.target, verdict)
     parts = [
         "# krakenwatch benchmark results",

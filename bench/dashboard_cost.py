@@ -13,7 +13,9 @@ from .report import Section, Table, Verdict
 
 NUMBER = 6
 TITLE = "Dashboard cost"
-TARGET = "none set in issue 7 yet (item 6: page run time, time to visible overview, resident memory)."
+TARGET = (
+    "none set in issue 7 yet (item 6: page run time, time to visible overview, resident memory)."
+)
 PLACEHOLDER = "not yet measured (needs the Streamlit app)"
 MEASUREMENTS = (
     "overview page server-side run time, 50 accounts, 10,000 events (AppTest)",

@@ -87,7 +87,9 @@ def run_in_process(ctx: Context, env: dict[str, str], n: int) -> _InProcess:
         {**env, "KRAKENWATCH_DATA_DIR": str(workdir / "data")}, env_file=empty_env_file
     )
     if len(settings.accounts) != n or settings.config_errors:
-        raise RuntimeError(f"expected {n} accounts, got {len(settings.accounts)}: {settings.config_errors}")
+        raise RuntimeError(
+            f"expected {n} accounts, got {len(settings.accounts)}: {settings.config_errors}"
+        )
     connected: dict[str, float] = {}
     done: dict[str, float] = {}
     lock = threading.Lock()
@@ -121,7 +123,11 @@ def run_sequential(ctx: Context, sim: Simulator, keys: list[KeySpec]) -> float:
     t0 = time.perf_counter()
     for spec in keys:
         client = KrakenClient(
-            spec.key, spec.secret, account=spec.account or "MASTER", base_url=sim.url, store_dir=store
+            spec.key,
+            spec.secret,
+            account=spec.account or "MASTER",
+            base_url=sim.url,
+            store_dir=store,
         )
         client.connect("Balance")
         client.session.close()
@@ -183,12 +189,14 @@ def run(ctx: Context) -> Section:
 
     big = 50 if 50 in sizes else max(sizes)
     all_ok = all(c.exit_code == 0 and c.connected == n for n in sizes for c in checks[n])
-    check_ratio = Summary.of([c.wall_s for c in checks[big]]).median / Summary.of(
-        [c.wall_s for c in checks[1]]
-    ).median
-    acc_ratio = Summary.of([r.done_s for r in inproc[big]]).median / Summary.of(
-        [r.done_s for r in inproc[1]]
-    ).median
+    check_ratio = (
+        Summary.of([c.wall_s for c in checks[big]]).median
+        / Summary.of([c.wall_s for c in checks[1]]).median
+    )
+    acc_ratio = (
+        Summary.of([r.done_s for r in inproc[big]]).median
+        / Summary.of([r.done_s for r in inproc[1]]).median
+    )
     section.verdicts += [
         Verdict(
             f"`krakenwatch check` wall time, {big} accounts ≤ {MAX_FACTOR:g} × 1 account",

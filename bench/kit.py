@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -17,6 +19,7 @@ __all__ = [
     "ROOT",
     "Context",
     "clean_environ",
+    "external_simulator",
     "fleet_keys",
     "key_spec",
     "running",
@@ -82,6 +85,63 @@ def running(scenario: Scenario, seed: int | None = None) -> Iterator[Simulator]:
         yield sim
     finally:
         sim.stop()
+
+
+@contextlib.contextmanager
+def external_simulator(ctx: Context, scenario: Scenario, name: str) -> Iterator[str]:
+    """The simulator in its own process (``python -m broker.simulator``); yields its URL.
+
+    Keeps the simulator's request handling off the measuring process's GIL, as with a remote
+    Kraken. Stopped with SIGTERM (then killed) on exit.
+    """
+    path = ctx.scratch(f"sim-{name}") / "scenario.json"
+    doc = {
+        "clock_offset_s": scenario.clock_offset_s,
+        "latency_ms": list(scenario.latency_ms),
+        "tier": scenario.tier,
+        "lockout_threshold": scenario.lockout_threshold,
+        "keys": [
+            {
+                "key": k.key,
+                "secret": k.secret,
+                "name": k.name,
+                "balances": k.balances,
+                "permissions": sorted(k.permissions),
+                "nonce_unit": k.nonce_unit,
+                **({"account": k.account} if k.account else {}),
+            }
+            for k in scenario.keys
+        ],
+    }
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "broker.simulator", "--host", "127.0.0.1", "--port", "0"]
+        + ["--scenario", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=path.parent,
+        env=subprocess_environ(),
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            proc.kill()
+            _, err = proc.communicate(timeout=10)
+            raise RuntimeError(f"the simulator did not start ({line!r}): {err.strip()[-500:]}")
+        yield line.removeprefix("listening on ")
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def clean_environ(base: Mapping[str, str] | None = None) -> dict[str, str]:

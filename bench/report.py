@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 __all__ = [
     "MET",
     "MISSED",
-    "NO_TARGET",
     "NOT_MEASURED",
+    "NO_TARGET",
     "Section",
     "Summary",
     "Table",

@@ -32,7 +32,9 @@ from .report import Section, Summary, Table, percentile
 
 NUMBER = 5
 TITLE = "Scrape cost"
-TARGET = "none set in issue 7; reported: `/metrics` latency (median, p99) and size with 200 accounts."
+TARGET = (
+    "none set in issue 7; reported: `/metrics` latency (median, p99) and size with 200 accounts."
+)
 READY_TIMEOUT_S = 120.0
 WARMUP_SCRAPES = 5
 EXPOSITION_CALLS = 20
@@ -145,7 +147,9 @@ def run(ctx: Context) -> Section:
     scrapes = 50 if ctx.quick else 200
     section = Section(NUMBER, TITLE, TARGET)
     keysets = [fleet_keys(ctx, n, f"scrape-{n}") for n in sizes]
-    scenario = Scenario(tier="unlimited", lockout_threshold=0, keys=[k for ks in keysets for k in ks])
+    scenario = Scenario(
+        tier="unlimited", lockout_threshold=0, keys=[k for ks in keysets for k in ks]
+    )
     reps: dict[int, list[_Rep]] = {n: [] for n in sizes}
     expo: dict[int, list[float]] = {n: [] for n in sizes}
     with running(scenario) as sim, contextlib.ExitStack() as stack:
@@ -153,7 +157,9 @@ def run(ctx: Context) -> Section:
         for keys in keysets:
             t0 = time.perf_counter()
             services.append(stack.enter_context(serve(ctx, sim, keys)))
-            ctx.log(f"5 service with {len(keys)} accounts ready in {time.perf_counter() - t0:.1f} s")
+            ctx.log(
+                f"5 service with {len(keys)} accounts ready in {time.perf_counter() - t0:.1f} s"
+            )
         sessions = {s.n: stack.enter_context(requests.Session()) for s in services}
         for s in services:
             scrape_rep(sessions[s.n], s.url, WARMUP_SCRAPES)

@@ -47,7 +47,9 @@ def run(ctx: Context) -> Section:
     truth_inside = True
     with running(Scenario(tier="unlimited", lockout_threshold=0)) as sim:
         client = KrakenClient(base_url=sim.url, timeout=5.0, store_dir=ctx.scratch("skew-store"))
-        results: dict[float, list[tuple[float, int, float, float, float]]] = {o: [] for o in offsets}
+        results: dict[float, list[tuple[float, int, float, float, float]]] = {
+            o: [] for o in offsets
+        }
         for rep in range(ctx.reps):
             for offset in offsets:
                 sim.set_clock_offset(offset)

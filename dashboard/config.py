@@ -36,11 +36,14 @@ class Settings:
     max_skew_s: float = 1.0
     freshness_s: float = 120.0
     request_timeout_s: float = 10.0
+    lockout_wait_s: float = 900.0
     probe_trade: bool = False
     balance_metrics: bool = True
     retention_days: float = 30.0
     bot_log: Path | None = None
     bot_log_patterns: Path | None = None
+    #: protects the pages and the HTTP routes when set (KRAKENWATCH_PASSWORD); never shown
+    password: str | None = field(default=None, repr=False)
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -64,8 +67,9 @@ class Settings:
         return [p for p in self.all_problems if p.severity == "error"]
 
     def secrets(self) -> list[str]:
-        """Every key and secret in use, for redaction (never to be shown)."""
-        return [s for a in self.accounts for s in (a.key, a.secret)]
+        """Every key, secret and password in use, for redaction (never to be shown)."""
+        found = [s for a in self.accounts for s in (a.key, a.secret)]
+        return [*found, self.password] if self.password else found
 
 
 def min_poll_interval(tier: str) -> float:
@@ -116,6 +120,19 @@ def _flag(env: Mapping[str, str], name: str, default: bool, problems: list[Probl
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     raw = env.get(name, "").strip()
     return Path(raw).expanduser() if raw else None
+
+
+def _password(env: Mapping[str, str], problems: list[Problem]) -> str | None:
+    raw = env.get("KRAKENWATCH_PASSWORD")
+    if raw is None or raw == "":
+        return None
+    if len(raw) < 12:
+        problems.append(
+            Problem(
+                "KRAKENWATCH_PASSWORD", "is shorter than 12 characters; use a long random password"
+            )
+        )
+    return raw
 
 
 def load_settings(
@@ -173,6 +190,9 @@ def load_settings(
         request_timeout_s=_number(
             env, "KRAKENWATCH_REQUEST_TIMEOUT", 10.0, problems, minimum=0.1, maximum=300
         ),
+        lockout_wait_s=_number(
+            env, "KRAKENWATCH_LOCKOUT_WAIT", 900.0, problems, minimum=1, maximum=86400
+        ),
         probe_trade=_flag(env, "KRAKENWATCH_PROBE_TRADE", False, problems),
         balance_metrics=_flag(env, "KRAKENWATCH_BALANCE_METRICS", True, problems),
         retention_days=_number(
@@ -180,5 +200,6 @@ def load_settings(
         ),
         bot_log=bot_log,
         bot_log_patterns=patterns,
+        password=_password(env, problems),
         problems=problems,
     )

@@ -10,7 +10,13 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
@@ -32,6 +38,8 @@ class Metrics:
     """The krakenwatch exporter. Pass it to ``Monitor.add_observer`` and give it a snapshot source."""
 
     def __init__(self, settings: Settings, snapshot: Callable[[], Snapshot]):
+        # no *_created series: they double the series count and Prometheus does not need them
+        disable_created_metrics()
         self.settings = settings
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -82,6 +90,8 @@ class Metrics:
 
 class _SnapshotCollector(Collector):
     def __init__(self, settings: Settings, snapshot: Callable[[], Snapshot]):
+        # no *_created series: they double the series count and Prometheus does not need them
+        disable_created_metrics()
         self.settings = settings
         self.snapshot = snapshot
 
@@ -145,6 +155,11 @@ class _SnapshotCollector(Collector):
             "krakenwatch_config_errors",
             "Configuration problems that stop an account or setting.",
             value=len(settings.config_errors),
+        )
+        yield GaugeMetricFamily(
+            "krakenwatch_clock_skew_max_seconds",
+            "The configured bound for the clock_skew check (KRAKENWATCH_MAX_SKEW).",
+            value=settings.max_skew_s,
         )
         if snap.skew is not None:
             yield GaugeMetricFamily(

@@ -31,6 +31,7 @@ from broker import (
     TemporaryLockoutError,
     estimate_clock_skew,
 )
+from broker.balances import parse_balances
 from broker.paths import nonce_store_dir
 
 from . import events as ev
@@ -45,8 +46,6 @@ Listener = Callable[[ev.Event], object]
 PROBE_EVERY = 5
 #: consecutive failures after which a degraded account counts as disconnected
 DISCONNECT_AFTER = 3
-#: how long Kraken locks a key out after too many failed calls
-LOCKOUT_WAIT_S = 900.0
 BALANCE_EVENT_EVERY_S = 600.0
 
 
@@ -193,12 +192,13 @@ class Monitor:
         client = worker.client
         try:
             if worker.connected:
-                balances = client.call_private("Balance")
+                result = client.call_private("Balance")
             else:
                 self._set_state(
                     label, ev.CONNECTING, "connecting: refresh nonce baseline, first call Balance"
                 )
-                balances = client.connect("Balance")
+                result = client.connect("Balance")
+            balances = parse_balances(result, account=label)
             worker.connected = True
             self._record_success(label, worker, balances)
             if worker.polls % PROBE_EVERY == 0:
@@ -234,10 +234,10 @@ class Monitor:
     def _backoff(self, failures: int, exc: KrakenError) -> float:
         poll = self.settings.poll_interval_s
         if isinstance(exc, TemporaryLockoutError):
-            return LOCKOUT_WAIT_S
+            return self.settings.lockout_wait_s
         if isinstance(exc, RateLimitError):
             maximum, decay = TIERS[self.settings.tier]
-            return max(poll, maximum / decay)
+            return max(poll, maximum / (2 * decay))  # until the call counter has half decayed
         base = min(poll, 2.0 ** (failures - 1))
         return max(0.5, base * random.uniform(0.5, 1.0))
 
@@ -271,28 +271,25 @@ class Monitor:
                 if granted is None:
                     return
 
-    def _record_success(self, label: str, worker: _Worker, balances: Any) -> None:
+    def _record_success(self, label: str, worker: _Worker, balances: dict[str, str]) -> None:
         now = self.clock()
-        clean = (
-            {str(k): str(v) for k, v in balances.items()} if isinstance(balances, dict) else None
-        )
         worker.failures = 0
         with self._lock:
             status = self._accounts[label]
             status.last_success_at = now
-            if clean is None:
-                status.balance_error = "unexpected Balance result (not an object)"
-            else:
-                status.balances, status.balances_at, status.balance_error = clean, now, None
+            status.balances, status.balances_at, status.balance_error = balances, now, None
             status.nonce_status = _nonce_fields(worker.client)
         self._set_permission(label, "funds", True, None)
         self._set_state(label, ev.CONNECTED, "Balance succeeded (KRAKEN PRO CONNECTED)")
-        if clean is not None and (
-            clean != worker.last_balances or now - worker.last_balance_event > BALANCE_EVENT_EVERY_S
+        if (
+            balances != worker.last_balances
+            or now - worker.last_balance_event > BALANCE_EVENT_EVERY_S
         ):
-            worker.last_balances, worker.last_balance_event = clean, now
+            worker.last_balances, worker.last_balance_event = balances, now
             self.emit(
-                ev.Event(ev.BALANCE, label, f"{len(clean)} assets", {"balances": clean}, ts=now)
+                ev.Event(
+                    ev.BALANCE, label, f"{len(balances)} assets", {"balances": balances}, ts=now
+                )
             )
 
     def _record_failure(self, label: str, exc: KrakenError) -> None:

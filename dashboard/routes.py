@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .auth import basic_auth_ok
 from .metrics import CONTENT_TYPE
 from .service import Service
 
@@ -22,6 +23,19 @@ __all__ = ["HeadlessServer", "create_routes", "headless_app"]
 
 
 NOT_READY = {"ok": False, "error": "krakenwatch is starting; the monitor is not running yet"}
+UNAUTHORIZED = Response(
+    "authentication required\n",
+    status_code=401,
+    headers={"WWW-Authenticate": 'Basic realm="krakenwatch"'},
+    media_type="text/plain",
+)
+
+
+def _refused(request: Request, service: Service) -> bool:
+    password = service.settings.password
+    return password is not None and not basic_auth_ok(
+        request.headers.get("authorization"), password
+    )
 
 
 def create_routes(get_service: Callable[[], Service | None]) -> list[Route]:
@@ -31,13 +45,17 @@ def create_routes(get_service: Callable[[], Service | None]) -> list[Route]:
         service = get_service()
         if service is None:
             return JSONResponse(NOT_READY, status_code=503)
+        if _refused(request, service):
+            return UNAUTHORIZED
         body = await asyncio.to_thread(service.metrics.exposition)
         return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
-    async def verify(request: Request) -> JSONResponse:
+    async def verify(request: Request) -> Response:
         service = get_service()
         if service is None:
             return JSONResponse(NOT_READY, status_code=503)
+        if _refused(request, service):
+            return UNAUTHORIZED
         doc = await asyncio.to_thread(service.verify)
         return JSONResponse(
             doc, status_code=200 if doc["ok"] else 503, headers={"Cache-Control": "no-store"}

@@ -91,6 +91,12 @@ def serve(factory: Callable[[], Settings], settings: Settings, address: str, por
             "krakenwatch: no Kraken account configured; the dashboard says how to add them",
             file=sys.stderr,
         )
+    if address not in ("127.0.0.1", "localhost", "::1") and settings.password is None:
+        print(
+            f"krakenwatch: warning: listening on {address} without KRAKENWATCH_PASSWORD: anyone who "
+            "can reach this port sees balances and account states",
+            file=sys.stderr,
+        )
     host = f"[{address}]" if ":" in address else address
     base = f"http://{host}:{port}"
     print(f"dashboard: {base}/\nmetrics: {base}/metrics\nverify: {base}/api/verify", flush=True)

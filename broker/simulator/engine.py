@@ -113,6 +113,9 @@ class Engine:
                 return Reply(action="hang", generation=generation)
             if fault.http_status is not None:
                 return Reply.html(fault.http_status)
+            if fault.body is not None:
+                self.state.finish(ks, ok=False)
+                return Reply(body=fault.body.encode("utf-8"))
             if fault.api_error is not None:
                 self.state.finish(ks, ok=False)
                 return Reply.error(fault.api_error)

@@ -2,8 +2,10 @@
 
 Faults are set as a whole (``set_faults`` replaces the previous set; no arguments clears) and apply
 to API requests only, never to the ``/_sim/`` admin routes. With ``count=N`` they apply to the next
-N requests in ``scope`` and then clear themselves. Precedence when several are set: ``drop``, then
-``hang``, then ``http_status``, then ``api_error``; ``latency_ms`` replaces the scenario's latency
+N requests in ``scope`` and then clear themselves; with ``probability=p`` each request is hit
+with probability p (the soak's random faults). Precedence when several are set: ``drop``, then
+``hang``, then ``http_status``, then ``body`` (a raw HTTP 200 body, for malformed answers), then
+``api_error``; ``latency_ms`` replaces the scenario's latency
 and ``system_status`` overrides the scenario's status for the requests the faults apply to.
 
 A hung request is answered by nothing: it waits until the faults are set or cleared explicitly
@@ -13,6 +15,7 @@ closed without a response.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -25,11 +28,13 @@ FAULT_FIELDS = (
     "latency_ms",
     "http_status",
     "api_error",
+    "body",
     "hang",
     "drop",
     "system_status",
     "count",
     "scope",
+    "probability",
 )
 _SCOPES = ("all", "private", "public")
 
@@ -39,11 +44,13 @@ class Faults:
     latency_ms: tuple[float, float] | None = None
     http_status: int | None = None
     api_error: str | None = None
+    body: str | None = None
     hang: bool = False
     drop: bool = False
     system_status: str | None = None
     count: int | None = None
     scope: str = "all"
+    probability: float = 1.0
 
     @property
     def empty(self) -> bool:
@@ -51,6 +58,7 @@ class Faults:
             self.latency_ms is None
             and self.http_status is None
             and self.api_error is None
+            and self.body is None
             and not self.hang
             and not self.drop
             and self.system_status is None
@@ -90,6 +98,16 @@ def make_faults(**kw: object) -> Faults:
     api_error = kw.get("api_error")
     if api_error is not None and (not isinstance(api_error, str) or not api_error):
         raise ValueError("api_error must be a Kraken error string, e.g. 'EService:Unavailable'")
+    body = kw.get("body")
+    if body is not None and not isinstance(body, str):
+        raise ValueError("body must be a string (the raw HTTP 200 answer)")
+    probability = kw.get("probability", 1.0)
+    if (
+        isinstance(probability, bool)
+        or not isinstance(probability, int | float)
+        or not 0 < probability <= 1
+    ):
+        raise ValueError("probability must be a number in (0, 1]")
     system_status = kw.get("system_status")
     if system_status is not None and system_status not in SYSTEM_STATUSES:
         raise ValueError(f"system_status must be one of {', '.join(SYSTEM_STATUSES)}")
@@ -106,6 +124,8 @@ def make_faults(**kw: object) -> Faults:
         latency_ms=lat,
         http_status=status,
         api_error=api_error,
+        body=body,
+        probability=float(probability),
         hang=bool(kw.get("hang", False)),
         drop=bool(kw.get("drop", False)),
         system_status=system_status if isinstance(system_status, str) else None,
@@ -124,6 +144,7 @@ class FaultController:
         self._generation = 0
         self._closed = False
         self._hanging = 0
+        self._rng = random.Random()
 
     def set(self, faults: Faults) -> None:
         with self._cond:
@@ -153,6 +174,8 @@ class FaultController:
         with self._cond:
             faults = self._faults
             if not faults.applies_to(kind):
+                return None, self._generation
+            if faults.probability < 1.0 and self._rng.random() >= faults.probability:
                 return None, self._generation
             if self._remaining is not None:
                 self._remaining -= 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.auth import password_ok
 from dashboard.runtime import current_service
 from dashboard.service import Service
 
@@ -41,7 +42,26 @@ def require_service() -> Service:
             "The krakenwatch monitor is not running in this process. Start the dashboard with `krakenwatch up` (or `make demo`)."
         )
         st.stop()
+    assert service is not None
+    if service.settings.password is not None:
+        _require_password(service.settings.password)
     return service
+
+
+def _require_password(password: str) -> None:
+    """A login form until this browser session has given the right password."""
+    if st.session_state.get("krakenwatch_authenticated"):
+        return
+    st.title("krakenwatch")
+    with st.form("login"):
+        given = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Log in")
+    if submitted:
+        if password_ok(given, password):
+            st.session_state["krakenwatch_authenticated"] = True
+            st.rerun()
+        st.error("Wrong password.")
+    st.stop()
 
 
 def state_badge(state: str) -> str:

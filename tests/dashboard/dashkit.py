@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,16 +20,3 @@ def scenario_simulator(name: str, **overrides: Any) -> Iterator[tuple[Simulator,
         yield sim, scenario_environment(scenario, sim.url)
     finally:
         sim.stop()
-
-
-def http_get(url: str, timeout: float = 10.0) -> tuple[int, str, str]:
-    """(status, content type, body) of a GET, also for 4xx/5xx answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
-            return (
-                response.status,
-                response.headers.get("Content-Type", ""),
-                response.read().decode(),
-            )
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()

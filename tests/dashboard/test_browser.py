@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,27 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashkit import http_get
+from common import CHROMIUM, CHROMIUM_ARGS, free_port, http_get
 from playwright.sync_api import sync_playwright
 
 from broker.simulator import builtin_scenario
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

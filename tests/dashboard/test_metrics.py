@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dashkit import http_get, scenario_simulator
+from common import http_get
+from dashkit import scenario_simulator
 from prometheus_client.parser import text_string_to_metric_families
 
 from broker.simulator import OtherWriter

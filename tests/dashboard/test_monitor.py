@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+from common import eventually
 from dashkit import scenario_simulator
 
 from dashboard import events as ev
@@ -35,16 +35,6 @@ def service_for(env: dict[str, str], data_dir: Path, **extra: str) -> Iterator[S
         yield service
     finally:
         service.stop()
-
-
-def eventually(probe: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "condition never became true"
-        time.sleep(0.05)
 
 
 def states(service: Service) -> dict[str, str]:

@@ -117,6 +117,14 @@ class Process:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def catches(self, signum: int) -> bool:
+        """Whether the process has a handler for ``signum`` (Linux: SigCgt in /proc/PID/status).
+        PID 1 in a container only ever sees the signals it catches."""
+        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+        raise AssertionError(f"no SigCgt line for pid {self.popen.pid}")
+
     def stop(self, grace: float = 10.0) -> int:
         """SIGTERM (what `docker stop` sends), then SIGKILL after ``grace`` s. The exit code."""
         if self.popen.poll() is None:
