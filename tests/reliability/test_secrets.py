@@ -123,11 +123,18 @@ def test_no_secret_or_full_key_anywhere(tmp_path: Path) -> None:
                         timeout=15_000
                     )
                     served.append(page.content())
-                    pages = {"Timeline": "Connection timeline", "Balances": "Balances", "Nonce & clock": "Per key", "Settings": "Prometheus scrape config"}
+                    pages = {
+                        "Timeline": "Connection timeline",
+                        "Balances": "Balances",
+                        "Nonce & clock": "Per key",
+                        "Settings": "Prometheus scrape config",
+                    }
                     for link, marker in pages.items():
                         page.get_by_role("link", name=link).click()
                         page.get_by_text(marker, exact=True).first.wait_for(timeout=15_000)
-                        page.locator("[data-testid='stDataFrame'] canvas").first.wait_for(timeout=15_000)
+                        page.locator("[data-testid='stDataFrame'] canvas").first.wait_for(
+                            timeout=15_000
+                        )
                         served.append(page.content())
                 finally:
                     browser.close()
