@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from dashboard.events import LOG_MATCH, Event
+from dashboard.redact import Redactor
 
 __all__ = [
     "DEFAULT_PATTERNS",
@@ -184,7 +185,7 @@ class LogWatcher:
         self.on_event = on_event
         self.poll_interval = poll_interval
         self.max_line_bytes = max_line_bytes
-        self._secrets = sorted({s for s in redact if s and s.strip()}, key=len, reverse=True)
+        self._redactor = Redactor(redact)
         self._stats = WatchStats(matches={p.name: 0 for p in self.patterns})
         self._fh: BinaryIO | None = None
         self._ident: tuple[int, int] | None = None
@@ -307,13 +308,8 @@ class LogWatcher:
 
     # -- matching ---------------------------------------------------------------------------
 
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
-
     def _match(self, line: str, out: list[Event]) -> None:
-        line = self._redact(line).strip()
+        line = self._redactor.text(line).strip()
         if not line:
             return
         trimmed = _trim(line)

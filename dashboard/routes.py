@@ -31,31 +31,32 @@ UNAUTHORIZED = Response(
 )
 
 
-def _refused(request: Request, service: Service) -> bool:
-    password = service.settings.password
-    return password is not None and not basic_auth_ok(
-        request.headers.get("authorization"), password
-    )
-
-
 def create_routes(get_service: Callable[[], Service | None]) -> list[Route]:
     """The routes; ``get_service`` returns the running service, or ``None`` while starting."""
 
-    async def metrics(request: Request) -> Response:
+    def admit(request: Request) -> Service | Response:
+        """The service to answer with, or the refusal (still starting; not authenticated)."""
         service = get_service()
         if service is None:
             return JSONResponse(NOT_READY, status_code=503)
-        if _refused(request, service):
+        password = service.settings.password
+        if password is not None and not basic_auth_ok(
+            request.headers.get("authorization"), password
+        ):
             return UNAUTHORIZED
+        return service
+
+    async def metrics(request: Request) -> Response:
+        service = admit(request)
+        if isinstance(service, Response):
+            return service
         body = await asyncio.to_thread(service.metrics.exposition)
         return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
     async def verify(request: Request) -> Response:
-        service = get_service()
-        if service is None:
-            return JSONResponse(NOT_READY, status_code=503)
-        if _refused(request, service):
-            return UNAUTHORIZED
+        service = admit(request)
+        if isinstance(service, Response):
+            return service
         doc = await asyncio.to_thread(service.verify)
         return JSONResponse(
             doc, status_code=200 if doc["ok"] else 503, headers={"Cache-Control": "no-store"}

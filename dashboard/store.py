@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import sqlite3
 import threading
 import time
@@ -24,12 +23,12 @@ from types import TracebackType
 from typing import Any
 
 from dashboard.events import Event
+from dashboard.redact import Redactor
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "EventStore", "StoreError"]
 
 #: ``PRAGMA application_id`` of a krakenwatch database ("KWCH")
 APPLICATION_ID = 0x4B574348
-REDACTED = "[redacted]"
 _log = logging.getLogger(__name__)
 _BUSY_TIMEOUT_S = 5.0
 
@@ -53,32 +52,6 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
 #: ``MIGRATIONS[v]`` takes a database from schema version ``v`` to ``v + 1``
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class _Redactor:
-    def __init__(self, secrets: Iterable[str]) -> None:
-        # longest first, so a secret that contains another one is removed whole
-        self._secrets = sorted({s for s in secrets if s and s.strip()}, key=len, reverse=True)
-
-    def text(self, value: str) -> str:
-        for secret in self._secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
-
-    def clean(self, value: Any) -> Any:
-        """``value`` as plain JSON types: secrets removed, non-finite floats as strings."""
-        if isinstance(value, dict):
-            return {self.text(str(k)): self.clean(v) for k, v in value.items()}
-        if isinstance(value, list | tuple | set | frozenset):
-            return [self.clean(v) for v in value]
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, bool | int) or value is None:
-            return value
-        if isinstance(value, float):
-            return value if math.isfinite(value) else str(value)
-        return self.text(str(value))
 
 
 def _where(
@@ -132,7 +105,7 @@ class EventStore:
         self.max_events = max_events
         self.prune_every = prune_every
         self.readonly = _readonly
-        self._redactor = _Redactor(redact)
+        self._redactor = Redactor(redact)
         self._lock = threading.RLock()
         self._since_prune = 0
         self._conn: sqlite3.Connection | None = None

@@ -19,6 +19,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from ..accounts import mask_key
+
 __all__ = [
     "MAX_NONCE",
     "NONCE_UNITS",
@@ -52,13 +54,6 @@ _NONCE_EXPR_RE = re.compile(r"now(?:_(s|ms|us|ns))?(?:([+-])(\d+(?:\.\d+)?)s)?")
 
 class ScenarioError(ValueError):
     """A scenario (file, built-in name or admin patch) is invalid. Never contains a secret."""
-
-
-def mask_key(key: str) -> str:
-    """A display form of a public key (``AbCd…wXyZ``) that does not reveal it."""
-    if len(key) >= 12:
-        return f"{key[:4]}…{key[-4:]}"
-    return f"{key[:2]}…"
 
 
 @dataclass

@@ -194,3 +194,22 @@ def test_balance_metrics_can_be_switched_off(tmp_path: Path) -> None:
             wait_for(url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 1.0)
             text, _ = scrape(url)
     assert "krakenwatch_balance" not in text
+
+
+def test_password_protects_metrics_and_verify(tmp_path: Path) -> None:
+    import base64
+
+    def basic(password: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"prom:{password}".encode()).decode()}
+
+    with scenario_simulator("healthy") as (_, env):
+        env["KRAKENWATCH_PASSWORD"] = "a long enough password"
+        with running(env, tmp_path, start=False) as (_, url):
+            for path in ("/metrics", "/api/verify"):
+                assert http_get(url + path)[0] == 401
+                assert http_get(url + path, headers=basic("wrong password!!"))[0] == 401
+                assert http_get(url + path, headers=basic("a long enough password"))[0] in (
+                    200,
+                    503,
+                )
+            assert http_get(url + "/_stcore/health")[0] == 200

@@ -182,3 +182,25 @@ def test_timeline_for_a_known_store(tmp_path: Path) -> None:
     finally:
         set_service(None)
         service.stop()
+
+
+def test_password_form_guards_every_page(tmp_path: Path) -> None:
+    env = {"KRAKENWATCH_DATA_DIR": str(tmp_path), "KRAKENWATCH_PASSWORD": "a long enough password"}
+    service = Service.create(load_settings(env, use_dotenv=False))
+    set_service(service)
+    try:
+        for page in PAGE_FILES:
+            at = run_page(page)
+            assert [t.value for t in at.title] == ["krakenwatch"], page
+            assert not at.dataframe
+        at = run_page("overview.py")
+        at.text_input[0].set_value("wrong")
+        at.button[0].click().run()
+        assert at.error and "Wrong password" in at.error[0].value
+        at.text_input[0].set_value("a long enough password")
+        at.button[0].click().run()
+        assert not at.exception
+        assert at.title[0].value == "Post-deploy verification"
+    finally:
+        set_service(None)
+        service.stop()
