@@ -236,6 +236,17 @@ def _bot_log(snapshot: Snapshot, settings: Settings) -> list[Check]:
         "bot_trading_cycles": "trading_cycle",
         "bot_no_invalid_nonce": "invalid_nonce",
     }
+    if settings.bot_log is not None and not snapshot.log_watching:
+        return [
+            Check(
+                name,
+                None,
+                SKIPPED,
+                "bot-log checks run in `krakenwatch up`, which follows the log since it started",
+                required=False,
+            )
+            for name in names
+        ]
     if settings.bot_log is None:
         return [
             Check(

@@ -87,6 +87,8 @@ class Monitor:
         self._skew: SkewEstimate | None = None
         self._system_status: str | None = None
         self._log_matches: dict[str, int] = {}
+        #: set by whoever attaches a bot-log watcher to :meth:`emit`
+        self.log_watching = False
 
     # -- wiring -------------------------------------------------------------------------------------
 
@@ -146,6 +148,7 @@ class Monitor:
                 skew=self._skew,
                 system_status=self._system_status,
                 log_matches=dict(self._log_matches),
+                log_watching=self.log_watching,
             )
 
     def _begin(self, request_timeout: float | None = None) -> None:

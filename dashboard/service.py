@@ -53,6 +53,7 @@ class Service:
                 monitor.emit,
                 redact=settings.secrets(),
             )
+            monitor.log_watching = True
         return cls(settings, monitor, metrics, store, watcher)
 
     def start(self) -> None:

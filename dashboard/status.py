@@ -80,6 +80,8 @@ class Snapshot:
     skew: SkewEstimate | None
     system_status: str | None
     log_matches: dict[str, int]
+    #: True when a bot-log watcher feeds ``log_matches`` (``up``; not the one-shot ``check``)
+    log_watching: bool = False
 
     def account(self, label: str) -> AccountStatus:
         for status in self.accounts:

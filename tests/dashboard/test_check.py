@@ -207,3 +207,18 @@ def test_hanging_kraken_cli_finishes_within_timeout(isolated: Path) -> None:
     assert elapsed < 3 + 5, f"took {elapsed:.1f} s"  # the deadline plus interpreter start-up
     for _, secret in ((k, v) for k, v in env.items() if k.endswith("_SECRET")):
         assert secret not in proc.stdout + proc.stderr
+
+
+def test_bot_log_checks_are_skipped_by_one_shot_check(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = isolated / "bot.log"
+    log.write_text("✅ KRAKEN PRO CONNECTED (MASTER)\n")
+    with scenario_simulator("healthy") as (_, env):
+        code, doc, _ = run_check({**env, "KRAKENWATCH_BOT_LOG": str(log)}, monkeypatch)
+    assert code == 0
+    bot = {c["name"]: c for c in doc["checks"] if c["name"].startswith("bot_")}
+    assert len(bot) == 4 and all(
+        c["status"] == "skipped" and not c["required"] for c in bot.values()
+    )
+    assert "krakenwatch up" in bot["bot_kraken_connected"]["detail"]
