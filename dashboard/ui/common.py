@@ -43,9 +43,30 @@ def require_service() -> Service:
         )
         st.stop()
     assert service is not None
-    if service.settings.password is not None:
+    if _oidc_configured():
+        _require_oidc_login()
+    elif service.settings.password is not None:
         _require_password(service.settings.password)
     return service
+
+
+def _oidc_configured() -> bool:
+    """Streamlit's OIDC login is configured (an ``[auth]`` section in ``.streamlit/secrets.toml``)."""
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:
+        return False
+
+
+def _require_oidc_login() -> None:
+    if st.user.get("is_logged_in"):
+        with st.sidebar:
+            st.caption(f"Logged in as {st.user.get('email') or st.user.get('name') or 'you'}")
+            st.button("Log out", on_click=st.logout)
+        return
+    st.title("krakenwatch")
+    st.button("Log in", on_click=st.login, type="primary")
+    st.stop()
 
 
 def _require_password(password: str) -> None:

@@ -204,3 +204,50 @@ def test_password_form_guards_every_page(tmp_path: Path) -> None:
     finally:
         set_service(None)
         service.stop()
+
+
+def test_oidc_login_is_required_when_auth_is_configured(live_demo: Service) -> None:
+    at = AppTest.from_file(str(PAGES / "pages" / "overview.py"), default_timeout=30)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+        "cookie_secret": "x" * 32,
+    }
+    at.run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["krakenwatch"]
+    assert [b.label for b in at.button] == ["Log in"]
+    assert not at.dataframe, "nothing is shown before the login"
+
+
+def test_pages_with_50_accounts_and_10000_events(tmp_path: Path) -> None:
+    from broker.simulator import fake_key, fake_secret
+
+    env = {"KRAKENWATCH_DATA_DIR": str(tmp_path)}
+    for i in range(50):
+        env[f"KRAKEN_USER_U{i:03d}_API_KEY"] = fake_key(f"big-{i}")
+        env[f"KRAKEN_USER_U{i:03d}_API_SECRET"] = fake_secret(f"big-{i}")
+    service = Service.create(load_settings(env, use_dotenv=False))
+    assert service.store is not None
+    now = time.time()
+    states = ["connecting", "connected", "degraded", "connected", "disconnected"]
+    service.store.append_many(
+        ev.Event(
+            ev.STATE,
+            f"USER:u{i % 50:03d}",
+            "change",
+            {"state": states[i % 5], "reason": "synthetic"},
+            ts=now - 3000 + i * 0.3,
+        )
+        for i in range(10_000)
+    )
+    set_service(service)
+    try:
+        for page in PAGE_FILES:
+            run_page(page)
+        at = run_page("timeline.py")
+        assert len(at.dataframe[0].value) == 5000  # the event list is capped, newest first
+        at = run_page("overview.py")
+        assert "USER:u049" in everything_text(at)
+    finally:
+        set_service(None)
+        service.stop()
