@@ -120,9 +120,12 @@ class Monitor:
         self._spawn("kw-clock", self._run_clock)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the threads; waits at most ``timeout`` in all (a request in flight may be
+        abandoned: the threads are daemons and its answer is not needed)."""
         self._stop.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def verify_once(self, timeout_s: float) -> Snapshot:
         """Connect every account once, probe permissions, sample the clock; at most ``timeout_s``.
@@ -186,7 +189,12 @@ class Monitor:
 
     def _run_account(self, label: str) -> None:
         while not self._stop.is_set():
-            wait = self._step(label)
+            try:
+                wait = self._step(label)
+            except Exception as exc:  # a bug must not silently end this account's monitoring
+                log.exception("monitor step for %s failed", label)
+                self._set_state(label, ev.DISCONNECTED, f"internal error: {type(exc).__name__}")
+                wait = self.settings.poll_interval_s
             self._stop.wait(wait)
 
     def _step(self, label: str) -> float:
@@ -343,7 +351,10 @@ class Monitor:
 
     def _run_clock(self) -> None:
         while not self._stop.is_set():
-            self._sample_clock(30.0)
+            try:
+                self._sample_clock(30.0)
+            except Exception:  # keep sampling whatever one sample did
+                log.exception("clock/status sample failed")
             self._stop.wait(self.settings.skew_interval_s)
 
     def _sample_clock(self, deadline_s: float, target_s: float = 0.01) -> None:
