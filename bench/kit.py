@@ -114,9 +114,9 @@ def external_simulator(ctx: Context, scenario: Scenario, name: str) -> Iterator[
         ],
     }
     path.write_text(json.dumps(doc), encoding="utf-8")
+    command = [sys.executable, "-m", "broker.simulator", "--host", "127.0.0.1", "--port", "0"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "broker.simulator", "--host", "127.0.0.1", "--port", "0"]
-        + ["--scenario", str(path)],
+        [*command, "--scenario", str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -258,6 +258,13 @@ def run(ctx: Context) -> Section:
                 all(c == 0 for c in counts) and all(r.other == 0 for r in rs),
             )
         )
+    if any(r.max_in_flight > 1 for layout in LAYOUTS for r in runs[("client", layout)]):
+        section.notes.append(
+            "(c) shows 'max in flight' above 1 although every nonce was accepted: the simulator "
+            "counts a request as in flight until after it has written the answer, so the next "
+            "request (sent as soon as the answer arrives) can be counted while the previous "
+            "handler is still leaving; not an overlap on the wire."
+        )
     section.how = (
         f"one in-process simulator on 127.0.0.1, latency jitter uniform {JITTER_MS[0]:g}–"
         f"{JITTER_MS[1]:g} ms per request, tier unlimited, lockout off; a fresh key per "
