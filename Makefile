@@ -28,8 +28,8 @@ demo: $(STAMP)
 	$(BIN)/krakenwatch demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check broker dashboard tests
-	$(BIN)/ruff format --check broker dashboard tests
+	$(BIN)/ruff check broker dashboard bench tests
+	$(BIN)/ruff format --check broker dashboard bench tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -33,6 +33,7 @@ SUITE: dict[int, tuple[str, str]] = {
     4: ("bench.skew", "Clock skew accuracy"),
     5: ("bench.scrape", "Scrape cost"),
     6: ("bench.dashboard_cost", "Dashboard cost"),
+    7: ("bench.soak", "Soak"),
 }
 DEFAULT_OUTPUT = ROOT / "bench" / "RESULTS.md"
 

@@ -17,6 +17,7 @@ host, and nonces reach Kraken in the order they were issued.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -103,6 +104,11 @@ class KrakenClient(krakenex.API):
             Path(store_dir).expanduser() if store_dir else nonce_store_dir(default_data_dir())
         )
         self._ok_since_refresh = False
+        self._cached_channel: tuple[str, Path, KeyChannel] | None = None
+        # requests re-reads os.environ (proxies, CA bundle) on every request when trust_env is on,
+        # which costs more CPU than the request itself in a big fleet; read it once per base URL
+        self.session.trust_env = False
+        self._env_settings: tuple[str, dict[str, str], bool | str] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -182,7 +188,23 @@ class KrakenClient(krakenex.API):
             raise ConfigurationError(
                 f"no API key configured for {self.account}", account=self.account
             )
-        return channel_for(self.key, self.store_dir)
+        cached = self._cached_channel
+        if cached is None or cached[0] != self.key or cached[1] != self.store_dir:
+            cached = (self.key, self.store_dir, channel_for(self.key, self.store_dir))
+            self._cached_channel = cached
+        return cached[2]
+
+    def _environment(self) -> tuple[dict[str, str], bool | str]:
+        """Proxies and CA bundle from the environment (as requests would), once per ``uri``."""
+        settings = self._env_settings
+        if settings is None or settings[0] != self.uri:
+            proxies = requests.utils.get_environ_proxies(self.uri)
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            )
+            settings = (self.uri, dict(proxies), verify)
+            self._env_settings = settings
+        return settings[1], settings[2]
 
     def _payload(self, method: str, data: Mapping[str, Any] | None) -> dict[str, Any]:
         payload = dict(data or {})
@@ -255,6 +277,7 @@ class KrakenClient(krakenex.API):
         headers: dict[str, str] | None = None,
     ) -> _Outcome:
         where = {"account": self.account, "method": method}
+        proxies, verify = self._environment()
         try:
             response = self.session.request(
                 http_method,
@@ -263,6 +286,8 @@ class KrakenClient(krakenex.API):
                 params=params,
                 headers=headers,
                 timeout=self.timeout if timeout is None else timeout,
+                proxies=proxies,
+                verify=verify,
             )
         except requests.Timeout as exc:
             return _Outcome(

@@ -62,7 +62,7 @@ class Metrics:
             "krakenwatch_api_request_duration_seconds",
             "Private Kraken API call latency, including the wait for the key's lock.",
             ["account", "method"],
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=r,
         )
         for account in settings.accounts:

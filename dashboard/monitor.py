@@ -285,11 +285,12 @@ class Monitor:
     def _record_success(self, label: str, worker: _Worker, balances: dict[str, str]) -> None:
         now = self.clock()
         worker.failures = 0
+        nonce = _nonce_fields(worker.client)  # file lock + read: not under the monitor's lock
         with self._lock:
             status = self._accounts[label]
             status.last_success_at = now
             status.balances, status.balances_at, status.balance_error = balances, now, None
-            status.nonce_status = _nonce_fields(worker.client)
+            status.nonce_status = nonce
         self._set_permission(label, "funds", True, None)
         self._set_state(label, ev.CONNECTED, "Balance succeeded (KRAKEN PRO CONNECTED)")
         if (

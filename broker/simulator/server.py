@@ -114,11 +114,14 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {name.lower(): value for name, value in self.headers.items()}
             api_key = headers.get("api-key", "").strip() if path.startswith(PRIVATE_PREFIX) else ""
             engine = self.server.engine
+            # a request counts as in flight from arrival until its answer is decided; the write
+            # happens after, so a client that sends its next request only after reading the
+            # answer is never counted twice
             with engine.state.tracking(api_key or None):
                 reply = engine.handle(verb, path, headers, body)
                 if reply.action == "hang":
                     engine.faults.wait_released(reply.generation)
-                self._write(reply)
+            self._write(reply)
         else:
             self._write(Reply.html(404))
 
