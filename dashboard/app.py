@@ -1,9 +1,15 @@
-"""Launcher: ``streamlit run dashboard/app.py`` or ``python -m dashboard.app`` (``krakenwatch up``
-does the same with its own options)."""
+"""Launcher: ``streamlit run dashboard/app.py`` (or ``python dashboard/app.py``).
 
-from dashboard.runtime import build_app
+``krakenwatch up`` serves the same app with its own options. The ``st.App(...)`` call stays
+literal here: ``streamlit run`` finds the app by reading this file.
+"""
 
-app = build_app()
+import streamlit as st
+
+from dashboard.routes import create_routes
+from dashboard.runtime import PAGES, current_service, make_lifespan
+
+app = st.App(str(PAGES), routes=create_routes(current_service), lifespan=make_lifespan())
 
 if __name__ == "__main__":
     app.run()

@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from broker import PermissionDeniedError
+from broker import ConfigurationError, PermissionDeniedError
 
 from .config import Settings
 from .status import AccountStatus, Snapshot
@@ -96,6 +96,31 @@ def _started(snapshot: Snapshot) -> Check:
 
 
 def _account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Check]:
+    if not a.configured:
+        return [
+            Check(
+                "connected",
+                a.label,
+                FAIL,
+                f"invalid configuration: {a.reason}",
+                ConfigurationError.remedy,
+            ),
+            *(
+                Check(
+                    name,
+                    a.label,
+                    SKIPPED,
+                    "not connected: the configuration is invalid",
+                    required=False,
+                )
+                for name in (
+                    "balance_fetched",
+                    "no_invalid_nonce",
+                    "permission_query_funds",
+                    "permission_query_orders",
+                )
+            ),
+        ]
     error = a.last_error
     remedy = error.remedy if error else None
     label = a.label

@@ -65,9 +65,11 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=r,
         )
+        invalid = {p.account for p in settings.discovery.errors if p.account}
+        for label in [*(a.label for a in settings.accounts), *sorted(invalid)]:
+            self.refreshes.labels(label)
+            self.invalid_nonces.labels(label)
         for account in settings.accounts:
-            self.refreshes.labels(account.label)
-            self.invalid_nonces.labels(account.label)
             for method in PRIVATE_METHODS:
                 self.requests.labels(account.label, method, "ok")
         r.register(_SnapshotCollector(settings, snapshot))

@@ -84,6 +84,18 @@ class Monitor:
             )
             for a in settings.accounts
         }
+        for problem in settings.discovery.errors:
+            if problem.account and problem.account not in self._accounts:
+                self._accounts[problem.account] = AccountStatus(
+                    label=problem.account,
+                    masked_key="",
+                    key_id="",
+                    nonce_unit="-",
+                    state=ev.INVALID_CONFIG,
+                    since=now,
+                    reason=str(problem),
+                    configured=False,
+                )
         self._skew: SkewEstimate | None = None
         self._system_status: str | None = None
         self._log_matches: dict[str, int] = {}
@@ -156,6 +168,16 @@ class Monitor:
 
     def _begin(self, request_timeout: float | None = None) -> None:
         self.started_at = self.clock()
+        for status in self._accounts.values():
+            if not status.configured:
+                self.emit(
+                    ev.Event(
+                        ev.STATE,
+                        status.label,
+                        f"invalid configuration: {status.reason}",
+                        {"state": ev.INVALID_CONFIG, "previous": None, "reason": status.reason},
+                    )
+                )
         store_dir = nonce_store_dir(self.settings.data_dir)
         observer = FanOut(self._observers)
         for account in self.settings.accounts:

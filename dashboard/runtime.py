@@ -45,8 +45,10 @@ def settings_from_environment() -> Settings:
     return load_settings(env_file=os.environ.get(ENV_FILE_VARIABLE) or None)
 
 
-def build_app(settings_factory: Callable[[], Settings] = settings_from_environment) -> st.App:
-    """The ``st.App``; settings are built, and the monitor started, only when the server starts."""
+def make_lifespan(
+    settings_factory: Callable[[], Settings] = settings_from_environment,
+) -> Callable[[Any], contextlib.AbstractAsyncContextManager[dict[str, Any]]]:
+    """The lifespan: build the service when the server starts, start the monitor, stop it after."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
@@ -60,4 +62,11 @@ def build_app(settings_factory: Callable[[], Settings] = settings_from_environme
             set_service(None)
             service.stop()
 
-    return st.App(str(PAGES), routes=create_routes(current_service), lifespan=lifespan)
+    return lifespan
+
+
+def build_app(settings_factory: Callable[[], Settings] = settings_from_environment) -> st.App:
+    """The ``st.App``; settings are built, and the monitor started, only when the server starts."""
+    return st.App(
+        str(PAGES), routes=create_routes(current_service), lifespan=make_lifespan(settings_factory)
+    )

@@ -63,6 +63,8 @@ class AccountStatus:
     last_error: ErrorInfo | None = None
     nonce_status: dict[str, Any] | None = None
     shared_with: list[str] = field(default_factory=list)
+    #: False for an account whose variables are invalid: it is shown, never connected
+    configured: bool = True
 
     def is_fresh(self, now: float, freshness_s: float) -> bool:
         return self.last_success_at is not None and now - self.last_success_at <= freshness_s

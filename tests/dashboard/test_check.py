@@ -182,7 +182,13 @@ def test_bad_account_exit_2_others_verified(
     assert code == 2
     assert "KRAKEN_USER_DAIVON_API_SECRET" in err
     assert checks_of(doc)["configuration"]["status"] == "fail"
-    assert [a["account"] for a in doc["accounts"]] == ["MASTER", "USER:tania_gilbert"]
+    assert [(a["account"], a["state"]) for a in doc["accounts"]] == [
+        ("MASTER", "connected"),
+        ("USER:tania_gilbert", "connected"),
+        ("USER:daivon", "invalid_config"),
+    ]
+    daivon = checks_of(doc, "USER:daivon")["connected"]
+    assert daivon["status"] == "fail" and "KRAKEN_USER_DAIVON_API_SECRET" in daivon["detail"]
     assert {
         n: c["status"] for n, c in checks_of(doc, "MASTER").items() if c["required"]
     } == dict.fromkeys(MASTER_REQUIRED, "pass")

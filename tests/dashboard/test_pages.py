@@ -67,20 +67,27 @@ def live_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             service.stop()
 
 
+@pytest.fixture
+def demo(live_demo: Service) -> Service:
+    """The live demo service, installed for this test (other tests install their own)."""
+    set_service(live_demo)
+    return live_demo
+
+
 @pytest.mark.parametrize("page", PAGE_FILES)
-def test_every_page_runs_without_exception(live_demo: Service, page: str) -> None:
+def test_every_page_runs_without_exception(demo: Service, page: str) -> None:
     at = run_page(page)
     assert at.title, f"{page} shows no title"
 
 
-def test_the_router_runs(live_demo: Service) -> None:
+def test_the_router_runs(demo: Service) -> None:
     at = AppTest.from_file(str(PAGES / "main.py"), default_timeout=30)
     at.run()
     assert not at.exception
     assert at.title[0].value == "Post-deploy verification"
 
 
-def test_overview_shows_verdict_failure_remedy_and_cards(live_demo: Service) -> None:
+def test_overview_shows_verdict_failure_remedy_and_cards(demo: Service) -> None:
     at = run_page("overview.py")
     assert "Not verified: 1 check(s) failing" in at.error[0].value
     expander = at.expander[0]
@@ -92,9 +99,7 @@ def test_overview_shows_verdict_failure_remedy_and_cards(live_demo: Service) -> 
     assert "$1,734.56 (USD + USDT)" in text  # MASTER: ZUSD 1234.5600 + USDT 500.00000000
     checks = at.dataframe[0].value
     assert checks["status"].iloc[0].endswith("fail")
-    secrets = [
-        v for k, v in live_demo.settings.accounts[0].__dict__.items() if k in ("key", "secret")
-    ]
+    secrets = [v for k, v in demo.settings.accounts[0].__dict__.items() if k in ("key", "secret")]
     for secret in secrets:
         assert secret not in text
 
@@ -206,7 +211,7 @@ def test_password_form_guards_every_page(tmp_path: Path) -> None:
         service.stop()
 
 
-def test_oidc_login_is_required_when_auth_is_configured(live_demo: Service) -> None:
+def test_oidc_login_is_required_when_auth_is_configured(demo: Service) -> None:
     at = AppTest.from_file(str(PAGES / "pages" / "overview.py"), default_timeout=30)
     at.secrets["auth"] = {
         "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
@@ -248,6 +253,23 @@ def test_pages_with_50_accounts_and_10000_events(tmp_path: Path) -> None:
         assert len(at.dataframe[0].value) == 5000  # the event list is capped, newest first
         at = run_page("overview.py")
         assert "USER:u049" in everything_text(at)
+    finally:
+        set_service(None)
+        service.stop()
+
+
+def test_an_invalid_account_gets_a_card_with_the_variable(tmp_path: Path) -> None:
+    env = {
+        "KRAKENWATCH_DATA_DIR": str(tmp_path),
+        "KRAKEN_USER_BOB_API_KEY": "SIM" + "b" * 53,
+        "KRAKEN_USER_BOB_API_SECRET": "%%%",
+    }
+    service = Service.create(load_settings(env, use_dotenv=False))
+    set_service(service)
+    try:
+        text = everything_text(run_page("overview.py"))
+        assert "**USER:bob** :violet-badge[invalid config]" in text
+        assert "KRAKEN_USER_BOB_API_SECRET" in text
     finally:
         set_service(None)
         service.stop()
