@@ -228,3 +228,22 @@ def test_bot_log_checks_are_skipped_by_one_shot_check(
         c["status"] == "skipped" and not c["required"] for c in bot.values()
     )
     assert "krakenwatch up" in bot["bot_kraken_connected"]["detail"]
+
+
+def test_trade_permission_is_probed_only_when_asked(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with scenario_simulator("healthy") as (sim, env):
+        sim.update_key(env["KRAKEN_USER_DAIVON_API_KEY"], permissions=["funds", "orders"])
+        code, doc, _ = run_check(env, monkeypatch)
+        assert code == 0
+        assert checks_of(doc, "USER:daivon")["permission_create_orders"]["status"] == "skipped"
+        assert sim.total_stats().requests > 0
+        before = sim.stats(env["KRAKEN_MASTER_API_KEY"]).requests
+        code, doc, _ = run_check({**env, "KRAKENWATCH_PROBE_TRADE": "1"}, monkeypatch)
+        master_calls = sim.stats(env["KRAKEN_MASTER_API_KEY"]).requests - before
+    assert code == 1
+    assert checks_of(doc, "MASTER")["permission_create_orders"]["status"] == "pass"
+    daivon = checks_of(doc, "USER:daivon")["permission_create_orders"]
+    assert daivon["status"] == "fail" and daivon["remedy"] == PermissionDeniedError.remedy
+    assert master_calls == 3  # Balance, OpenOrders, AddOrder validate=true (never placed)
