@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import altair as alt
 import pandas as pd
 
 from broker import NONCE_DIAGNOSES, InvalidNonceError, NonceUnitDowngradeError
@@ -18,6 +19,7 @@ __all__ = [
     "Diagnosis",
     "diagnose",
     "nonce_activity",
+    "nonce_activity_chart",
     "nonce_table",
     "skew_history",
 ]
@@ -78,6 +80,24 @@ def nonce_activity(events: Sequence[Event], bucket: str = "1min") -> pd.DataFram
     ]
     frame = pd.DataFrame(rows, columns=["time", "account", "kind"])
     return frame.groupby(["time", "account", "kind"]).size().reset_index(name="count")
+
+
+def nonce_activity_chart(activity: pd.DataFrame) -> alt.Chart:
+    """One row per account: a mark per minute with refreshes or rejections, sized by count."""
+    return (
+        alt.Chart(activity)
+        .mark_circle(opacity=0.8)
+        .encode(
+            x=alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%H:%M")),
+            y=alt.Y("account:N", title=None),
+            size=alt.Size("count:Q", title="per minute"),
+            color=alt.Color(
+                "kind:N",
+                scale=alt.Scale(domain=["refresh", "invalid nonce"], range=["#1565c0", "#c62828"]),
+            ),
+            tooltip=["account", "kind", "time:T", "count"],
+        )
+    )
 
 
 def skew_history(events: Sequence[Event]) -> pd.DataFrame:

@@ -34,7 +34,7 @@ def balances() -> None:
         alt.Chart(history[history["asset"] == asset])
         .mark_line(point=True, interpolate="step-after")
         .encode(
-            x=alt.X("time:T", title="time (UTC)"),
+            x=alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%m-%d %H:%M")),
             y=alt.Y("amount:Q", title=asset),
             color="account:N",
             tooltip=["account", "time:T", "amount"],

@@ -7,7 +7,14 @@ import streamlit as st
 
 from dashboard import events as ev
 from dashboard.ui.common import REFRESH_EVERY, require_service
-from dashboard.views.nonce import diagnose, nonce_activity, nonce_table, skew_history
+from dashboard.views.nonce import (
+    diagnose,
+    nonce_activity,
+    nonce_activity_chart,
+    nonce_table,
+    skew_history,
+)
+from dashboard.views.timeline import chart_height
 
 service = require_service()
 st.title("Nonce & clock")
@@ -38,16 +45,7 @@ def nonce_page() -> None:
         st.caption("None recorded yet.")
     else:
         st.altair_chart(
-            alt.Chart(activity)
-            .mark_bar()
-            .encode(
-                x=alt.X("time:T", title="time (UTC)"),
-                y="count:Q",
-                color="kind:N",
-                row=alt.Row("account:N", title=None),
-                tooltip=["account", "kind", "time:T", "count"],
-            ),
-            width="stretch",
+            nonce_activity_chart(activity), width="stretch", height=chart_height(activity)
         )
     skew = skew_history(service.store.query(since=time.time() - 86400, kinds=[ev.SKEW]))
     st.subheader("Clock skew, local − Kraken (24 hours)")
