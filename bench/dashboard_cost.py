@@ -28,7 +28,7 @@ from dashboard.service import Service
 
 from .kit import ROOT, Context, external_simulator, fleet_keys
 from .report import Section, Summary, Table
-from .upkit import rss_mib, up_process
+from .upkit import CHROMIUM, CHROMIUM_ARGS, rss_mib, up_process
 
 NUMBER = 6
 TITLE = "Dashboard cost"
@@ -36,15 +36,6 @@ TARGET = (
     "none set in issue 7; reported: page run time, time to a visible overview, resident memory."
 )
 PAGES = ROOT / "dashboard" / "ui" / "pages"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _fleet_env(
@@ -119,9 +110,7 @@ def _open_overview(url: str, reps: int) -> list[float]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             times = []
             for _ in range(reps):

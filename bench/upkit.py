@@ -18,7 +18,19 @@ from typing import Any
 
 from .kit import subprocess_environ
 
-__all__ = ["UpProcess", "free_port", "rss_mib", "up_process"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "UpProcess", "free_port", "rss_mib", "up_process"]
+
+CHROMIUM = "/usr/bin/chromium"
+#: flags for Debian's Chromium on a machine with no network beyond loopback
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
+from bench.upkit import CHROMIUM, CHROMIUM_ARGS, free_port  # one definition for tests and bench
+
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "eventually", "free_port", "http_get"]
+
 T = TypeVar("T")
-
-CHROMIUM = "/usr/bin/chromium"
-#: flags for Debian's Chromium on a machine with no network beyond loopback
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_get(
