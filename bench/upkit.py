@@ -18,7 +18,15 @@ from typing import Any
 
 from .kit import subprocess_environ
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "UpProcess", "free_port", "rss_mib", "up_process"]
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "UpProcess",
+    "free_port",
+    "rss_mib",
+    "stop_group",
+    "up_process",
+]
 
 CHROMIUM = "/usr/bin/chromium"
 #: flags for Debian's Chromium on a machine with no network beyond loopback
@@ -103,11 +111,17 @@ def up_process(env: Mapping[str, str], workdir: Path) -> Iterator[UpProcess]:
             time.sleep(0.2)
         yield up
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        stop_group(proc)
         log.close()
+
+
+def stop_group(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM) -> None:
+    """Stop a process started with ``start_new_session=True`` and its children: ``sig``, then
+    SIGKILL after 15 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)

@@ -8,9 +8,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
-from bench.upkit import CHROMIUM, CHROMIUM_ARGS, free_port  # one definition for tests and bench
+from bench.upkit import CHROMIUM, CHROMIUM_ARGS, free_port, stop_group  # one definition each
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "eventually", "free_port", "http_get"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "eventually", "free_port", "http_get", "stop_group"]
 
 T = TypeVar("T")
 

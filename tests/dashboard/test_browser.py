@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from common import CHROMIUM, CHROMIUM_ARGS, free_port, http_get
+from common import CHROMIUM, CHROMIUM_ARGS, free_port, http_get, stop_group
 from playwright.sync_api import sync_playwright
 
 from broker.simulator import builtin_scenario
@@ -59,12 +58,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
             time.sleep(0.2)
         yield base, log
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        stop_group(proc)
 
 
 def wait_for_verify(base: str) -> dict:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from bench.upkit import stop_group as stop  # noqa: F401 (re-exported for the tests)
 
 
 def start_up(env: dict[str, str], cwd: Path, log: Path, port: int) -> subprocess.Popen[bytes]:
@@ -35,13 +36,3 @@ def start_up(env: dict[str, str], cwd: Path, log: Path, port: int) -> subprocess
             raise AssertionError(f"krakenwatch up exited: {log.read_text()}")
         assert time.monotonic() < deadline, "krakenwatch up never became healthy"
         time.sleep(0.2)
-
-
-def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
