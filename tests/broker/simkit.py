@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from broker.simulator import KeySpec, Scenario, Simulator
+from broker.simulator.rawclient import RawResponse, form, signed_post
 
 
 def make_key(name: str) -> tuple[str, str]:
@@ -36,3 +37,28 @@ def one_key_simulator(name: str, **scenario: Any) -> Iterator[tuple[Simulator, s
         yield sim, key, secret
     finally:
         sim.stop()
+
+
+def call(
+    sim: Simulator,
+    spec: KeySpec,
+    nonce: int | str | None,
+    method: str = "Balance",
+    *,
+    body: str | bytes | None = None,
+    api_sign: str | None = None,
+    timeout: float = 5.0,
+    **fields: Any,
+) -> RawResponse:
+    """A raw private call signed with ``spec``'s secret over ``nonce`` (any text; ``None`` for no
+    nonce field) and the form-encoded ``fields``, unless ``body`` or ``api_sign`` say otherwise."""
+    return signed_post(
+        sim.url,
+        method,
+        key=spec.key,
+        secret=spec.secret,
+        body=form(nonce, **fields) if body is None else body,
+        nonce="" if nonce is None else nonce,
+        api_sign=api_sign,
+        timeout=timeout,
+    )

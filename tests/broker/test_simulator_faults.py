@@ -9,23 +9,12 @@ import time
 import krakenex
 import pytest
 import requests
+from simkit import call
 
 from broker.simulator import Scenario
 from broker.simulator.rawclient import form, raw_request, signed_post
 
 BAD_GATEWAY = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-
-
-def call(sim, spec, nonce, method="Balance", timeout=5.0, **fields):
-    return signed_post(
-        sim.url,
-        method,
-        key=spec.key,
-        secret=spec.secret,
-        body=form(nonce, **fields),
-        nonce=nonce,
-        timeout=timeout,
-    )
 
 
 def get(sim, method, timeout=5.0):

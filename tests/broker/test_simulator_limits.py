@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from simkit import call
+
 from broker.simulator import Scenario, builtin_scenario
 from broker.simulator.rawclient import form, signed_post
 
@@ -14,18 +16,6 @@ ORDER = {
     "volume": "0.01",
     "validate": "true",
 }
-
-
-def call(sim, spec, nonce, method="Balance", api_sign=None, **fields):
-    return signed_post(
-        sim.url,
-        method,
-        key=spec.key,
-        secret=spec.secret,
-        body=form(nonce, **fields),
-        nonce=nonce,
-        api_sign=api_sign,
-    )
 
 
 def test_each_method_needs_its_permission(start_simulator):

@@ -6,22 +6,10 @@ import json
 import time
 
 import pytest
+from simkit import call
 
 from broker.simulator import OtherWriter, Scenario, Simulator, builtin_scenario
 from broker.simulator.rawclient import form, signed_post
-
-
-def call(sim, spec, nonce, method="Balance", body=None, **fields):
-    """A correctly signed call with ``nonce`` (any text) unless ``body`` says otherwise."""
-    body = form(nonce, **fields) if body is None else body
-    return signed_post(
-        sim.url,
-        method,
-        key=spec.key,
-        secret=spec.secret,
-        body=body,
-        nonce="" if nonce is None else nonce,
-    )
 
 
 def test_lower_nonce_arriving_after_a_higher_one_is_rejected(start_simulator, make_keyspec):
