@@ -25,6 +25,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY README.md ./
 COPY broker ./broker
 COPY dashboard ./dashboard
+COPY simulator ./simulator
 RUN pip install --no-deps .
 
 # ---- runtime: the virtualenv only, as an unprivileged numeric user ----

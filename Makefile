@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # Debian packages the tests need (promtool/prometheus for the metrics tests, chromium for the browser test)
 DEB_PACKAGES ?= prometheus chromium
+SOURCES := $(wildcard broker dashboard simulator gateway testkit bench tests)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck pytest bench system-deps install clean
@@ -28,8 +29,8 @@ demo: $(STAMP)
 	$(BIN)/krakenwatch demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check broker dashboard bench tests
-	$(BIN)/ruff format --check broker dashboard bench tests
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -20,15 +20,16 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from broker.simulator import KeySpec, Scenario, scenario_environment
 from dashboard import events as ev
 from dashboard.config import load_settings
 from dashboard.runtime import set_service
 from dashboard.service import Service
+from simulator import KeySpec, Scenario, scenario_environment
+from testkit.browser import CHROMIUM, CHROMIUM_ARGS
+from testkit.procs import rss_mib, up_process
 
 from .kit import ROOT, Context, external_simulator, fleet_keys
 from .report import Section, Summary, Table
-from .upkit import CHROMIUM, CHROMIUM_ARGS, rss_mib, up_process
 
 NUMBER = 6
 TITLE = "Dashboard cost"

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker import KrakenClient
-from broker.simulator import KeySpec, Scenario
-from broker.simulator.environment import scenario_environment
 from dashboard import events as ev
 from dashboard.config import load_settings
 from dashboard.monitor import Monitor
+from simulator import KeySpec, Scenario
+from simulator.environment import scenario_environment
 
 from .kit import Context, clean_environ, external_simulator, fleet_keys, subprocess_environ
 from .report import Section, Summary, Table, Verdict
@@ -242,7 +242,7 @@ def run(ctx: Context) -> Section:
     if big != 50:
         section.notes.append(f"quick mode: {big} accounts stand in for 50.")
     section.how = (
-        "one simulator in its own process (`python -m broker.simulator`, 127.0.0.1), fixed latency "
+        "one simulator in its own process (`python -m simulator`, 127.0.0.1), fixed latency "
         f"{LATENCY_MS:g} ms on every request (public ones too), tier unlimited; accounts MASTER, "
         "USER_U001, ... from `scenario_environment`. '`krakenwatch check` wall s': a real subprocess "
         f"`{' '.join(Path(p).name for p in check_command())} check --json --timeout {CHECK_TIMEOUT_S}` "

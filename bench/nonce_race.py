@@ -32,7 +32,8 @@ import krakenex
 import requests
 
 from broker import KrakenClient
-from broker.simulator import Scenario, SeedNonceGenerator, Simulator
+from simulator import Scenario, Simulator
+from testkit.seed import SeedNonceGenerator
 
 from .kit import ROOT, Context, key_spec, running, subprocess_environ
 from .report import Section, Summary, Table, Verdict

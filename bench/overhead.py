@@ -15,7 +15,7 @@ from typing import Any
 import krakenex
 
 from broker import KrakenClient
-from broker.simulator import Scenario
+from simulator import Scenario
 
 from .kit import Context, key_spec, running
 from .report import Section, Summary, Table, Verdict

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 import requests
 
-from broker.simulator import KeySpec, Scenario, Simulator
-from broker.simulator.environment import scenario_environment
 from dashboard import events as ev
 from dashboard.config import load_settings
 from dashboard.routes import HeadlessServer
 from dashboard.service import Service
+from simulator import KeySpec, Scenario, Simulator
+from simulator.environment import scenario_environment
 
 from .kit import Context, fleet_keys, running
 from .report import Section, Summary, Table, percentile

@@ -12,7 +12,7 @@ import random
 import time
 
 from broker import KrakenClient, estimate_clock_skew, single_sample_skew
-from broker.simulator import Scenario
+from simulator import Scenario
 
 from .kit import Context, running
 from .report import Section, Summary, Table, Verdict

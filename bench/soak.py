@@ -14,11 +14,11 @@ import time
 import urllib.request
 from typing import Any
 
-from broker.simulator import Scenario, scenario_environment
+from simulator import Scenario, scenario_environment
+from testkit.procs import rss_mib, up_process
 
 from .kit import Context, external_simulator, fleet_keys
 from .report import Section, Table, Verdict
-from .upkit import rss_mib, up_process
 
 NUMBER = 7
 TITLE = "Soak"

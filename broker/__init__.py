@@ -14,7 +14,6 @@ from .accounts import (
     Problem,
     discover_accounts,
     load_environment,
-    mask_key,
 )
 from .client import KrakenClient
 from .errors import (
@@ -40,6 +39,7 @@ from .errors import (
 )
 from .nonce import NONCE_UNITS, NonceStatus
 from .observer import CallEvent, FanOut, Observer, RefreshEvent
+from .signing import key_id, mask_key
 from .skew import SkewEstimate, estimate_clock_skew, single_sample_skew
 
 __all__ = [
@@ -75,6 +75,7 @@ __all__ = [
     "TransportError",
     "discover_accounts",
     "estimate_clock_skew",
+    "key_id",
     "load_environment",
     "mask_key",
     "single_sample_skew",

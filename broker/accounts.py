@@ -26,9 +26,9 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from .errors import ConfigurationError
-from .nonce import key_id, parse_unit
+from .nonce import parse_unit
 from .paths import DATA_DIR_VARIABLE, default_data_dir
-from .signing import InvalidSecretError, decode_secret
+from .signing import InvalidSecretError, decode_secret, key_id, mask_key
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -37,7 +37,6 @@ __all__ = [
     "Problem",
     "discover_accounts",
     "load_environment",
-    "mask_key",
 ]
 
 DEFAULT_API_URL = "https://api.kraken.com"
@@ -46,14 +45,6 @@ _ACCOUNT_VAR = re.compile(
     r"^KRAKEN_(MASTER|USER_(?P<name>.*?))_(?P<what>API_KEY|API_SECRET|NONCE_UNIT)$"
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
-
-
-def mask_key(key: str) -> str:
-    """``AbCd…wXyZ``: enough to recognise a key, never enough to use it."""
-    key = key.strip()
-    if len(key) <= 12:
-        return "…" if key else ""
-    return f"{key[:4]}…{key[-4:]}"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from typing import Any
 import krakenex
 import requests
 
-from .accounts import mask_key
 from .errors import (
     ConfigurationError,
     HTTPStatusError,
@@ -41,7 +40,7 @@ from .errors import (
 from .nonce import KeyChannel, NonceStatus, channel_for, parse_unit
 from .observer import CallEvent, Observer, RefreshEvent, notify
 from .paths import default_data_dir, nonce_store_dir
-from .signing import InvalidSecretError, decode_secret, encode_private_request
+from .signing import InvalidSecretError, decode_secret, encode_private_request, mask_key
 
 __all__ = ["KrakenClient", "mask_key"]
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import threading
 import time
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigurationError, NonceUnitDowngradeError
+from .signing import key_id
 
 __all__ = [
     "NONCE_UNITS",
@@ -37,7 +37,6 @@ __all__ = [
     "NonceRecord",
     "NonceStatus",
     "channel_for",
-    "key_id",
     "now_in_unit",
     "parse_unit",
 ]
@@ -60,11 +59,6 @@ def parse_unit(value: str, *, variable: str | None = None) -> str:
 
 def now_in_unit(unit: str) -> int:
     return time.time_ns() // (1_000_000_000 // NONCE_UNITS[unit])
-
-
-def key_id(api_key: str) -> str:
-    """A stable, non-reversible identifier of an API key (16 hex chars of its SHA-256)."""
-    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

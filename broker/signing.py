@@ -1,4 +1,7 @@
-"""Kraken request signing (``API-Sign``), shared by the client and the simulator.
+"""Kraken credentials: request signing (``API-Sign``), secret decoding, key identity and masking.
+
+Shared by the client, the simulator and the gateway (the one module of ``broker`` the simulator
+uses).
 
 ``API-Sign = base64(HMAC-SHA512(base64decode(secret), urlpath + SHA256(nonce + postdata)))``
 where ``postdata`` is the exact form-encoded body that is sent, nonce included.
@@ -14,11 +17,31 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["InvalidSecretError", "decode_secret", "encode_private_request", "sign"]
+__all__ = [
+    "InvalidSecretError",
+    "decode_secret",
+    "encode_private_request",
+    "key_id",
+    "mask_key",
+    "sign",
+]
 
 
 class InvalidSecretError(ValueError):
     """The API secret is not valid base64. The message never contains the secret."""
+
+
+def key_id(api_key: str) -> str:
+    """A stable, non-reversible identifier of an API key (16 hex chars of its SHA-256)."""
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:16]
+
+
+def mask_key(key: str) -> str:
+    """``AbCd…wXyZ``: enough to recognise a key, never enough to use it."""
+    key = key.strip()
+    if len(key) <= 12:
+        return "…" if key else ""
+    return f"{key[:4]}…{key[-4:]}"
 
 
 def decode_secret(secret: str | bytes) -> bytes:

@@ -17,9 +17,7 @@ against the post-deploy checklist, and exports Prometheus metrics.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from broker.simulator import cli as simulator_cli
-
-    from . import check, serve
+    from . import check, demo, serve
 
     parser = argparse.ArgumentParser(
         prog="krakenwatch",
@@ -28,16 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"krakenwatch {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sim = commands.add_parser(
+    # listed here; `main` hands its arguments to the simulator's own parser, so that no other
+    # command imports the simulator
+    commands.add_parser(
         "simulator",
         help="run the local Kraken API simulator (for tests, the demo and bots)",
-        description="Run the Kraken spot REST API simulator on 127.0.0.1 (strict nonce, signature, "
-        "permission and rate-limit checks, fault injection). Prints 'listening on URL' when ready.",
-        epilog=simulator_cli.HELP_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
     )
-    simulator_cli.add_arguments(sim)
-    sim.set_defaults(run=simulator_cli.run_from_args)
     chk = commands.add_parser(
         "check",
         help="verify every configured account once; exit 0 ok, 1 a check failed, 2 configuration error",
@@ -54,20 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_up_arguments(up)
     up.set_defaults(run=serve.run_up)
-    demo = commands.add_parser(
+    demo_cmd = commands.add_parser(
         "demo",
         help="the dashboard against the built-in Kraken simulator (no credentials needed)",
         description="Start the Kraken simulator with demo accounts (a healthy MASTER, a healthy user, "
         "a user whose key lacks a permission) and run `up` against it.",
     )
-    serve.add_demo_arguments(demo)
-    demo.set_defaults(run=serve.run_demo)
+    demo.add_demo_arguments(demo_cmd)
+    demo_cmd.set_defaults(run=demo.run_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["simulator"]:
+        from simulator.cli import run_simulator_cli
+
+        return run_simulator_cli(arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if getattr(args, "run", None) is None:
         parser.print_help()
         return 2

@@ -1,20 +1,17 @@
-"""``krakenwatch up`` and ``krakenwatch demo``: one process for pages, metrics, verify, monitor."""
+"""``krakenwatch up``: one process for the pages, ``/metrics``, ``/api/verify`` and the monitor."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from broker import ConfigurationError
-from broker.simulator import Simulator, builtin_scenario, scenario_environment
 
 from .config import Settings, load_settings
 
-__all__ = ["add_demo_arguments", "add_up_arguments", "run_demo", "run_up"]
+__all__ = ["add_up_arguments", "run_up", "serve"]
 
 LAUNCHER = Path(__file__).with_name("app.py")
 
@@ -33,16 +30,6 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--address", default="127.0.0.1", help="address to bind (default 127.0.0.1)"
-    )
-    parser.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
-    parser.add_argument(
-        "--data-dir", type=Path, default=None, help="state directory (default: a new temporary one)"
-    )
-
-
 def run_up(args: argparse.Namespace) -> int:
     env_file = args.env_file.resolve() if args.env_file else None
     try:
@@ -51,34 +38,6 @@ def run_up(args: argparse.Namespace) -> int:
         print(f"krakenwatch up: {exc}", file=sys.stderr)
         return 2
     return serve(lambda: load_settings(env_file=env_file), settings, args.address, args.port)
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    scenario = builtin_scenario("demo")
-    scenario.tier = "pro"
-    sim = Simulator(scenario).start()
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="krakenwatch-demo-"))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("KRAKEN_", "KRAKENWATCH_"))},
-        **scenario_environment(scenario, sim.url),
-        "KRAKENWATCH_DATA_DIR": str(data_dir),
-        "KRAKENWATCH_TIER": "pro",
-        "KRAKENWATCH_POLL_INTERVAL": "5",
-        "KRAKENWATCH_SKEW_INTERVAL": "60",
-    }
-    print(
-        f"demo: Kraken simulator ({', '.join(k.account or '?' for k in scenario.keys)}) at {sim.url}"
-    )
-    print(f"demo: state in {data_dir}")
-    try:
-        return serve(
-            lambda: load_settings(env, use_dotenv=False),
-            load_settings(env, use_dotenv=False),
-            args.address,
-            args.port,
-        )
-    finally:
-        sim.stop()
 
 
 def serve(factory: Callable[[], Settings], settings: Settings, address: str, port: int) -> int:

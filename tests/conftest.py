@@ -4,6 +4,8 @@
   to its constructor: ``state_file``, ``seed``...); every one started is stopped at teardown.
   ``simulator`` is the same factory.
 * ``make_keyspec(name="k1", **kwargs) -> KeySpec``: a key with a fresh random secret.
+* ``clean_env``: removes every KRAKEN_*/KRAKENWATCH_* variable of the outer environment for the
+  test (a developer's real configuration never reaches a test).
 """
 
 from __future__ import annotations
@@ -11,18 +13,13 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not add the repo root
-    sys.path.insert(0, str(_ROOT))
-
-from broker.simulator import KeySpec, Scenario, Simulator  # noqa: E402
+from simulator import KeySpec, Scenario, Simulator
+from testkit.env import is_ours
 
 StartSimulator = Callable[..., Simulator]
 
@@ -42,12 +39,6 @@ def start_simulator() -> Iterator[StartSimulator]:
 
 
 @pytest.fixture
-def simulator(start_simulator: StartSimulator) -> StartSimulator:
-    """Alias of ``start_simulator``."""
-    return start_simulator
-
-
-@pytest.fixture
 def make_keyspec() -> Callable[..., KeySpec]:
     def make(name: str = "k1", **kwargs: Any) -> KeySpec:
         kwargs.setdefault("key", f"SIMtest{name}{secrets.token_hex(8)}")
@@ -55,3 +46,9 @@ def make_keyspec() -> Callable[..., KeySpec]:
         return KeySpec(name=name, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if is_ours(n)]:
+        monkeypatch.delenv(name)

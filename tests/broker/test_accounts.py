@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from simkit import make_key
 
 from broker import ConfigurationError, discover_accounts, load_environment
+from testkit.sim import make_key
 
 KEY, SECRET = make_key("accounts-a")
 KEY2, SECRET2 = make_key("accounts-b")

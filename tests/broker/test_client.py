@@ -9,7 +9,6 @@ from pathlib import Path
 import krakenex
 import pytest
 import requests
-from simkit import make_key, one_key_simulator
 
 from broker import (
     CallEvent,
@@ -20,7 +19,8 @@ from broker import (
     RefreshEvent,
 )
 from broker.signing import encode_private_request
-from broker.simulator.reference import SeedNonceGenerator
+from testkit.seed import SeedNonceGenerator
+from testkit.sim import make_key, one_key_simulator
 
 VECTOR_SECRET = (
     "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="

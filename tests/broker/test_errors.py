@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simkit import make_key, one_key_simulator
 
 from broker import (
     HTTPStatusError,
@@ -25,6 +24,7 @@ from broker import (
     TemporaryLockoutError,
 )
 from broker.errors import error_class_for_code
+from testkit.sim import make_key, one_key_simulator
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simkit import one_key_simulator
-
 from broker import InvalidNonceError, KrakenClient
+from testkit.sim import one_key_simulator
 
 WORKER = """
 import json, sys, threading

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from simkit import one_key_simulator
 
 from broker import KrakenClient, estimate_clock_skew, single_sample_skew
+from testkit.sim import one_key_simulator
 
 
 @pytest.mark.parametrize("offset", [-2.3, 0.37, 1.5])

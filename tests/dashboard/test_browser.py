@@ -3,62 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from common import CHROMIUM, CHROMIUM_ARGS, free_port, http_get, stop_group
 from playwright.sync_api import sync_playwright
 
-from broker.simulator import builtin_scenario
+from simulator import builtin_scenario
+from testkit.browser import CHROMIUM, CHROMIUM_ARGS
+from testkit.net import http_get
+from testkit.procs import up_process
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """`krakenwatch demo` on a free port; yields its base URL and its output log."""
     tmp = tmp_path_factory.mktemp("demo")
-    port = free_port()
-    log = tmp / "demo.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dashboard.cli",
-                "demo",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(tmp / "data"),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp,
-            start_new_session=True,
-            env={
-                k: v for k, v in os.environ.items() if not k.startswith(("KRAKEN_", "KRAKENWATCH_"))
-            },
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if http_get(base + "/_stcore/health", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the demo never became healthy"
-            time.sleep(0.2)
-        yield base, log
-    finally:
-        stop_group(proc)
+    with up_process({}, tmp, command="demo", args=["--data-dir", str(tmp / "data")]) as demo:
+        yield demo.url, demo.log
 
 
 def wait_for_verify(base: str) -> dict:

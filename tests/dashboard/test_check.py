@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashkit import scenario_simulator
 
 from broker import InvalidKeyError, InvalidSignatureError, PermissionDeniedError
-from broker.simulator import fake_secret
 from dashboard.cli import main
+from simulator import fake_secret
+from testkit.sim import scenario_simulator
 
 MASTER_REQUIRED = (
     "connected",
@@ -28,11 +28,8 @@ MASTER_REQUIRED = (
 
 
 @pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> Path:
     """No KRAKEN_* from the outer environment, no ./.env, a private data dir."""
-    for name in list(os.environ):
-        if name.startswith(("KRAKEN_", "KRAKENWATCH_")):
-            monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KRAKENWATCH_DATA_DIR", str(tmp_path / "data"))
     return tmp_path

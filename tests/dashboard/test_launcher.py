@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
-from common import eventually, free_port, http_get
-from dashkit import scenario_simulator
+from testkit.net import eventually, free_port, http_get
+from testkit.procs import spawn, stop_group
+from testkit.sim import scenario_simulator
 
 LAUNCHER = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
@@ -19,10 +17,7 @@ def test_streamlit_run_on_the_launcher(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with scenario_simulator("healthy") as (_, env):
-        clean = {
-            k: v for k, v in os.environ.items() if not k.startswith(("KRAKEN_", "KRAKENWATCH_"))
-        }
-        proc = subprocess.Popen(
+        proc = spawn(
             [
                 sys.executable,
                 "-m",
@@ -38,16 +33,13 @@ def test_streamlit_run_on_the_launcher(tmp_path: Path) -> None:
                 "--browser.gatherUsageStats",
                 "false",
             ],
+            tmp_path / "streamlit.log",
             env={
-                **clean,
                 **env,
                 "KRAKENWATCH_DATA_DIR": str(tmp_path / "data"),
                 "KRAKENWATCH_POLL_INTERVAL": "1",
             },
             cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
         )
         try:
 
@@ -64,5 +56,4 @@ def test_streamlit_run_on_the_launcher(tmp_path: Path) -> None:
             status, content_type, html = http_get(base + "/")
             assert status == 200 and "text/html" in content_type and "<script" in html
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(20)
+            stop_group(proc)

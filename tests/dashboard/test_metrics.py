@@ -10,14 +10,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from common import http_get
-from dashkit import scenario_simulator
 from prometheus_client.parser import text_string_to_metric_families
 
-from broker.simulator import OtherWriter
 from dashboard.config import load_settings
 from dashboard.routes import HeadlessServer
 from dashboard.service import Service
+from simulator import OtherWriter
+from testkit.net import http_get
+from testkit.sim import scenario_simulator
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

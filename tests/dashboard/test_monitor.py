@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from common import eventually
-from dashkit import scenario_simulator
-
 from dashboard import events as ev
 from dashboard.config import load_settings
 from dashboard.service import DATABASE_NAME, Service
 from dashboard.store import EventStore
+from testkit.net import eventually
+from testkit.sim import scenario_simulator
 
 SEED_LOG = """\
 2026-01-11 17:30:57 | INFO | 📊 Attempting to connect User #1 (Daivon Frazier) - Kraken...

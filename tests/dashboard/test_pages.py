@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashkit import scenario_simulator
 from streamlit.testing.v1 import AppTest
 
 from dashboard import events as ev
@@ -15,6 +14,7 @@ from dashboard.config import load_settings
 from dashboard.runtime import set_service
 from dashboard.service import Service
 from dashboard.views.timeline import segments
+from testkit.sim import scenario_simulator
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "ui"
 PAGE_FILES = ["overview.py", "timeline.py", "balances.py", "nonce.py", "settings.py"]
@@ -225,7 +225,7 @@ def test_oidc_login_is_required_when_auth_is_configured(demo: Service) -> None:
 
 
 def test_pages_with_50_accounts_and_10000_events(tmp_path: Path) -> None:
-    from broker.simulator import fake_key, fake_secret
+    from simulator import fake_key, fake_secret
 
     env = {"KRAKENWATCH_DATA_DIR": str(tmp_path)}
     for i in range(50):

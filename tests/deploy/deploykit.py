@@ -1,4 +1,4 @@
-"""Helpers for the deploy tests: repository paths, free ports, waiting, processes, the Dockerfile.
+"""Helpers for the deploy tests: repository paths, tools, processes, the Dockerfile.
 
 Everything listens on 127.0.0.1. Processes are started with their output in a log file (read back
 into assertion messages) and are always terminated, then killed if they do not stop.
@@ -10,19 +10,17 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from testkit.env import ROOT
+from testkit.net import http_get
+
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 DEPLOY = ROOT / "deploy"
@@ -33,8 +31,6 @@ ALERTS_TEST_YML = PROMETHEUS_DIR / "alerts_test.yml"
 COMPOSE_YML = DEPLOY / "docker-compose.yml"
 #: the venv's bin directory (krakenwatch, python, hadolint)
 VENV_BIN = Path(sys.executable).parent
-
-T = TypeVar("T")
 
 
 def tool(name: str, hint: str) -> str:
@@ -57,46 +53,8 @@ def prometheus() -> str:
     return tool("prometheus", "install Debian's prometheus package (make system-deps)")
 
 
-def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(
-    probe: Callable[[], T | None],
-    timeout: float,
-    what: str,
-    *,
-    interval: float = 0.1,
-    on_timeout: Callable[[], str] | None = None,
-) -> T:
-    """Call ``probe`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            extra = on_timeout() if on_timeout else ""
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n{extra}")
-        time.sleep(interval)
-
-
-def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """(status, body) of a GET; (0, b"") when nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return 0, b""
-
-
 def http_json(url: str, timeout: float = 5.0) -> Any:
-    status, body = http_get(url, timeout)
+    status, _, body = http_get(url, timeout)
     assert status == 200, f"GET {url} answered {status}: {body[:500]!r}"
     return json.loads(body)
 
@@ -157,18 +115,6 @@ def running(
         yield process
     finally:
         process.stop()
-
-
-def clean_environment(**extra: str) -> dict[str, str]:
-    """This process's environment without any KRAKEN_*/KRAKENWATCH_*/STREAMLIT_* setting (a
-    developer's real configuration must never reach a test), plus ``extra``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("KRAKEN_", "KRAKENWATCH_", "STREAMLIT_"))
-    }
-    env.update(extra)
-    return env
 
 
 # ------------------------------------------------------------------------------- the Dockerfile

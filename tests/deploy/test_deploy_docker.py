@@ -23,7 +23,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from deploykit import (
+
+from simulator import Simulator, builtin_scenario
+from simulator.environment import scenario_environment
+from testkit.net import eventually, free_port, status_of
+
+from .deploykit import (
     COMPOSE_YML,
     DOCKERFILE,
     DOCKERIGNORE,
@@ -31,19 +36,15 @@ from deploykit import (
     VENV_BIN,
     Healthcheck,
     Stage,
-    free_port,
-    http_get,
     parse_dockerfile,
     parse_healthcheck,
     running,
     tool,
-    wait_until,
 )
 
-from broker.simulator import Simulator, builtin_scenario
-from broker.simulator.environment import scenario_environment
-
 CONTAINER_PORT = "8501"
+#: the packages the image ships (the wheel holds every file of them)
+SHIPPED = ("broker/", "dashboard/", "simulator/")
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +192,8 @@ def context_files() -> list[str]:
         ("pyproject.toml", True),
         ("README.md", True),
         ("broker/__init__.py", True),
-        ("broker/scenarios/example.toml", True),
+        ("simulator/scenarios/example.toml", True),
+        ("testkit/procs.py", False),
         ("dashboard/cli.py", True),
         (".env", False),
         (".env.production", False),
@@ -250,7 +252,7 @@ def test_dependency_layer_installs_exactly_the_project_dependencies(
 @pytest.mark.slow
 def test_the_package_builds_from_the_build_context_with_every_file(tmp_path: Path) -> None:
     """`pip install .` in the image sees only the build context: build the wheel from a copy of
-    it and check that every file of broker/ and dashboard/ is in it (no tests, no caches)."""
+    it and check that every file of the shipped packages is in it (no tests, no caches)."""
     context = tmp_path / "context"
     for rel in context_files():
         target = context / rel
@@ -271,11 +273,11 @@ def test_the_package_builds_from_the_build_context_with_every_file(tmp_path: Pat
     expected = {
         rel
         for rel in context_files()
-        if rel.startswith(("broker/", "dashboard/")) and not rel.endswith(".pyc")
+        if rel.startswith(SHIPPED) and not rel.endswith(".pyc")
     }
     missing = sorted(expected - names)
     assert not missing, f"files the image would lack (add them to package-data): {missing}"
-    assert not [n for n in names if n.startswith("tests/")]
+    assert not [n for n in names if n.startswith(("tests/", "testkit/", "bench/"))]
     assert any(n.endswith("entry_points.txt") for n in names)
 
 
@@ -382,12 +384,12 @@ def test_entrypoint_and_healthcheck_as_written_start_the_app_and_report_healthy(
             assert app.alive(), app.output()
             return run_healthcheck(check, env, cwd) == 0
 
-        wait_until(healthy, 60, "the HEALTHCHECK to pass", interval=0.2, on_timeout=app.output)
+        eventually(healthy, 60, what="the HEALTHCHECK to pass", interval=0.2, on_timeout=app.output)
         # the process also runs the monitor: the verify endpoint turns green against the simulator
-        wait_until(
-            lambda: http_get(f"http://127.0.0.1:{port}/api/verify")[0] == 200,
+        eventually(
+            lambda: status_of(f"http://127.0.0.1:{port}/api/verify") == 200,
             30,
-            "/api/verify to answer 200",
+            what="/api/verify to answer 200",
             on_timeout=app.output,
         )
         # `docker stop` sends SIGTERM and kills after 10 s. As PID 1 in the container a signal

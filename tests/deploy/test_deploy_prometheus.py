@@ -20,25 +20,24 @@ from typing import Any
 
 import pytest
 import yaml
-from deploykit import (
+
+from simulator import OtherWriter, Simulator, builtin_scenario
+from simulator.environment import scenario_environment
+from testkit.env import clean_environ
+from testkit.net import eventually, free_port, http_get, status_of
+
+from .deploykit import (
     ALERTS_TEST_YML,
     ALERTS_YML,
     PROMETHEUS_DIR,
     PROMETHEUS_YML,
     Process,
-    clean_environment,
-    free_port,
-    http_get,
     http_json,
     prometheus,
     promtool,
     running,
     tool,
-    wait_until,
 )
-
-from broker.simulator import OtherWriter, Simulator, builtin_scenario
-from broker.simulator.environment import scenario_environment
 
 REQUIRED_ALERTS = {
     "KrakenInvalidNonceErrors",
@@ -117,11 +116,13 @@ class Target:
 
 def krakenwatch_environment(kraken_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     tmp_path.mkdir(parents=True, exist_ok=True)
-    return clean_environment(
-        **kraken_env,
-        KRAKENWATCH_POLL_INTERVAL="1",
-        KRAKENWATCH_DATA_DIR=str(tmp_path / "data"),
-        HOME=str(tmp_path),
+    return clean_environ(
+        {
+            **kraken_env,
+            "KRAKENWATCH_POLL_INTERVAL": "1",
+            "KRAKENWATCH_DATA_DIR": str(tmp_path / "data"),
+            "HOME": str(tmp_path),
+        }
     )
 
 
@@ -140,13 +141,13 @@ def krakenwatch_up(kraken_env: dict[str, str], tmp_path: Path) -> Iterator[Targe
 
         def ready() -> bool:
             assert app.alive(), app.output()
-            return http_get(url + "/metrics", timeout=2)[0] == 200
+            return status_of(url + "/metrics") == 200
 
-        wait_until(ready, 60, "krakenwatch up to serve /metrics", on_timeout=app.output)
-        printed = wait_until(
+        eventually(ready, 60, what="krakenwatch up to serve /metrics", on_timeout=app.output)
+        printed = eventually(
             lambda: f"metrics: {url}/metrics" in app.output(),
             10,
-            "krakenwatch up to print its metrics URL",
+            what="krakenwatch up to print its metrics URL",
             on_timeout=app.output,
         )
         assert printed
@@ -176,10 +177,10 @@ class Prometheus:
         return [a for a in self.api("alerts")["alerts"] if a["labels"]["alertname"] == name]
 
     def wait(self, probe: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-        return wait_until(
+        return eventually(
             probe,
             timeout,
-            what,
+            what=what,
             interval=0.25,
             on_timeout=lambda: f"{self.context()}\n{self.process.output(4000)}",
         )
@@ -234,9 +235,11 @@ def prometheus_server(tmp_path: Path, target: str) -> Iterator[Prometheus]:
 
         def ready() -> bool:
             assert process.alive(), process.output()
-            return http_get(f"{server.url}/-/ready", timeout=2)[0] == 200
+            return status_of(f"{server.url}/-/ready") == 200
 
-        wait_until(ready, 30, "Prometheus to be ready", interval=0.1, on_timeout=process.output)
+        eventually(
+            ready, 30, what="Prometheus to be ready", interval=0.1, on_timeout=process.output
+        )
         yield server
 
 
@@ -296,8 +299,9 @@ def _scrape_healthy_then_fail(
     assert ("no_invalid_nonce", "USER:daivon") in seen
 
     # the exposition itself passes Prometheus' own lint
-    status, body = http_get(krakenwatch.url + "/metrics")
+    status, _, text = http_get(krakenwatch.url + "/metrics")
     assert status == 200
+    body = text.encode()
     lint = subprocess.run(
         [promtool(), "check", "metrics"], input=body, capture_output=True, timeout=30
     )

@@ -7,13 +7,12 @@ import sqlite3
 import time
 from pathlib import Path
 
-from common import free_port
-from reltools import start_up, stop
-
-from broker.simulator import Simulator, builtin_scenario, scenario_environment
 from dashboard import events as ev
 from dashboard.service import DATABASE_NAME
 from dashboard.store import EventStore
+from simulator import Simulator, builtin_scenario, scenario_environment
+from testkit.net import free_port
+from testkit.procs import start_up, stop_group
 
 
 def committed_ids(db: Path) -> list[int]:
@@ -33,7 +32,7 @@ def test_kill_9_then_restart(tmp_path: Path) -> None:
         }
         db = tmp_path / "data" / DATABASE_NAME
         port = free_port()
-        proc = start_up(env, tmp_path, tmp_path / "up.log", port)
+        proc = start_up(env, tmp_path, port)
         try:
             deadline = time.monotonic() + 30
             while sim.total_stats().accepted < 12:  # several polls per account
@@ -42,18 +41,18 @@ def test_kill_9_then_restart(tmp_path: Path) -> None:
             before = committed_ids(db)
             accepted = sim.total_stats().accepted
         finally:
-            stop(proc, signal.SIGKILL)
+            stop_group(proc, signal.SIGKILL)
         assert proc.returncode == -signal.SIGKILL
         assert before, "nothing was committed before the kill"
 
-        proc = start_up(env, tmp_path, tmp_path / "up.log", port)
+        proc = start_up(env, tmp_path, port)
         try:
             deadline = time.monotonic() + 30
             while sim.total_stats().accepted < accepted + 6:
                 assert time.monotonic() < deadline, "the restarted monitor is not polling"
                 time.sleep(0.1)
         finally:
-            stop(proc)
+            stop_group(proc)
         assert sim.total_stats().invalid_nonce == 0, (
             "the restart went below the nonce high-water mark"
         )

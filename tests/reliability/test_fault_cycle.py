@@ -7,12 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import eventually
-
-from broker.simulator import Simulator, builtin_scenario, scenario_environment
 from dashboard import events as ev
 from dashboard.config import TIERS, load_settings
 from dashboard.service import Service
+from simulator import Simulator, builtin_scenario, scenario_environment
+from testkit.net import eventually
 
 POLL = 1.0
 LOCKOUT_WAIT = 3.0

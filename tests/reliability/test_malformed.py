@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -12,9 +11,9 @@ import pytest
 
 from broker import KrakenClient, KrakenError, ResponseFormatError
 from broker.balances import parse_balances
-from broker.simulator import Simulator, builtin_scenario, scenario_environment
 from dashboard.cli import main
 from dashboard.config import load_settings
+from simulator import Simulator, builtin_scenario, scenario_environment
 
 
 @pytest.mark.parametrize(
@@ -116,11 +115,8 @@ def test_every_setting_with_a_bad_value_is_named(variable: str, value: str) -> N
 
 
 def test_check_exits_2_for_bad_settings_and_still_verifies_accounts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith(("KRAKEN_", "KRAKENWATCH_")):
-            monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     scenario = builtin_scenario("healthy")
     with Simulator(scenario).start() as sim:

@@ -7,11 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import CHROMIUM, CHROMIUM_ARGS, eventually, free_port, http_get
 from playwright.sync_api import sync_playwright
-from reltools import start_up, stop
 
-from broker.simulator import KeySpec, Scenario, Simulator, scenario_environment
+from simulator import KeySpec, Scenario, Simulator, scenario_environment
+from testkit.browser import CHROMIUM, CHROMIUM_ARGS
+from testkit.net import eventually, free_port, http_get
+from testkit.procs import start_up, stop_group
 
 PASSWORD = "correct horse battery staple"
 
@@ -65,7 +66,7 @@ def test_no_secret_or_full_key_anywhere(tmp_path: Path) -> None:
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        up = start_up(env, tmp_path, tmp_path / "up.log", port)
+        up = start_up(env, tmp_path, port)
         try:
             auth = {
                 "Authorization": "Basic "
@@ -141,7 +142,7 @@ def test_no_secret_or_full_key_anywhere(tmp_path: Path) -> None:
             assert frames
             served += frames
         finally:
-            stop(up)
+            stop_group(up)
         served.append((tmp_path / "up.log").read_text())
     written = everything_in(tmp_path / "data")
     assert b"krakenwatch.sqlite3" in b"".join(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from broker.simulator import builtin_scenario
-from broker.simulator.rawclient import form, raw_request, signed_post
+from simulator import builtin_scenario
+from testkit.rawclient import form, raw_request, signed_post
 
 
 def admin(sim, verb, route, doc=None):

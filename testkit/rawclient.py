@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from ..signing import sign
+from broker.signing import sign
 
 __all__ = ["RawResponse", "form", "raw_request", "signed_post"]
 

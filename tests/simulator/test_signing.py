@@ -5,8 +5,8 @@ from __future__ import annotations
 import krakenex
 
 from broker.signing import sign
-from broker.simulator import KeySpec, Scenario
-from broker.simulator.rawclient import signed_post
+from simulator import KeySpec, Scenario
+from testkit.rawclient import signed_post
 
 SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
 NONCE = 1616492376594

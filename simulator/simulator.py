@@ -110,7 +110,7 @@ class Simulator:
 
     # ------------------------------------------------------------------ control
     def set_faults(self, **kw: Any) -> None:
-        """Replace the current faults (see :mod:`broker.simulator.faults`); no args clears."""
+        """Replace the current faults (see :mod:`simulator.faults`); no args clears."""
         self._faults.set(make_faults(**kw))
 
     def clear_faults(self) -> None:

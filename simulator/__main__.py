@@ -1,4 +1,4 @@
-"""``python -m broker.simulator``: run the Kraken API simulator."""
+"""``python -m simulator``: run the Kraken API simulator."""
 
 from .cli import run_simulator_cli
 

@@ -6,10 +6,10 @@ import json
 import time
 
 import pytest
-from simkit import call
 
-from broker.simulator import OtherWriter, Scenario, Simulator, builtin_scenario
-from broker.simulator.rawclient import form, signed_post
+from simulator import OtherWriter, Scenario, Simulator, builtin_scenario
+from testkit.rawclient import form, signed_post
+from testkit.sim import call
 
 
 def test_lower_nonce_arriving_after_a_higher_one_is_rejected(start_simulator, make_keyspec):

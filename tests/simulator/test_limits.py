@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-from simkit import call
-
-from broker.simulator import Scenario, builtin_scenario
-from broker.simulator.rawclient import form, signed_post
+from simulator import Scenario, builtin_scenario
+from testkit.rawclient import form, signed_post
+from testkit.sim import call
 
 ORDER = {
     "pair": "XBTUSD",

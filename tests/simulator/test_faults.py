@@ -9,10 +9,10 @@ import time
 import krakenex
 import pytest
 import requests
-from simkit import call
 
-from broker.simulator import Scenario
-from broker.simulator.rawclient import form, raw_request, signed_post
+from simulator import Scenario
+from testkit.rawclient import form, raw_request, signed_post
+from testkit.sim import call
 
 BAD_GATEWAY = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 

@@ -1,7 +1,7 @@
 """Scenarios: the account state a simulated Kraken starts from (keys, clock, latency, limits).
 
 A scenario is a TOML or JSON file (same fields, chosen by extension) or a built-in
-(:mod:`broker.simulator.builtin`). Every user mistake raises :class:`ScenarioError` naming the file
+(:mod:`simulator.builtin`). Every user mistake raises :class:`ScenarioError` naming the file
 and the field; secrets never appear in a message.
 """
 
@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from ..accounts import mask_key
+from broker.signing import mask_key
 
 __all__ = [
     "MAX_NONCE",
@@ -106,7 +106,7 @@ class KeySpec:
 
 @dataclass
 class Scenario:
-    """Everything a :class:`~broker.simulator.Simulator` starts from."""
+    """Everything a :class:`~simulator.Simulator` starts from."""
 
     clock_offset_s: float = 0.0
     latency_ms: tuple[float, float] = (0.0, 0.0)

@@ -4,7 +4,7 @@ Order for every API request: (0) faults, (1) latency (a random delay uniform in 
 outside any lock so concurrent requests can overtake each other, as on a network), then the
 request is routed. A private request is then judged: system status (maintenance answers
 ``EService:Unavailable``), method, key, lockout, signature, rate limit, nonce, permission (see
-:mod:`broker.simulator.state`), and finally its arguments.
+:mod:`simulator.state`), and finally its arguments.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..signing import InvalidSecretError, sign
+from broker.signing import InvalidSecretError, sign
+
 from .endpoints import PRIVATE_METHODS, PUBLIC_METHODS, private_result, public_result
 from .faults import FaultController
 from .keys import KeyState

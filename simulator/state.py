@@ -27,7 +27,9 @@ from contextlib import contextmanager
 from dataclasses import fields, replace
 from os import PathLike
 
-from .keys import KeyState, KeyStats, key_id, parse_nonce
+from broker.signing import key_id
+
+from .keys import KeyState, KeyStats, parse_nonce
 from .scenario import (
     NONCE_UNITS,
     SYSTEM_STATUSES,

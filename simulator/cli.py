@@ -1,8 +1,5 @@
-"""``krakenwatch simulator``: run the Kraken API simulator alone (bots can be tested against it).
-
-The lead wires it into the main CLI with :func:`add_arguments` and :func:`run_from_args`;
-``python -m broker.simulator`` runs :func:`run_simulator_cli`.
-"""
+"""``krakenwatch simulator`` / ``python -m simulator``: run the Kraken API simulator alone (bots can
+be tested against it). Both run :func:`run_simulator_cli`."""
 
 from __future__ import annotations
 
@@ -134,7 +131,8 @@ def run_from_args(args: argparse.Namespace) -> int:
 def run_simulator_cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="krakenwatch simulator",
-        description="A strict local Kraken spot REST API simulator (a real HTTP server).",
+        description="Run the Kraken spot REST API simulator on 127.0.0.1 (strict nonce, signature, "
+        "permission and rate-limit checks, fault injection). Prints 'listening on URL' when ready.",
         epilog=HELP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

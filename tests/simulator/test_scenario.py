@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from broker.simulator import (
+from simulator import (
     BUILTIN_SCENARIOS,
     KeySpec,
     ScenarioError,
     builtin_scenario,
     load_scenario,
 )
-from broker.simulator.rawclient import raw_request
+from testkit.rawclient import raw_request
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = base64.b64encode(bytes(range(64))).decode()
@@ -151,7 +151,7 @@ def test_unreadable_or_malformed_files(tmp_path):
 
 
 def test_shipped_example_scenario_loads():
-    scenario = load_scenario(ROOT / "broker" / "scenarios" / "example.toml")
+    scenario = load_scenario(ROOT / "simulator" / "scenarios" / "example.toml")
     assert [k.account for k in scenario.keys] == ["MASTER", "USER:daivon"]
 
 
@@ -183,7 +183,7 @@ def test_builtin_scenarios_are_well_formed():
 def _spawn(*args: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.Popen(
-        [sys.executable, "-m", "broker.simulator", *args],
+        [sys.executable, "-m", "simulator", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -225,7 +225,7 @@ def test_cli_bad_scenario_is_a_one_line_error(tmp_path):
 
 def test_cli_lists_scenarios_and_documents_the_format():
     out = subprocess.run(
-        [sys.executable, "-m", "broker.simulator", "--list-scenarios"],
+        [sys.executable, "-m", "simulator", "--list-scenarios"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -234,7 +234,7 @@ def test_cli_lists_scenarios_and_documents_the_format():
     ).stdout
     assert all(name in out for name in BUILTIN_SCENARIOS)
     help_text = subprocess.run(
-        [sys.executable, "-m", "broker.simulator", "--help"],
+        [sys.executable, "-m", "simulator", "--help"],
         cwd=ROOT,
         capture_output=True,
         text=True,

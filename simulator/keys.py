@@ -1,6 +1,6 @@
 """Per-key server state: the nonce book, the rate counter, the lockout record and statistics.
 
-Nothing here locks: :class:`~broker.simulator.state.SimState` holds one lock around every use.
+Nothing here locks: :class:`~simulator.state.SimState` holds one lock around every use.
 
 Nonce rule (``EAPI:Invalid nonce`` otherwise), judged in arrival order:
 
@@ -14,15 +14,16 @@ Nonce rule (``EAPI:Invalid nonce`` otherwise), judged in arrival order:
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from broker.signing import key_id
+
 from .scenario import MAX_NONCE, KeySpec, OtherWriter
 
-__all__ = ["KeyState", "KeyStats", "NonceBook", "RateCounter", "key_id", "parse_nonce"]
+__all__ = ["KeyState", "KeyStats", "NonceBook", "RateCounter", "parse_nonce"]
 
 
 @dataclass
@@ -50,11 +51,6 @@ class KeyStats:
     requests: int = 0
     other_writer_nonces: int = 0
     invalid_key: int = 0
-
-
-def key_id(key: str) -> str:
-    """How a key is named in the state file: a hash, never the key itself."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def parse_nonce(values: list[str]) -> int | None:

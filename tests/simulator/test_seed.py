@@ -12,7 +12,8 @@ from collections import Counter
 import krakenex
 import requests
 
-from broker.simulator import Scenario, SeedNonceGenerator
+from simulator import Scenario
+from testkit.seed import SeedNonceGenerator
 
 THREADS, CALLS = 8, 25
 

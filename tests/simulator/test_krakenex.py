@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import krakenex
 
-from broker.simulator import Scenario
+from simulator import Scenario
 
 
 def _api(sim, spec) -> krakenex.API:

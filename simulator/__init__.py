@@ -1,20 +1,19 @@
 """A strict, faithful local Kraken spot REST API simulator (a real HTTP server on 127.0.0.1).
 
 Used by the tests, the demo and the benchmarks; bots can be tested against it too
-(``krakenwatch simulator`` / ``python -m broker.simulator``). Stdlib only.
+(``krakenwatch simulator`` / ``python -m simulator``). Stdlib only, plus :mod:`broker.signing`.
 
 Nonce rule, per key, judged in arrival order (after the simulated latency), ``EAPI:Invalid nonce``
 otherwise: the nonce is a decimal integer string in 1..2^64-1; with ``nonce_window == 0`` it is
 accepted iff it is greater than the last accepted nonce; with a window ``W > 0`` it is accepted iff
 it is greater than ``last - W`` and was not accepted before; then ``last = max(last, nonce)``.
-See :mod:`broker.simulator.state` for the judging order and :mod:`broker.simulator.faults`.
+See :mod:`simulator.state` for the judging order and :mod:`simulator.faults`.
 """
 
 from .builtin import BUILTIN_SCENARIOS, builtin_scenario, fake_key, fake_secret
 from .environment import scenario_environment
 from .faults import Faults
 from .keys import KeyStats
-from .reference import SeedNonceGenerator
 from .scenario import (
     PERMISSIONS,
     TIERS,
@@ -23,7 +22,6 @@ from .scenario import (
     Scenario,
     ScenarioError,
     load_scenario,
-    mask_key,
 )
 from .simulator import Simulator
 from .state import KEEP
@@ -40,13 +38,11 @@ __all__ = [
     "OtherWriter",
     "Scenario",
     "ScenarioError",
-    "SeedNonceGenerator",
     "Simulator",
     "StateFileError",
     "builtin_scenario",
     "fake_key",
     "fake_secret",
     "load_scenario",
-    "mask_key",
     "scenario_environment",
 ]

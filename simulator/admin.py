@@ -12,16 +12,40 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 from urllib.parse import unquote
 
-if TYPE_CHECKING:
-    from .simulator import Simulator
-
-__all__ = ["ADMIN_ROUTES", "handle_admin"]
+__all__ = ["ADMIN_ROUTES", "AdminTarget", "handle_admin"]
 
 ADMIN_ROUTES = __doc__.split("\n\n", 1)[1].strip() if __doc__ else ""
 _KEY_PATCH_FIELDS = ("permissions", "balances", "other_writer", "nonce_window")
+
+
+class AdminTarget(Protocol):
+    """What the admin routes control (the :class:`~simulator.Simulator` provides it)."""
+
+    def admin_snapshot(self) -> dict[str, Any]: ...
+
+    def set_faults(self, **kw: Any) -> None: ...
+
+    def current_faults(self) -> dict[str, object]: ...
+
+    def set_clock_offset(self, seconds: float) -> None: ...
+
+    def set_system_status(self, status: str) -> None: ...
+
+    def update_key(
+        self,
+        key: str,
+        *,
+        permissions: Iterable[str] | None = None,
+        balances: Mapping[str, str] | None = None,
+        other_writer: Any = ...,
+        nonce_window: int | None = None,
+    ) -> None: ...
+
+    def describe_key(self, key: str) -> dict[str, object]: ...
 
 
 class _BadRequest(ValueError):
@@ -40,7 +64,7 @@ def _object(body: bytes) -> dict[str, Any]:
     return doc
 
 
-def handle_admin(sim: Simulator, verb: str, path: str, body: bytes) -> tuple[int, Any]:
+def handle_admin(sim: AdminTarget, verb: str, path: str, body: bytes) -> tuple[int, Any]:
     route = path.removeprefix("/_sim/").strip("/")
     if route not in ("stats", "faults", "clock", "status") and not route.startswith("keys/"):
         return 404, {"error": f"unknown admin route {path!r}"}
