@@ -271,9 +271,7 @@ def test_the_package_builds_from_the_build_context_with_every_file(tmp_path: Pat
     (wheel,) = (tmp_path / "wheels").glob("krakenwatch-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {
-        rel
-        for rel in context_files()
-        if rel.startswith(SHIPPED) and not rel.endswith(".pyc")
+        rel for rel in context_files() if rel.startswith(SHIPPED) and not rel.endswith(".pyc")
     }
     missing = sorted(expected - names)
     assert not missing, f"files the image would lack (add them to package-data): {missing}"
