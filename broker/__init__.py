@@ -19,6 +19,7 @@ from .client import KrakenClient
 from .errors import (
     NONCE_DIAGNOSES,
     ConfigurationError,
+    ConnectionLostError,
     HTTPStatusError,
     InvalidArgumentsError,
     InvalidKeyError,
@@ -48,6 +49,7 @@ __all__ = [
     "AccountConfig",
     "CallEvent",
     "ConfigurationError",
+    "ConnectionLostError",
     "Discovery",
     "FanOut",
     "HTTPStatusError",

@@ -6,6 +6,8 @@ variable                                               meaning
 ``KRAKEN_MASTER_API_KEY`` / ``_API_SECRET``            the MASTER account, label ``MASTER``
 ``KRAKEN_USER_<NAME>_API_KEY`` / ``_API_SECRET``       a user account, label ``USER:<name>``
 ``KRAKEN_<ACCOUNT>_NONCE_UNIT``                        ``ms``, ``us`` (default) or ``ns``
+``KRAKEN_<ACCOUNT>_TIER``                             ``starter``, ``intermediate`` or ``pro``
+                                                       (default: ``KRAKENWATCH_TIER``)
 ``KRAKEN_API_URL``                                     base URL (default ``https://api.kraken.com``)
 ``KRAKENWATCH_DATA_DIR``                               nonce store and database directory
 =====================================================  ==========================================
@@ -26,6 +28,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from .errors import ConfigurationError
+from .limits import parse_tier
 from .nonce import parse_unit
 from .paths import DATA_DIR_VARIABLE, default_data_dir
 from .signing import InvalidSecretError, decode_secret, key_id, mask_key
@@ -42,7 +45,7 @@ __all__ = [
 DEFAULT_API_URL = "https://api.kraken.com"
 API_URL_VARIABLE = "KRAKEN_API_URL"
 _ACCOUNT_VAR = re.compile(
-    r"^KRAKEN_(MASTER|USER_(?P<name>.*?))_(?P<what>API_KEY|API_SECRET|NONCE_UNIT)$"
+    r"^KRAKEN_(MASTER|USER_(?P<name>.*?))_(?P<what>API_KEY|API_SECRET|NONCE_UNIT|TIER)$"
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 
@@ -54,6 +57,8 @@ class AccountConfig:
     key: str = field(repr=False)
     secret: str = field(repr=False)
     nonce_unit: str = "us"
+    #: the account's Kraken tier (``KRAKEN_<ACCOUNT>_TIER``); ``None``: the global default
+    tier: str | None = None
 
     @property
     def masked_key(self) -> str:
@@ -193,15 +198,15 @@ def _build_account(
     secret = parts.get("API_SECRET", (secret_var, ""))[1].strip()
     failed = False
     if "API_KEY" not in parts and "API_SECRET" not in parts:
-        unit_var = parts["NONCE_UNIT"][0]
-        problems.append(
-            Problem(
-                unit_var,
-                f"set, but {label} has no {key_var}/{secret_var}; ignored",
-                label,
-                "warning",
+        for setting_var, _ in parts.values():
+            problems.append(
+                Problem(
+                    setting_var,
+                    f"set, but {label} has no {key_var}/{secret_var}; ignored",
+                    label,
+                    "warning",
+                )
             )
-        )
         return None
     for what, variable, value, other in (
         ("API_KEY", key_var, key, secret_var),
@@ -242,7 +247,15 @@ def _build_account(
                 )
             )
             failed = True
-    return None if failed else AccountConfig(label, prefix, key, secret, unit)
+    tier: str | None = None
+    if "TIER" in parts:
+        tier_var, tier_value = parts["TIER"]
+        try:
+            tier = parse_tier(tier_value).name
+        except ValueError as exc:
+            problems.append(Problem(tier_var, str(exc), label))
+            failed = True
+    return None if failed else AccountConfig(label, prefix, key, secret, unit, tier)
 
 
 def _api_url(env: Mapping[str, str], problems: list[Problem]) -> str:

@@ -6,8 +6,9 @@
     ├── ConfigurationError          bad account configuration (names the variable)
     │   └── NonceUnitDowngradeError  a coarser nonce unit than the key has already used
     ├── TransportError              the request did not get an HTTP answer
-    │   ├── KrakenTimeout
-    │   └── KrakenConnectionError
+    │   ├── KrakenTimeout                sent, no answer in time: the outcome is unknown
+    │   └── KrakenConnectionError        could not connect: nothing was sent
+    │       └── ConnectionLostError      the connection broke after sending: outcome unknown
     ├── HTTPStatusError             a non-2xx answer (keeps status and a body excerpt)
     ├── ResponseFormatError         a 2xx answer that is not Kraken's JSON envelope
     └── KrakenAPIError              Kraken answered with an ``error`` list
@@ -33,6 +34,7 @@ from typing import ClassVar
 __all__ = [
     "NONCE_DIAGNOSES",
     "ConfigurationError",
+    "ConnectionLostError",
     "HTTPStatusError",
     "InvalidArgumentsError",
     "InvalidKeyError",
@@ -99,6 +101,9 @@ class NonceUnitDowngradeError(ConfigurationError):
 class TransportError(KrakenError):
     kind = "transport"
     retryable = True
+    #: True when the request may have reached Kraken (it was sent, no answer came back): such a
+    #: call is never retried blindly, and a gateway answers it with HTTP 504 rather than 502
+    outcome_unknown: ClassVar[bool] = False
     explanation = "The request did not get an answer from Kraken."
     remedy = (
         "Check network connectivity and DNS to api.kraken.com; the monitor retries with backoff."
@@ -107,6 +112,7 @@ class TransportError(KrakenError):
 
 class KrakenTimeout(TransportError):
     kind = "timeout"
+    outcome_unknown = True
     explanation = "Kraken did not answer within the timeout."
     remedy = (
         "Kraken or the network is slow; the call may still have reached Kraken, so it is never "
@@ -116,8 +122,18 @@ class KrakenTimeout(TransportError):
 
 class KrakenConnectionError(TransportError):
     kind = "connection"
-    explanation = "The connection to Kraken failed or was dropped."
+    explanation = "Could not connect to Kraken; nothing was sent."
     remedy = "Check network connectivity, proxies and DNS; verify KRAKEN_API_URL."
+
+
+class ConnectionLostError(KrakenConnectionError):
+    kind = "connection_lost"
+    outcome_unknown = True
+    explanation = "The connection to Kraken broke after the request was sent; it may have arrived."
+    remedy = (
+        "Usually a network or Kraken-side interruption. The call is not retried blindly: check "
+        "the account (open orders, ledger) before repeating a call that changes state."
+    )
 
 
 class HTTPStatusError(KrakenError):

@@ -23,6 +23,7 @@ __all__ = [
     "encode_private_request",
     "key_id",
     "mask_key",
+    "private_headers",
     "sign",
 ]
 
@@ -67,14 +68,20 @@ def sign(urlpath: str, nonce: int | str, postdata: str | bytes, secret: str | by
     return base64.b64encode(mac.digest()).decode("ascii")
 
 
+def private_headers(
+    urlpath: str, nonce: int, body: str | bytes, key: str, secret: str | bytes
+) -> dict[str, str]:
+    """The headers of one private request whose exact body (nonce included) is ``body``."""
+    return {
+        "API-Key": key,
+        "API-Sign": sign(urlpath, nonce, body, secret),
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+    }
+
+
 def encode_private_request(
     urlpath: str, nonce: int, params: Mapping[str, Any], key: str, secret: str | bytes
 ) -> tuple[str, dict[str, str]]:
     """The form-encoded body (``nonce`` first) and the headers of one private request."""
     body = urllib.parse.urlencode({"nonce": nonce, **params})
-    headers = {
-        "API-Key": key,
-        "API-Sign": sign(urlpath, nonce, body, secret),
-        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-    }
-    return body, headers
+    return body, private_headers(urlpath, nonce, body, key, secret)

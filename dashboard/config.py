@@ -12,15 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from broker import AccountConfig, Discovery, Problem, discover_accounts, load_environment
+from broker.limits import TIERS
 
-__all__ = ["TIERS", "Settings", "load_settings"]
+__all__ = ["Settings", "load_settings"]
 
-#: Kraken's private REST call counter per tier: (maximum, decay per second)
-TIERS: dict[str, tuple[float, float]] = {
-    "starter": (15.0, 0.33),
-    "intermediate": (20.0, 0.5),
-    "pro": (20.0, 1.0),
-}
 #: share of a tier's decay rate the monitor allows itself (the bot needs the rest)
 BUDGET_SHARE = 0.25
 #: private calls per poll cycle on average (Balance every cycle, permission probes now and then)
@@ -74,8 +69,7 @@ class Settings:
 
 def min_poll_interval(tier: str) -> float:
     """The shortest poll interval that keeps the monitor within its share of the tier's budget."""
-    _, decay = TIERS[tier]
-    return math.ceil(CALLS_PER_CYCLE / (decay * BUDGET_SHARE))
+    return math.ceil(CALLS_PER_CYCLE / (TIERS[tier].decay_per_s * BUDGET_SHARE))
 
 
 def _number(

@@ -32,10 +32,11 @@ from broker import (
     estimate_clock_skew,
 )
 from broker.balances import parse_balances
+from broker.limits import TIERS
 from broker.paths import nonce_store_dir
 
 from . import events as ev
-from .config import TIERS, Settings
+from .config import Settings
 from .status import AccountStatus, ErrorInfo, Snapshot
 
 __all__ = ["Monitor"]
@@ -269,8 +270,8 @@ class Monitor:
         if isinstance(exc, TemporaryLockoutError):
             return self.settings.lockout_wait_s
         if isinstance(exc, RateLimitError):
-            maximum, decay = TIERS[self.settings.tier]
-            return max(poll, maximum / (2 * decay))  # until the call counter has half decayed
+            tier = TIERS[self.settings.tier]
+            return max(poll, tier.seconds_to_decay(tier.maximum / 2))  # counter half decayed
         base = min(poll, 2.0 ** (failures - 1))
         return max(0.5, base * random.uniform(0.5, 1.0))
 

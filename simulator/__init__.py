@@ -1,7 +1,7 @@
 """A strict, faithful local Kraken spot REST API simulator (a real HTTP server on 127.0.0.1).
 
 Used by the tests, the demo and the benchmarks; bots can be tested against it too
-(``krakenwatch simulator`` / ``python -m simulator``). Stdlib only, plus :mod:`broker.signing`.
+(``krakenwatch simulator`` / ``python -m simulator``). Stdlib only, plus :mod:`broker.signing` and :mod:`broker.limits`.
 
 Nonce rule, per key, judged in arrival order (after the simulated latency), ``EAPI:Invalid nonce``
 otherwise: the nonce is a decimal integer string in 1..2^64-1; with ``nonce_window == 0`` it is

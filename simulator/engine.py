@@ -21,6 +21,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
+from broker.limits import call_cost
 from broker.signing import InvalidSecretError, sign
 
 from .endpoints import PRIVATE_METHODS, PUBLIC_METHODS, private_result, public_result
@@ -167,7 +168,7 @@ class Engine:
                 ks,
                 signature_ok=sig_ok,
                 nonce_values=nonces,
-                counts_rate=method != "AddOrder",
+                cost=call_cost(method),
                 permission=permission,
             )
         except OSError:  # the state file could not be written

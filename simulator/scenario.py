@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from broker.limits import TIERS as KRAKEN_TIERS
 from broker.signing import mask_key
 
 __all__ = [
@@ -38,11 +39,10 @@ __all__ = [
 ]
 
 PERMISSIONS = frozenset({"funds", "orders", "trade"})
-#: tier name -> (maximum counter, decay per second); ``None`` means no private rate limit.
+#: tier name -> (maximum counter, decay per second), Kraken's published tiers plus ``unlimited``
+#: (``None``: no private rate limit), for tests that are not about rate limits
 TIERS: dict[str, tuple[float, float] | None] = {
-    "starter": (15.0, 0.33),
-    "intermediate": (20.0, 0.5),
-    "pro": (20.0, 1.0),
+    **{name: (tier.maximum, tier.decay_per_s) for name, tier in KRAKEN_TIERS.items()},
     "unlimited": None,
 }
 SYSTEM_STATUSES = ("online", "maintenance", "cancel_only", "post_only")

@@ -157,7 +157,7 @@ class SimState:
         *,
         signature_ok: bool,
         nonce_values: list[str],
-        counts_rate: bool,
+        cost: float,
         permission: str,
     ) -> str | None:
         """Steps 2-7 of a private request, atomically. Returns the error string or ``None``."""
@@ -175,7 +175,7 @@ class SimState:
                     st.invalid_signature += 1
                     self._failed(ks, now)
                     return INVALID_SIGNATURE
-                if counts_rate and not ks.rate.try_add(now):
+                if cost and not ks.rate.try_add(now, cost):
                     st.rate_limited += 1
                     return RATE_LIMIT
                 nonce = parse_nonce(nonce_values)
