@@ -105,7 +105,8 @@ class Engine:
         """Answer one API request. ``headers`` has lower-case names."""
         private = path.startswith(PRIVATE_PREFIX)
         ks = self.state.lookup(headers.get("api-key", "").strip()) if private else None
-        fault, generation = self.faults.claim("private" if private else "public")
+        method = path.rsplit("/", 1)[-1]
+        fault, generation = self.faults.claim("private" if private else "public", method)
         self._delay(fault.latency_ms if fault and fault.latency_ms is not None else self.latency_ms)
         status = self.state.system_status
         if fault is not None:

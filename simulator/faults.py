@@ -2,7 +2,8 @@
 
 Faults are set as a whole (``set_faults`` replaces the previous set; no arguments clears) and apply
 to API requests only, never to the ``/_sim/`` admin routes. With ``count=N`` they apply to the next
-N requests in ``scope`` and then clear themselves; with ``probability=p`` each request is hit
+N requests in ``scope`` (and, with ``methods``, only to requests for those API methods, e.g.
+``["AddOrder"]``) and then clear themselves; with ``probability=p`` each request is hit
 with probability p (the soak's random faults). Precedence when several are set: ``drop``, then
 ``hang``, then ``http_status``, then ``body`` (a raw HTTP 200 body, for malformed answers), then
 ``api_error``; ``latency_ms`` replaces the scenario's latency
@@ -34,6 +35,7 @@ FAULT_FIELDS = (
     "system_status",
     "count",
     "scope",
+    "methods",
     "probability",
 )
 _SCOPES = ("all", "private", "public")
@@ -50,6 +52,8 @@ class Faults:
     system_status: str | None = None
     count: int | None = None
     scope: str = "all"
+    #: API method names the faults apply to (``None``: every method)
+    methods: tuple[str, ...] | None = None
     probability: float = 1.0
 
     @property
@@ -64,13 +68,19 @@ class Faults:
             and self.system_status is None
         )
 
-    def applies_to(self, kind: str) -> bool:
-        return not self.empty and self.scope in ("all", kind)
+    def applies_to(self, kind: str, method: str) -> bool:
+        return (
+            not self.empty
+            and self.scope in ("all", kind)
+            and (self.methods is None or method in self.methods)
+        )
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         if self.latency_ms is not None:
             data["latency_ms"] = list(self.latency_ms)
+        if self.methods is not None:
+            data["methods"] = list(self.methods)
         return data
 
 
@@ -117,6 +127,13 @@ def make_faults(**kw: object) -> Faults:
     scope = kw.get("scope", "all")
     if scope not in _SCOPES:
         raise ValueError(f"scope must be one of {', '.join(_SCOPES)}")
+    methods = kw.get("methods")
+    if methods is not None and (
+        not isinstance(methods, list | tuple)
+        or not methods
+        or not all(isinstance(m, str) and m for m in methods)
+    ):
+        raise ValueError('methods must be a non-empty list of API method names, e.g. ["AddOrder"]')
     for flag in ("hang", "drop"):
         if not isinstance(kw.get(flag, False), bool):
             raise ValueError(f"{flag} must be true or false")
@@ -131,6 +148,7 @@ def make_faults(**kw: object) -> Faults:
         system_status=system_status if isinstance(system_status, str) else None,
         count=count,
         scope=str(scope),
+        methods=None if methods is None else tuple(str(m) for m in methods),
     )
 
 
@@ -168,12 +186,12 @@ class FaultController:
             data["hanging"] = self._hanging
             return data
 
-    def claim(self, kind: str) -> tuple[Faults | None, int]:
-        """The faults that apply to one request of ``kind`` ("public"/"private"), consuming one
-        use of ``count``; plus the generation a hung request waits on."""
+    def claim(self, kind: str, method: str) -> tuple[Faults | None, int]:
+        """The faults that apply to one request of ``kind`` ("public"/"private") for API
+        ``method``, consuming one use of ``count``; plus the generation a hung request waits on."""
         with self._cond:
             faults = self._faults
-            if not faults.applies_to(kind):
+            if not faults.applies_to(kind, method):
                 return None, self._generation
             if faults.probability < 1.0 and self._rng.random() >= faults.probability:
                 return None, self._generation

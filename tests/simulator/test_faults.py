@@ -259,3 +259,14 @@ def test_balances_are_exact_strings(one_key):
     tb = call(sim, spec, 3, "TradeBalance").json()["result"]
     assert set(tb) == {"eb", "tb", "m", "n", "c", "v", "e", "mf", "ml"}
     assert all(isinstance(v, str) and len(v.partition(".")[2]) == 4 for v in tb.values())
+
+
+def test_method_filter_faults_only_the_named_methods(one_key):
+    sim, spec = one_key
+    sim.set_faults(api_error="EOrder:Insufficient funds", methods=["AddOrder"], count=1)
+    assert call(sim, spec, 1, "Balance").error == []
+    order = {"pair": "XBTUSD", "type": "buy", "ordertype": "market", "volume": "1", "validate": "1"}
+    assert call(sim, spec, 2, "AddOrder", **order).error == ["EOrder:Insufficient funds"]
+    assert call(sim, spec, 3, "AddOrder", **order).error == []  # count used up: cleared
+    with pytest.raises(ValueError, match="methods"):
+        sim.set_faults(api_error="EService:Busy", methods="AddOrder")
