@@ -1,25 +1,31 @@
-"""``KrakenClient``: a thread- and process-safe drop-in for ``krakenex.API``.
+"""``KrakenClient``: a thread-, process- and fork-safe drop-in for ``krakenex.API``.
 
 Switching a bot is one line::
 
     api = krakenex.API(key, secret)          # before
     api = broker.KrakenClient(key, secret)   # after
 
-``query_private`` / ``query_public`` keep krakenex's contract (they return the response dict with
-Kraken's errors in its ``error`` list and raise ``requests`` exceptions for transport and HTTP
-trouble). ``call_private`` / ``call_public`` return ``result`` or raise :mod:`broker.errors`.
+``query_private`` / ``query_public`` keep krakenex's contract: they return the response dict with
+Kraken's errors in its ``error`` list, raise ``requests`` exceptions for transport and HTTP
+trouble, honour ``session`` settings (``verify``, ``proxies``...), ``json_options()`` and
+``(connect, read)`` timeouts. ``call_private`` / ``call_public`` return ``result`` or raise
+:mod:`broker.errors`. ``forward_private`` sends parameters that are already form-encoded,
+byte-for-byte, and hands back Kraken's raw answer (the signing gateway uses it).
 
 Every private call generates its nonce, signs, sends and reads the answer while holding the key's
-:class:`~broker.nonce.KeyChannel`, so no two requests of one key are ever in flight at once on this
-host, and nonces reach Kraken in the order they were issued.
+:class:`~broker.nonce.KeyChannel`, so no two requests of one key are ever in flight at once among
+the processes sharing the nonce store, and nonces reach Kraken in the order they were issued.
+After a request whose outcome is unknown (no answer in time, or the connection broke after
+sending), the key is held for ``late_grace`` seconds (default: the read timeout, at most
+:data:`DEFAULT_LATE_GRACE` s) before the next request may leave, so a late delivery of the lost
+request is judged before it instead of being rejected behind a higher nonce.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import time
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,45 +37,79 @@ from .errors import (
     ConfigurationError,
     HTTPStatusError,
     InvalidNonceError,
-    KrakenConnectionError,
+    InvalidSecretError,
     KrakenError,
-    KrakenTimeout,
     ResponseFormatError,
+    TransportError,
     api_error_from_codes,
 )
 from .nonce import KeyChannel, NonceStatus, channel_for, parse_unit
 from .observer import CallEvent, Observer, RefreshEvent, notify
 from .paths import default_data_dir, nonce_store_dir
-from .signing import InvalidSecretError, decode_secret, encode_private_request, mask_key
+from .signing import decode_secret, mask_key, private_headers
+from .stores import file_store
+from .transport import (
+    EnvCachingSession,
+    Timeout,
+    parse_timeout,
+    read_timeout,
+    scrubbed,
+    transport_error,
+)
 
-__all__ = ["KrakenClient", "mask_key"]
+__all__ = ["DEFAULT_LATE_GRACE", "ForwardedAnswer", "KrakenClient"]
 
-log = logging.getLogger(__name__)
+#: the longest the key is held by default after a request whose outcome is unknown
+DEFAULT_LATE_GRACE = 5.0
+
 _BODY_EXCERPT = 200
+_OK_STATUSES = (200, 201, 202)
+
+
+@dataclass(frozen=True)
+class ForwardedAnswer:
+    """Kraken's answer to a forwarded private call, as received, and what it means."""
+
+    status: int
+    body: bytes
+    content_type: str
+    #: the nonce this client sent
+    nonce: int
+    #: the error :meth:`KrakenClient.call_private` would raise for this answer (``None``: success)
+    error: KrakenError | None
 
 
 @dataclass
 class _Outcome:
     """What one request produced: a parsed document, or why there is none."""
 
-    doc: dict[str, Any] | None = None
+    doc: Any = None
     error: KrakenError | None = None
     transport: requests.RequestException | None = None
     response: requests.Response | None = None
+    nonce: int | None = None
 
-    def krakenex_value(self) -> Any:
+    def krakenex_value(self, secrets: list[str], json_options: dict[str, Any]) -> Any:
         """krakenex's contract: requests exceptions for transport/HTTP, else the JSON."""
+        failure: requests.RequestException | None = None
         if self.transport is not None:
-            raise self.transport
+            failure = scrubbed(self.transport, secrets)
+        else:
+            assert self.response is not None
+            if self.response.status_code not in _OK_STATUSES:
+                try:
+                    self.response.raise_for_status()
+                except requests.HTTPError as exc:
+                    failure = scrubbed(exc, secrets)
+        if failure is not None:
+            raise failure  # outside the except block: nothing chained
         assert self.response is not None
-        if self.response.status_code not in (200, 201, 202):
-            self.response.raise_for_status()
-        return self.response.json()
+        return self.response.json(**json_options)
 
     def result(self) -> Any:
         if self.error is not None:
             raise self.error
-        assert self.doc is not None
+        assert isinstance(self.doc, dict)
         return self.doc.get("result", {})
 
 
@@ -85,29 +125,43 @@ class KrakenClient(krakenex.API):
         nonce_unit: str = "us",
         store_dir: str | Path | None = None,
         base_url: str | None = None,
-        timeout: float = 10.0,
+        timeout: Timeout = 10.0,
         observer: Observer | None = None,
+        durable: bool = True,
+        late_grace: float | None = None,
     ):
         super().__init__(key, secret)
-        if timeout is None or not float(timeout) > 0:
-            raise ConfigurationError(
-                f"timeout must be a positive number of seconds, not {timeout!r}"
-            )
         self.account = account
+        self.timeout = parse_timeout(timeout)
         self.nonce_unit = parse_unit(nonce_unit)
-        self.timeout = float(timeout)
         self.observer = observer
         if base_url:
             self.uri = base_url.rstrip("/")
+        # the library's one place for defaults from the environment: read now, never at import
         self.store_dir = (
             Path(store_dir).expanduser() if store_dir else nonce_store_dir(default_data_dir())
         )
-        self._ok_since_refresh = False
-        self._cached_channel: tuple[str, Path, KeyChannel] | None = None
-        # requests re-reads os.environ (proxies, CA bundle) on every request when trust_env is on,
-        # which costs more CPU than the request itself in a big fleet; read it once per base URL
-        self.session.trust_env = False
-        self._env_settings: tuple[str, dict[str, str], bool | str] | None = None
+        #: fdatasync the high-water mark before each request leaves (see the README)
+        self.durable = durable
+        self.late_grace = (
+            None
+            if late_grace is None
+            else read_timeout(parse_timeout(late_grace, what="late_grace"))
+        )
+        session = EnvCachingSession()
+        session.headers.update(self.session.headers)  # krakenex's User-Agent
+        self.session: requests.Session = session
+        self._cached_channel: tuple[tuple[str, Path, bool], KeyChannel] | None = None
+
+    # krakenex assigns ``key`` in its constructor and in ``load_key``: keep it normalised, as
+    # HTTP does (a trailing blank is not part of the key at Kraken)
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @key.setter
+    def key(self, value: str) -> None:
+        self._key = value.strip() if isinstance(value, str) else value
 
     def __repr__(self) -> str:
         return (
@@ -117,34 +171,63 @@ class KrakenClient(krakenex.API):
     # -- public surface ---------------------------------------------------------------------------
 
     def query_private(
-        self, method: str, data: Mapping[str, Any] | None = None, timeout: float | None = None
+        self, method: str, data: Mapping[str, Any] | None = None, timeout: Timeout | None = None
     ) -> Any:
         """krakenex-compatible private call (never mutates ``data``)."""
-        return self._private(method, data, timeout).krakenex_value()
+        outcome = self._private(method, data, timeout)
+        return outcome.krakenex_value(self._secrets(), self._json_options)
 
     def query_public(
-        self, method: str, data: Mapping[str, Any] | None = None, timeout: float | None = None
+        self, method: str, data: Mapping[str, Any] | None = None, timeout: Timeout | None = None
     ) -> Any:
         """krakenex-compatible public call, with the client's default timeout."""
-        return self._public(method, data, timeout).krakenex_value()
+        outcome = self._public(method, data, timeout)
+        return outcome.krakenex_value(self._secrets(), self._json_options)
 
     def call_private(
-        self, method: str, data: Mapping[str, Any] | None = None, timeout: float | None = None
+        self, method: str, data: Mapping[str, Any] | None = None, timeout: Timeout | None = None
     ) -> Any:
         """Private call returning ``result`` or raising a :class:`~broker.errors.KrakenError`."""
         return self._private(method, data, timeout).result()
 
     def call_public(
-        self, method: str, data: Mapping[str, Any] | None = None, timeout: float | None = None
+        self, method: str, data: Mapping[str, Any] | None = None, timeout: Timeout | None = None
     ) -> Any:
         """Public call returning ``result`` or raising a :class:`~broker.errors.KrakenError`."""
         return self._public(method, data, timeout).result()
+
+    def forward_private(
+        self, method: str, fields: bytes = b"", timeout: Timeout | None = None
+    ) -> ForwardedAnswer:
+        """Send ``fields`` (a form-encoded body without ``nonce``) byte-for-byte after this client's
+        own nonce, and return Kraken's answer as received.
+
+        Raises :class:`~broker.errors.TransportError` when no answer came back (its
+        ``outcome_unknown`` says whether the request may have reached Kraken), and the store's,
+        configuration and re-entry errors before anything is sent.
+        """
+        if any(pair.partition(b"=")[0] == b"nonce" for pair in fields.split(b"&")):
+            raise ConfigurationError(
+                f"{method}: forwarded fields must not carry a nonce", account=self.account
+            )
+        suffix = b"&" + fields if fields else b""
+        outcome = self._signed(method, lambda nonce: b"nonce=%d" % nonce + suffix, timeout)
+        if isinstance(outcome.error, TransportError):
+            raise outcome.error
+        response, nonce = outcome.response, outcome.nonce
+        assert response is not None and nonce is not None
+        return ForwardedAnswer(
+            response.status_code,
+            response.content,
+            response.headers.get("Content-Type", ""),
+            nonce,
+            outcome.error,
+        )
 
     def refresh(self, reason: str = "connect") -> RefreshEvent:
         """Re-baseline the key's nonce to now (never backwards) and report it to the observer."""
         channel = self._channel()
         previous, baseline = channel.refresh(self.nonce_unit)
-        self._ok_since_refresh = False
         status = channel.status(self.nonce_unit)
         event = RefreshEvent(
             account=self.account,
@@ -155,13 +238,12 @@ class KrakenClient(krakenex.API):
             lead_seconds=status.lead_seconds,
             reason=reason,
         )
-        log.debug("refreshed nonce baseline to %d for %s (%s)", baseline, self.account, reason)
         notify(self.observer, "on_refresh", event)
         return event
 
     def connect(self, method: str = "Balance", data: Mapping[str, Any] | None = None) -> Any:
-        """The seed's connect flow, fixed: refresh, first private call; on ``EAPI:Invalid nonce``
-        refresh and retry exactly once, then raise (looping on nonce errors leads to lockout).
+        """Refresh the baseline, then the first private call; on ``EAPI:Invalid nonce`` refresh and
+        retry exactly once, then raise (looping on nonce errors leads to a lockout).
 
         Use only a read-only or validate-only ``method``: it may be sent twice.
         """
@@ -173,7 +255,8 @@ class KrakenClient(krakenex.API):
             return self.call_private(method, data)
 
     def nonce_status(self) -> NonceStatus:
-        """The key's high-water mark, unit and lead over the wall clock (a stranded key leads)."""
+        """The key's high-water mark, unit, lead over the wall clock (a stranded key leads) and
+        the store that coordinates it."""
         return self._channel().status(self.nonce_unit)
 
     @property
@@ -182,30 +265,35 @@ class KrakenClient(krakenex.API):
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _channel(self) -> KeyChannel:
-        if not self.key:
+    def _secrets(self) -> list[str]:
+        return [s for s in (self.key, self.secret) if isinstance(s, str) and s]
+
+    def _checked_key(self) -> str:
+        key = self.key
+        if not key:
             raise ConfigurationError(
                 f"no API key configured for {self.account}", account=self.account
             )
-        cached = self._cached_channel
-        if cached is None or cached[0] != self.key or cached[1] != self.store_dir:
-            cached = (self.key, self.store_dir, channel_for(self.key, self.store_dir))
-            self._cached_channel = cached
-        return cached[2]
-
-    def _environment(self) -> tuple[dict[str, str], bool | str]:
-        """Proxies and CA bundle from the environment (as requests would), once per ``uri``."""
-        settings = self._env_settings
-        if settings is None or settings[0] != self.uri:
-            proxies = requests.utils.get_environ_proxies(self.uri)
-            verify = (
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+            raise ConfigurationError(
+                f"the API key of {self.account} contains control, blank or non-ASCII characters; "
+                "copy it again from Kraken",
+                account=self.account,
             )
-            settings = (self.uri, dict(proxies), verify)
-            self._env_settings = settings
-        return settings[1], settings[2]
+        return key
 
-    def _payload(self, method: str, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _channel(self) -> KeyChannel:
+        ident = (self._checked_key(), self.store_dir, self.durable)
+        cached = self._cached_channel
+        if cached is None or cached[0] != ident:
+            store = file_store(self.store_dir, durable=self.durable)
+            cached = (ident, channel_for(ident[0], store))
+            self._cached_channel = cached
+        return cached[1]
+
+    def _private(
+        self, method: str, data: Mapping[str, Any] | None, timeout: Timeout | None
+    ) -> _Outcome:
         payload = dict(data or {})
         for name, value in payload.items():
             if isinstance(value, list | tuple | set | dict):
@@ -215,53 +303,58 @@ class KrakenClient(krakenex.API):
                     account=self.account,
                 )
         payload.pop("nonce", None)
-        return payload
+        return self._signed(
+            method, lambda nonce: urllib.parse.urlencode({"nonce": nonce, **payload}), timeout
+        )
 
-    def _private(
-        self, method: str, data: Mapping[str, Any] | None, timeout: float | None
+    def _signed(
+        self, method: str, body_for: Callable[[int], str | bytes], timeout: Timeout | None
     ) -> _Outcome:
-        payload = self._payload(method, data)
+        """Sign and send one private call whose body ``body_for(nonce)`` builds, under the key."""
         urlpath = f"/{self.apiversion}/private/{method}"
-        try:
-            decode_secret(self.secret)
-        except InvalidSecretError as exc:
-            raise ConfigurationError(
-                f"API secret of {self.account}: {exc}", account=self.account
-            ) from None
-        channel = self._channel()
         started, t0 = time.time(), time.perf_counter()
-        nonce: int | None = None
-        outcome = _Outcome()
         try:
-            with channel.reserve(self.nonce_unit) as nonce:
-                body, headers = encode_private_request(
-                    urlpath, nonce, payload, self.key, self.secret
-                )
+            key = self._checked_key()
+            try:
+                decode_secret(self.secret)
+            except InvalidSecretError as exc:
+                raise InvalidSecretError(
+                    f"API secret of {self.account}: {exc.message}", account=self.account
+                ) from None
+            channel = self._channel()
+            with channel.reserve(self.nonce_unit) as ticket:
+                body = body_for(ticket.nonce)
+                headers = private_headers(urlpath, ticket.nonce, body, key, self.secret)
                 outcome = self._send(
                     "POST", urlpath, method, body=body, headers=headers, timeout=timeout
                 )
-        except ConfigurationError as exc:
-            outcome.error = exc
-            self._report(method, True, started, t0, nonce, outcome)
+                outcome.nonce = ticket.nonce
+                if isinstance(outcome.error, TransportError) and outcome.error.outcome_unknown:
+                    ticket.hold_for(self._grace(timeout))
+        except KrakenError as exc:  # refused before anything was sent
+            exc.account, exc.method = exc.account or self.account, exc.method or method
+            self._report(method, True, started, t0, _Outcome(error=exc))
             raise
         if isinstance(outcome.error, InvalidNonceError):
-            outcome.error.diagnosis = (
-                "second_writer"
-                if self._ok_since_refresh or channel.had_history
-                else "restart_below_high_water"
-            )
+            outcome.error.diagnosis = channel.diagnosis()
         elif outcome.error is None:
-            self._ok_since_refresh = True
-        self._report(method, True, started, t0, nonce, outcome)
+            channel.accepted = True
+        self._report(method, True, started, t0, outcome)
         return outcome
 
+    def _grace(self, timeout: Timeout | None) -> float:
+        if self.late_grace is not None:
+            return self.late_grace
+        limit = self.timeout if timeout is None else parse_timeout(timeout)
+        return min(read_timeout(limit), DEFAULT_LATE_GRACE)
+
     def _public(
-        self, method: str, data: Mapping[str, Any] | None, timeout: float | None
+        self, method: str, data: Mapping[str, Any] | None, timeout: Timeout | None
     ) -> _Outcome:
         urlpath = f"/{self.apiversion}/public/{method}"
         started, t0 = time.time(), time.perf_counter()
         outcome = self._send("GET", urlpath, method, params=dict(data or {}), timeout=timeout)
-        self._report(method, False, started, t0, None, outcome)
+        self._report(method, False, started, t0, outcome)
         return outcome
 
     def _send(
@@ -270,13 +363,13 @@ class KrakenClient(krakenex.API):
         urlpath: str,
         method: str,
         *,
-        timeout: float | None,
-        body: str | None = None,
+        timeout: Timeout | None,
+        body: str | bytes | None = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> _Outcome:
-        where = {"account": self.account, "method": method}
-        proxies, verify = self._environment()
+        limit = self.timeout if timeout is None else parse_timeout(timeout)
+        failure: requests.RequestException | None = None
         try:
             response = self.session.request(
                 http_method,
@@ -284,56 +377,51 @@ class KrakenClient(krakenex.API):
                 data=body,
                 params=params,
                 headers=headers,
-                timeout=self.timeout if timeout is None else timeout,
-                proxies=proxies,
-                verify=verify,
-            )
-        except requests.Timeout as exc:
-            return _Outcome(
-                error=KrakenTimeout(f"no answer within {timeout or self.timeout:g} s", **where),
-                transport=exc,
+                timeout=limit,
             )
         except requests.RequestException as exc:
-            return _Outcome(
-                error=KrakenConnectionError(f"connection failed: {type(exc).__name__}", **where),
-                transport=exc,
-            )
+            failure = exc
+        if failure is not None:
+            error = transport_error(failure, timeout=limit, account=self.account, method=method)
+            return _Outcome(error=error, transport=failure)
         self.response = response
-        return _parse(response, **where)
+        return _parse(response, self._json_options, account=self.account, method=method)
 
     def _report(
-        self,
-        method: str,
-        private: bool,
-        started: float,
-        t0: float,
-        nonce: int | None,
-        outcome: _Outcome,
+        self, method: str, private: bool, started: float, t0: float, outcome: _Outcome
     ) -> None:
         error = outcome.error
+        key_id = ""
+        if private and self.key:
+            try:
+                key_id = self._channel().key_id
+            except KrakenError:
+                key_id = ""
         event = CallEvent(
             account=self.account,
-            key_id=self._channel().key_id if private else "",
+            key_id=key_id,
             method=method,
             private=private,
             started_at=started,
             duration_s=time.perf_counter() - t0,
             outcome="ok" if error is None else error.kind,
-            nonce=nonce,
+            nonce=outcome.nonce,
             error=error,
         )
         notify(self.observer, "on_call", event)
 
 
-def _parse(response: requests.Response, *, account: str, method: str) -> _Outcome:
+def _parse(
+    response: requests.Response, json_options: dict[str, Any], *, account: str, method: str
+) -> _Outcome:
     where = {"account": account, "method": method}
-    if response.status_code not in (200, 201, 202):
+    if response.status_code not in _OK_STATUSES:
         excerpt = " ".join(response.text[:_BODY_EXCERPT].split())
         return _Outcome(
             error=HTTPStatusError(response.status_code, excerpt, **where), response=response
         )
     try:
-        doc = response.json()
+        doc = response.json(**json_options)
     except ValueError:
         excerpt = " ".join(response.text[:80].split())
         return _Outcome(
@@ -346,13 +434,7 @@ def _parse(response: requests.Response, *, account: str, method: str) -> _Outcom
             response=response,
         )
     codes = [str(c) for c in doc.get("error") or []]
-    errors = [c for c in codes if not c.startswith("W")]
-    if errors:
+    if any(not c.startswith("W") for c in codes):
         return _Outcome(doc=doc, error=api_error_from_codes(codes, **where), response=response)
-    if "result" in doc and not isinstance(doc["result"], dict | list):
-        return _Outcome(
-            doc=doc,
-            error=ResponseFormatError("'result' is not an object", **where),
-            response=response,
-        )
+    # any JSON value is a valid result: objects, lists, and plain ``true`` (WithdrawCancel, Earn)
     return _Outcome(doc=doc, response=response)

@@ -4,7 +4,10 @@
 
     KrakenError
     ├── ConfigurationError          bad account configuration (names the variable)
+    │   ├── InvalidSecretError       the API secret is not valid base64
     │   └── NonceUnitDowngradeError  a coarser nonce unit than the key has already used
+    ├── NonceStoreError             the nonce store cannot be read or written (names the path)
+    ├── ReentrantCallError          a call for a key from inside a call for the same key
     ├── TransportError              the request did not get an HTTP answer
     │   ├── KrakenTimeout                sent, no answer in time: the outcome is unknown
     │   └── KrakenConnectionError        could not connect: nothing was sent
@@ -16,15 +19,19 @@
         ├── InvalidKeyError              EAPI:Invalid key
         ├── InvalidSignatureError        EAPI:Invalid signature
         ├── PermissionDeniedError        EGeneral:Permission denied
-        ├── RateLimitError               EAPI:Rate limit exceeded (and EOrder:Rate limit exceeded)
+        ├── RateLimitError               EAPI:Rate limit exceeded, EOrder:Rate limit exceeded,
+        │   │                            EGeneral:Too many requests
+        │   └── ThrottledError           EService:Throttled:<unix time> (``retry_at``)
         ├── TemporaryLockoutError        EGeneral:Temporary lockout
-        ├── ServiceUnavailableError      EService:Unavailable / Busy, EGeneral:Internal error
-        ├── MarketRestrictedError        EService:Market in cancel_only / post_only mode
+        ├── ServiceUnavailableError      EService:Unavailable / Busy / Deadline elapsed,
+        │                                EGeneral:Internal error, any other EService:*
+        ├── MarketRestrictedError        EService:Market in cancel_only / post_only / limit_only mode
         └── InvalidArgumentsError        EGeneral:Invalid arguments[:field], EGeneral:Unknown method
 
 Every error carries ``kind`` (a short stable identifier), ``explanation`` and ``remedy``
-(operator-facing text), the ``account`` label and ``method`` when known, and for API errors the raw
-Kraken ``code``. No error ever holds the API secret or the full API key.
+(operator-facing text), the ``account`` label and ``method`` when known, and for API errors every
+raw Kraken code (``codes``) and the one it was classified by (``code``): the most severe. No error
+ever holds the API secret or the full API key.
 """
 
 from __future__ import annotations
@@ -39,18 +46,22 @@ __all__ = [
     "InvalidArgumentsError",
     "InvalidKeyError",
     "InvalidNonceError",
+    "InvalidSecretError",
     "InvalidSignatureError",
     "KrakenAPIError",
     "KrakenConnectionError",
     "KrakenError",
     "KrakenTimeout",
     "MarketRestrictedError",
+    "NonceStoreError",
     "NonceUnitDowngradeError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ReentrantCallError",
     "ResponseFormatError",
     "ServiceUnavailableError",
     "TemporaryLockoutError",
+    "ThrottledError",
     "TransportError",
     "api_error_from_codes",
     "error_class_for_code",
@@ -84,6 +95,51 @@ class ConfigurationError(KrakenError):
     def __init__(self, message: str, *, variable: str | None = None, account: str | None = None):
         super().__init__(message, account=account)
         self.variable = variable
+
+
+class InvalidSecretError(ConfigurationError, ValueError):
+    """The API secret is not valid base64. The message never contains the secret."""
+
+    kind = "invalid_secret"
+    remedy = "Copy the private key (secret) again into the account's _API_SECRET variable, whole."
+
+
+class NonceStoreError(KrakenError):
+    """The nonce store could not be read or written; nothing was sent to Kraken."""
+
+    kind = "nonce_store"
+    explanation = (
+        "The nonce store could not be read or written, so the request was not sent (a nonce that "
+        "is not recorded first could be reused after a restart)."
+    )
+    remedy = (
+        "Check the named path: free disk space, a writable KRAKENWATCH_DATA_DIR (a directory, not "
+        "a file), or move a corrupt record aside if no other program uses the key."
+    )
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: object = None,
+        account: str | None = None,
+        method: str | None = None,
+    ):
+        super().__init__(message, account=account, method=method)
+        self.path = path
+
+
+class ReentrantCallError(KrakenError):
+    """A thread asked for a key while it was already inside a call for that key."""
+
+    kind = "reentrant_call"
+    explanation = (
+        "A call was made for a key from inside another call for the same key (a signal handler or "
+        "a callback); sending it would put two requests of one key in flight, so it was refused."
+    )
+    remedy = (
+        "Make the second call after the first one has returned (e.g. set a flag in the handler)."
+    )
 
 
 class NonceUnitDowngradeError(ConfigurationError):
@@ -163,7 +219,8 @@ class ResponseFormatError(KrakenError):
 
 
 class KrakenAPIError(KrakenError):
-    """Kraken answered with a non-empty ``error`` list. ``code`` is the first raw code."""
+    """Kraken answered with a non-empty ``error`` list. ``code`` is the code the error was
+    classified by (the most severe), ``codes`` all of them."""
 
     kind = "api_error"
     explanation = "Kraken rejected the request."
@@ -244,6 +301,29 @@ class RateLimitError(KrakenAPIError):
     remedy = "Call less often (krakenwatch polls within the Starter budget); wait for the counter to decay."
 
 
+class ThrottledError(RateLimitError):
+    """``EService:Throttled:<unix time>``: too many concurrent requests; retry after ``retry_at``."""
+
+    kind = "throttled"
+    explanation = "Kraken throttled the key: too many concurrent requests."
+    remedy = "Wait until the time Kraken named (retry_at); send one request at a time per key."
+
+    def __init__(
+        self,
+        code: str,
+        *,
+        codes: list[str] | None = None,
+        account: str | None = None,
+        method: str | None = None,
+    ):
+        super().__init__(code, codes=codes, account=account, method=method)
+        stamp = code.rsplit(":", 1)[-1].strip()
+        try:
+            self.retry_at: float | None = float(stamp)
+        except ValueError:
+            self.retry_at = None
+
+
 class TemporaryLockoutError(KrakenAPIError):
     kind = "temporary_lockout"
     retryable = True
@@ -261,7 +341,9 @@ class ServiceUnavailableError(KrakenAPIError):
 class MarketRestrictedError(KrakenAPIError):
     kind = "market_restricted"
     retryable = True
-    explanation = "The market is in cancel_only or post_only mode: trading is restricted."
+    explanation = (
+        "The market is in cancel_only, post_only or limit_only mode: trading is restricted."
+    )
     remedy = "Wait for Kraken to return to full trading (status.kraken.com)."
 
 
@@ -271,36 +353,52 @@ class InvalidArgumentsError(KrakenAPIError):
     remedy = "The raw code names the field; fix the call's arguments or method name."
 
 
-_BY_PREFIX: tuple[tuple[str, type[KrakenAPIError]], ...] = (
-    ("EAPI:Invalid nonce", InvalidNonceError),
+#: raw code prefix -> class, in order of severity: when Kraken answers several errors at once the
+#: error is classified by the most severe (a lockout or a bad key explains everything after it)
+_BY_SEVERITY: tuple[tuple[str, type[KrakenAPIError]], ...] = (
+    ("EGeneral:Temporary lockout", TemporaryLockoutError),
     ("EAPI:Invalid key", InvalidKeyError),
     ("EAPI:Invalid signature", InvalidSignatureError),
+    ("EGeneral:Permission denied", PermissionDeniedError),
+    ("EAPI:Invalid nonce window", InvalidNonceError),
+    ("EAPI:Invalid nonce", InvalidNonceError),
+    ("EService:Throttled", ThrottledError),
     ("EAPI:Rate limit exceeded", RateLimitError),
     ("EOrder:Rate limit exceeded", RateLimitError),
-    ("EGeneral:Permission denied", PermissionDeniedError),
-    ("EGeneral:Temporary lockout", TemporaryLockoutError),
-    ("EService:Unavailable", ServiceUnavailableError),
-    ("EService:Busy", ServiceUnavailableError),
-    ("EGeneral:Internal error", ServiceUnavailableError),
+    ("EGeneral:Too many requests", RateLimitError),
     ("EService:Market in cancel_only mode", MarketRestrictedError),
     ("EService:Market in post_only mode", MarketRestrictedError),
+    ("EService:Market in limit_only mode", MarketRestrictedError),
     ("EGeneral:Invalid arguments", InvalidArgumentsError),
     ("EGeneral:Unknown method", InvalidArgumentsError),
+    ("EService:Unavailable", ServiceUnavailableError),
+    ("EService:Busy", ServiceUnavailableError),
+    ("EService:Deadline elapsed", ServiceUnavailableError),
+    ("EGeneral:Internal error", ServiceUnavailableError),
+    ("EService", ServiceUnavailableError),  # any other EService:*: Kraken-side, retry later
 )
+_UNKNOWN_RANK = len(_BY_SEVERITY)
+
+
+def _classify(code: str) -> tuple[int, type[KrakenAPIError]]:
+    # Kraken's documentation also writes codes with blanks around the colons
+    normal = ":".join(part.strip() for part in code.strip().split(":"))
+    for rank, (prefix, cls) in enumerate(_BY_SEVERITY):
+        if normal == prefix or normal.startswith(prefix + ":"):
+            return rank, cls
+    return _UNKNOWN_RANK, KrakenAPIError
 
 
 def error_class_for_code(code: str) -> type[KrakenAPIError]:
     """Map a raw Kraken error string to its class (the generic one when unknown)."""
-    for prefix, cls in _BY_PREFIX:
-        if code == prefix or code.startswith(prefix + ":"):
-            return cls
-    return KrakenAPIError
+    return _classify(code)[1]
 
 
 def api_error_from_codes(
     codes: list[str], *, account: str | None = None, method: str | None = None
 ) -> KrakenAPIError:
-    """Build the most specific error for an ``error`` list (warnings ``W…`` are skipped)."""
+    """The error for a whole ``error`` list: classified by its most severe entry (warnings ``W…``
+    are skipped), every code kept on ``codes``. Unknown codes keep their raw string."""
     errors = [c for c in codes if not c.startswith("W")] or list(codes)
-    code = errors[0]
+    code = min(errors, key=lambda c: _classify(c)[0])
     return error_class_for_code(code)(code, codes=list(codes), account=account, method=method)

@@ -1,58 +1,79 @@
 """Nonce generation that cannot produce ``EAPI:Invalid nonce`` on its own.
 
-What the seed's fix got wrong and how this module gets it right:
-
 * **One writer per key.** :class:`KeyChannel` is the single gate for a key in this process, shared
-  by every client using that key (looked up by a hash of the key, never by the account label). Its
-  :meth:`KeyChannel.reserve` context holds a thread lock *and* an OS file lock on the key's record
-  for as long as the caller is inside it, so the nonce is generated, signed, sent and answered
-  before any other thread or process on the host can issue the next one.
-* **Never backwards.** The next nonce is ``max(now in the unit, last issued + 1, persisted
+  by every client of that key (looked up by a hash of the key, never by the account label). Its
+  :meth:`KeyChannel.reserve` block holds a thread lock *and* the store's hold on the key (file
+  locks, or a Redis lease) for as long as the caller is inside it, so the nonce is generated,
+  signed, sent and answered before anyone else sharing the store can issue the next one.
+* **Never backwards.** The next nonce is ``max(now in the unit, last issued + 1, stored
   high-water + 1)``; :meth:`KeyChannel.refresh` re-baselines but never lowers anything.
-* **Persistent.** The high-water mark of each key lives in ``<store>/<key id>.nonce`` and is written
-  *before* the request leaves, so a restart, a crash or another process starts above it.
-* **Units are sticky.** The record remembers the finest unit the key has used; asking for a coarser
+* **Persistent.** The high-water mark is written to the store *before* the request leaves.
+* **Units are sticky.** The store remembers the finest unit the key has used; asking for a coarser
   one raises :class:`~broker.errors.NonceUnitDowngradeError` before anything is sent.
+* **No re-entry.** A call made by the thread that is already inside a call for the same key (a
+  signal handler, an observer) is refused with :class:`~broker.errors.ReentrantCallError`: it
+  would put two requests of one key in flight at once.
+* **Fork-safe.** In a forked child every inherited lock is dropped and the store's descriptors are
+  reopened, so parent and child take turns like any two processes.
+* **Late answers.** When a request's outcome is unknown (read timeout, connection lost after
+  sending) the caller may hold the key for a grace period (:meth:`Ticket.hold_for`): the next
+  request waits, so a late delivery of the lost one reaches Kraken first instead of being
+  rejected, and counted towards a lockout, behind a higher nonce.
 
-POSIX only (``fcntl.flock``).
+The stores themselves are in :mod:`broker.filestore` (and :mod:`broker.redisstore`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import logging
 import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
-from .errors import ConfigurationError, NonceUnitDowngradeError
+from .errors import (
+    ConfigurationError,
+    NonceStoreError,
+    NonceUnitDowngradeError,
+    ReentrantCallError,
+)
 from .signing import key_id
 
 __all__ = [
+    "MAX_HOLD_S",
     "NONCE_UNITS",
     "KeyChannel",
+    "KeyLease",
     "NonceRecord",
     "NonceStatus",
+    "NonceStore",
+    "Ticket",
     "channel_for",
+    "convert",
     "now_in_unit",
     "parse_unit",
 ]
 
+log = logging.getLogger(__name__)
+
 #: ticks per second of each supported unit, coarse to fine
 NONCE_UNITS: dict[str, int] = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
-_RECORD_SIZE = 96
-_MAX_NONCE = 2**64 - 1
+MAX_NONCE = 2**64 - 1
+#: the longest a recorded hold can delay a request (a hold further ahead is a clock jump)
+MAX_HOLD_S = 120.0
 
 
 def parse_unit(value: str, *, variable: str | None = None) -> str:
+    """``ms``, ``us`` (also ``µs``) or ``ns``; :class:`ConfigurationError` naming ``variable``."""
     unit = value.strip().lower().replace("µs", "us")
     if unit not in NONCE_UNITS:
         where = f"{variable}: " if variable else ""
         raise ConfigurationError(
-            f"{where}unknown nonce unit {value.strip()!r}; use one of ms, us, ns", variable=variable
+            f"{where}unknown nonce unit {value.strip()!r}; use ms, us or ns", variable=variable
         )
     return unit
 
@@ -61,12 +82,32 @@ def now_in_unit(unit: str) -> int:
     return time.time_ns() // (1_000_000_000 // NONCE_UNITS[unit])
 
 
+def convert(value: int, from_unit: str, to_unit: str) -> int:
+    """A nonce in another unit, rounded up so a converted high-water mark stays a bound."""
+    f, t = NONCE_UNITS[from_unit], NONCE_UNITS[to_unit]
+    return value * (t // f) if t >= f else -(-value // (f // t))
+
+
+def _finer(a: str, b: str) -> str:
+    return a if NONCE_UNITS[a] >= NONCE_UNITS[b] else b
+
+
 @dataclass(frozen=True)
 class NonceRecord:
-    """What the store knows of a key: the highest nonce issued and the finest unit used."""
+    """What a store knows of a key: the highest nonce issued, the finest unit used, and until when
+    (Unix time) no new request may leave because an earlier one's outcome is unknown."""
 
     high_water: int
     unit: str
+    hold_until: float = 0.0
+
+    def merged(self, other: NonceRecord) -> NonceRecord:
+        """The bound of both records, in the finer unit."""
+        unit = _finer(self.unit, other.unit)
+        high = max(
+            convert(self.high_water, self.unit, unit), convert(other.high_water, other.unit, unit)
+        )
+        return NonceRecord(high, unit, max(self.hold_until, other.hold_until))
 
 
 @dataclass(frozen=True)
@@ -76,113 +117,156 @@ class NonceStatus:
     high_water: int
     #: how far the high-water mark runs ahead of the wall clock (positive: a stranded key)
     lead_seconds: float
+    #: which store coordinates the key, e.g. ``file store in /data/nonces (host-wide lock in ...)``
+    store: str = ""
 
 
-def _convert(value: int, from_unit: str, to_unit: str) -> int:
-    """Convert a nonce between units, rounding up so a converted high-water mark stays a bound."""
-    f, t = NONCE_UNITS[from_unit], NONCE_UNITS[to_unit]
-    return value * (t // f) if t >= f else -(-value // (f // t))
+class KeyLease(Protocol):
+    """A store's hold on one key: read and write its record while nobody else can."""
+
+    def read(self) -> NonceRecord | None: ...
+
+    def write(self, record: NonceRecord) -> None: ...
 
 
-class _RecordFile:
-    """A fixed-size text record ``<high_water> <unit>`` rewritten in place with one ``pwrite``."""
+class NonceStore(Protocol):
+    """Where high-water marks live and who may send for a key (file store, Redis store)."""
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    #: ``"file"`` or ``"redis"``
+    kind: str
 
-    def read(self) -> NonceRecord | None:
-        raw = os.pread(self.fd, _RECORD_SIZE, 0).decode("ascii", "replace").strip("\0 \n")
-        if not raw:
-            return None
-        try:
-            hw_text, unit = raw.split()
-            high_water = int(hw_text)
-            if unit not in NONCE_UNITS or not 0 <= high_water <= _MAX_NONCE:
-                raise ValueError(raw)
-        except ValueError:
-            raise ConfigurationError(
-                f"nonce store file {self.path} is corrupt; it holds no valid '<nonce> <unit>' record. "
-                "Move it aside only if no other program uses this key, then restart."
-            ) from None
-        return NonceRecord(high_water, unit)
+    @property
+    def description(self) -> str:
+        """One line saying which processes this store coordinates (no secret)."""
+        ...
 
-    def write(self, record: NonceRecord) -> None:
-        line = f"{record.high_water} {record.unit}\n".ljust(_RECORD_SIZE - 1) + "\n"
-        os.pwrite(self.fd, line.encode("ascii"), 0)
+    def hold(self, key_id: str) -> AbstractContextManager[KeyLease]:
+        """Exclusive use of ``key_id`` against everyone sharing the store, until the block ends."""
+        ...
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+    def peek(self, key_id: str) -> NonceRecord | None:
+        """The key's current record (for status); never blocks for long."""
+        ...
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: drop what was inherited from the parent (descriptors, locks)."""
+        ...
+
+
+class Ticket:
+    """The nonce of one request in flight, and the caller's say on what happens after it."""
+
+    def __init__(self, nonce: int):
+        self.nonce = nonce
+        self.hold_s = 0.0
+
+    def hold_for(self, seconds: float) -> None:
+        """Keep the key from sending for ``seconds`` after this request (its outcome is unknown)."""
+        self.hold_s = max(self.hold_s, min(seconds, MAX_HOLD_S))
 
 
 class KeyChannel:
     """The single writer for one API key in this process (see the module docstring)."""
 
-    def __init__(self, key_hash: str, store_dir: Path, lock: threading.RLock):
+    def __init__(self, key_hash: str, store: NonceStore, lock: threading.Lock):
         self.key_id = key_hash
-        self.store_dir = store_dir
+        self.store = store
         self._lock = lock
-        self._file = _RecordFile(store_dir / f"{key_hash}.nonce")
+        self._holder: int | None = None
+        self._hold_until = 0.0
         self._last_issued = 0
         self._last_unit: str | None = None
-        #: True once the store had a record for this key when this process first looked
+        #: the store had a record of the key when this process first looked
         self.had_history: bool | None = None
+        #: a call with this key has been accepted by Kraken in this process
+        self.accepted = False
         self.issued_count = 0
 
+    # -- holding the key ------------------------------------------------------------------------
+
     @contextlib.contextmanager
-    def reserve(self, unit: str) -> Iterator[int]:
+    def _exclusive(self, purpose: str) -> Iterator[None]:
+        me = threading.get_ident()
+        if self._holder == me:
+            raise ReentrantCallError(
+                f"cannot {purpose} for key {self.key_id} from inside a call this thread is making "
+                "with the same key (a signal handler or a callback?): two requests of one key "
+                "would be in flight at once. Make the call after the current one returns."
+            )
+        with self._lock:
+            self._holder = me
+            try:
+                yield
+            finally:
+                self._holder = None
+
+    @contextlib.contextmanager
+    def reserve(self, unit: str) -> Iterator[Ticket]:
         """Issue the next nonce and hold the key until the ``with`` block ends.
 
-        The record is persisted before the nonce is yielded, i.e. before it can reach Kraken.
+        The record is persisted before the ticket is yielded, i.e. before the nonce can reach
+        Kraken. A hold set on the ticket (:meth:`Ticket.hold_for`) is recorded before the key is
+        released, and the next request waits it out.
         """
-        with self._lock, self._file.locked():
-            record = self._checked_record(unit)
-            floor = max(self._last_issued_in(unit), _convert(record.high_water, record.unit, unit))
+        with self._exclusive("send a request"), self.store.hold(self.key_id) as lease:
+            record = self._checked(lease.read(), unit)
+            _wait_out(max(record.hold_until, self._hold_until))
+            floor = max(self._last_issued_in(unit), convert(record.high_water, record.unit, unit))
             nonce = max(now_in_unit(unit), floor + 1)
-            if nonce > _MAX_NONCE:
+            if nonce > MAX_NONCE:
                 raise ConfigurationError(f"nonce for key {self.key_id} would exceed 2^64-1")
-            self._file.write(NonceRecord(nonce, unit))
+            lease.write(NonceRecord(nonce, unit))
             self._last_issued, self._last_unit = nonce, unit
             self.issued_count += 1
-            yield nonce
+            ticket = Ticket(nonce)
+            try:
+                yield ticket
+            finally:
+                if ticket.hold_s > 0:
+                    self._record_hold(lease, NonceRecord(nonce, unit, time.time() + ticket.hold_s))
 
     def refresh(self, unit: str) -> tuple[int, int]:
-        """Re-baseline to ``max(now, last issued, persisted high-water)``; never moves backwards.
+        """Re-baseline to ``max(now, last issued, stored high-water)``; never moves backwards.
 
         Returns ``(previous baseline, new baseline)`` in ``unit``.
         """
-        with self._lock, self._file.locked():
-            record = self._checked_record(unit)
+        with self._exclusive("refresh the nonce"), self.store.hold(self.key_id) as lease:
+            record = self._checked(lease.read(), unit)
             previous = self._last_issued_in(unit)
             baseline = max(
-                previous, _convert(record.high_water, record.unit, unit), now_in_unit(unit)
+                previous, convert(record.high_water, record.unit, unit), now_in_unit(unit)
             )
             self._last_issued, self._last_unit = baseline, unit
             return previous, baseline
 
     def status(self, unit: str) -> NonceStatus:
-        with self._lock, self._file.locked():
-            record = self._file.read()
+        with self._exclusive("read the nonce status"):
+            record = self.store.peek(self.key_id)
         if record is None:
             high_water, unit_seen = self._last_issued_in(unit), unit
         else:
             high_water, unit_seen = record.high_water, record.unit
         lead = (high_water - now_in_unit(unit_seen)) / NONCE_UNITS[unit_seen]
-        return NonceStatus(self.key_id, unit_seen, high_water, lead)
+        return NonceStatus(self.key_id, unit_seen, high_water, lead, self.store.description)
+
+    def diagnosis(self) -> str:
+        """Why Kraken rejected one of our nonces, as far as this host can tell.
+
+        With a record of the key, or after one of our calls was accepted, every nonce we send is
+        above everything sent through this store: a rejection means another program pushed the
+        key's nonce higher (``second_writer``). Without either, Kraken simply saw higher nonces
+        before this host ever used the key (``restart_below_high_water``).
+        """
+        return "second_writer" if self.had_history or self.accepted else "restart_below_high_water"
+
+    # -- internals ------------------------------------------------------------------------------
 
     def _last_issued_in(self, unit: str) -> int:
         if self._last_unit is None:
             return 0
-        return _convert(self._last_issued, self._last_unit, unit)
+        return convert(self._last_issued, self._last_unit, unit)
 
-    def _checked_record(self, unit: str) -> NonceRecord:
-        record = self._file.read()
+    def _checked(self, record: NonceRecord | None, unit: str) -> NonceRecord:
         if self.had_history is None:
             self.had_history = record is not None
         if record is None:
@@ -190,28 +274,65 @@ class KeyChannel:
         if NONCE_UNITS[unit] < NONCE_UNITS[record.unit]:
             raise NonceUnitDowngradeError(
                 f"key {self.key_id} has already used nonces in {record.unit}; refusing to send "
-                f"{unit} nonces, which Kraken would reject forever (store: {self._file.path})"
+                f"{unit} nonces, which Kraken would reject forever ({self.store.description})"
             )
         return record
 
+    def _record_hold(self, lease: KeyLease, record: NonceRecord) -> None:
+        """Best effort: the request has been answered (or lost) and its caller must learn how;
+        without the record, only this process waits the hold out."""
+        try:
+            lease.write(record)
+        except NonceStoreError as exc:
+            log.warning("could not record the hold of key %s: %s", self.key_id, exc.message)
+        self._hold_until = record.hold_until
 
-_channels: dict[tuple[str, str], KeyChannel] = {}
-_key_locks: dict[str, threading.RLock] = {}
-_channels_lock = threading.Lock()
+    def _reset_after_fork(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self._holder = None
 
 
-def channel_for(api_key: str, store_dir: Path) -> KeyChannel:
-    """The process-wide channel for ``api_key`` in ``store_dir`` (created on first use).
+def _wait_out(hold_until: float) -> None:
+    """Sleep until ``hold_until`` (Unix time), at most :data:`MAX_HOLD_S`."""
+    delay = hold_until - time.time()
+    if delay > 0:
+        time.sleep(min(delay, MAX_HOLD_S))
 
-    The thread lock is per key for the whole process, whatever the store directory, so two clients
-    of one key can never send concurrently even if they were given different stores.
+
+_registry_lock = threading.Lock()
+_channels: dict[tuple[str, int], KeyChannel] = {}
+_key_locks: dict[str, threading.Lock] = {}
+
+
+def channel_for(api_key: str, store: NonceStore) -> KeyChannel:
+    """The process-wide channel for ``api_key`` in ``store`` (created on first use).
+
+    The thread lock is per key for the whole process, whatever the store, so two clients of one
+    key can never send concurrently even if they were given different stores.
     """
-    resolved = store_dir.expanduser().resolve()
     ident = key_id(api_key)
-    with _channels_lock:
-        channel = _channels.get((ident, str(resolved)))
+    with _registry_lock:
+        channel = _channels.get((ident, id(store)))
         if channel is None:
-            lock = _key_locks.setdefault(ident, threading.RLock())
-            channel = KeyChannel(ident, resolved, lock)
-            _channels[(ident, str(resolved))] = channel
+            channel = KeyChannel(ident, store, _key_locks.setdefault(ident, threading.Lock()))
+            _channels[(ident, id(store))] = channel
         return channel
+
+
+def _after_fork_in_child() -> None:
+    """Locks held by threads that do not exist in the child would block it forever, and the
+    parent's file locks would be shared with it: start over with fresh ones."""
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    fresh = {ident: threading.Lock() for ident in _key_locks}
+    _key_locks.clear()
+    _key_locks.update(fresh)
+    stores: dict[int, NonceStore] = {}
+    for channel in _channels.values():
+        channel._reset_after_fork(_key_locks[channel.key_id])
+        stores[id(channel.store)] = channel.store
+    for store in stores.values():
+        store.reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -17,6 +17,8 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import InvalidSecretError
+
 __all__ = [
     "InvalidSecretError",
     "decode_secret",
@@ -26,10 +28,6 @@ __all__ = [
     "private_headers",
     "sign",
 ]
-
-
-class InvalidSecretError(ValueError):
-    """The API secret is not valid base64. The message never contains the secret."""
 
 
 def key_id(api_key: str) -> str:

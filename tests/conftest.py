@@ -6,6 +6,8 @@
 * ``make_keyspec(name="k1", **kwargs) -> KeySpec``: a key with a fresh random secret.
 * ``clean_env``: removes every KRAKEN_*/KRAKENWATCH_* variable of the outer environment for the
   test (a developer's real configuration never reaches a test).
+* every test gets its own ``XDG_RUNTIME_DIR`` (autouse): the file nonce store's host-wide records
+  live there, so each test is one "host" of its own, shared by the processes it starts.
 """
 
 from __future__ import annotations
@@ -52,3 +54,11 @@ def make_keyspec() -> Callable[..., KeySpec]:
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [n for n in os.environ if is_ours(n)]:
         monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def private_runtime_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    runtime = tmp_path_factory.mktemp("run")
+    runtime.chmod(0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    return runtime

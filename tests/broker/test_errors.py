@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from broker import (
+    ConnectionLostError,
     HTTPStatusError,
     InvalidArgumentsError,
     InvalidKeyError,
     InvalidSignatureError,
     KrakenAPIError,
     KrakenClient,
-    KrakenConnectionError,
     KrakenError,
     KrakenTimeout,
     MarketRestrictedError,
@@ -39,7 +39,7 @@ from testkit.sim import make_key, one_key_simulator
         ),
         ({"api_error": "EFuture:Something new"}, KrakenAPIError, "EFuture:Something new"),
         ({"http_status": 503}, HTTPStatusError, None),
-        ({"drop": True}, KrakenConnectionError, None),
+        ({"drop": True}, ConnectionLostError, None),  # sent, then cut: outcome unknown
     ],
 )
 def test_faults_are_classified(

@@ -1,0 +1,229 @@
+"""The file nonce store: one small record per key, locked with ``flock`` across processes.
+
+Each key has two records, locked in this order for as long as a request is in flight:
+
+1. **host-wide**: ``<runtime dir>/krakenwatch/nonces/<key id>.nonce``, under the user's runtime
+   directory (``$XDG_RUNTIME_DIR``, else a private ``/tmp/krakenwatch-<uid>``). Every process of
+   this user on this host takes turns through it, whatever data directory it was given.
+2. **the data directory's**: ``<data dir>/nonces/<key id>.nonce``. It survives reboots, so a restart
+   starts above the last nonce sent; it is written with ``pwrite`` and ``fdatasync``ed before the
+   request leaves (``durable=False`` skips the sync).
+
+Both hold ``<high-water> <unit>`` (plus ``hold=<unix time>`` while a request's outcome is unknown);
+the next nonce is above both. Processes of other users, other containers and other hosts share
+neither record: use the Redis store (or the signing gateway) for them.
+
+POSIX only. ``flock`` locks belong to an open file description, so a forked child must reopen its
+files (:meth:`FileStore.reset_after_fork`) before it can take turns with its parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import NonceStoreError
+from .nonce import NONCE_UNITS, NonceRecord
+
+__all__ = ["FileStore", "host_lock_dir"]
+
+_RECORD_SIZE = 96
+_MAX_NONCE = 2**64 - 1
+
+
+def host_lock_dir() -> Path | None:
+    """This user's host-wide lock directory, or ``None`` when no safe one exists.
+
+    ``$XDG_RUNTIME_DIR/krakenwatch/nonces`` when the runtime directory exists and belongs to this
+    user, else ``/tmp/krakenwatch-<uid>/nonces`` (created with mode 0700; refused when another
+    user owns it or others may write to it).
+    """
+    uid = os.getuid()
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "").strip()
+    if runtime and _private_dir(Path(runtime), uid, create=False):
+        base = Path(runtime) / "krakenwatch"
+    else:
+        base = Path(tempfile.gettempdir()) / f"krakenwatch-{uid}"
+    if not _private_dir(base, uid, create=True):
+        return None
+    return base / "nonces"
+
+
+def _private_dir(path: Path, uid: int, *, create: bool) -> bool:
+    try:
+        if create:
+            path.mkdir(mode=0o700, parents=False, exist_ok=True)
+        info = path.lstat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == uid
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
+
+
+class _RecordFile:
+    """A fixed-size text record rewritten in place with one ``pwrite`` (opened on first use)."""
+
+    def __init__(self, path: Path, *, durable: bool):
+        self.path = path
+        self.durable = durable
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self._fd
+
+    def read(self) -> NonceRecord | None:
+        raw = os.pread(self._open(), _RECORD_SIZE, 0).decode("ascii", "replace").strip("\0 \n")
+        if not raw:
+            return None
+        try:
+            hw_text, unit, *rest = raw.split()
+            high_water = int(hw_text)
+            hold_until = float(rest[0].removeprefix("hold=")) if rest else 0.0
+            if unit not in NONCE_UNITS or not 0 <= high_water <= _MAX_NONCE or len(rest) > 1:
+                raise ValueError(raw)
+        except ValueError:
+            raise NonceStoreError(
+                f"nonce store file {self.path} is corrupt; it holds no valid '<nonce> <unit>' "
+                "record. Move it aside only if no other program uses this key, then restart.",
+                path=self.path,
+            ) from None
+        return NonceRecord(high_water, unit, hold_until)
+
+    def write(self, record: NonceRecord) -> None:
+        text = f"{record.high_water} {record.unit}"
+        if record.hold_until:
+            text += f" hold={record.hold_until:.3f}"
+        line = f"{text}\n".ljust(_RECORD_SIZE - 1) + "\n"
+        fd = self._open()
+        if os.pwrite(fd, line.encode("ascii"), 0) != _RECORD_SIZE:
+            raise OSError(errno.EIO, "short write")
+        if self.durable:
+            os.fdatasync(fd)
+
+    @contextlib.contextmanager
+    def locked(self, mode: int = fcntl.LOCK_EX) -> Iterator[None]:
+        fd = self._open()
+        fcntl.flock(fd, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def forget(self) -> None:
+        """Drop the descriptor without unlocking: a forked child's copy of the parent's."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+@contextlib.contextmanager
+def _store_errors(path: Path) -> Iterator[None]:
+    """Turn an ``OSError`` on ``path`` (full disk, read-only or missing directory, a file where
+    the directory should be) into a :class:`~broker.errors.NonceStoreError` naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise NonceStoreError(
+            f"nonce store {path}: {exc.strerror or type(exc).__name__}; nothing was sent",
+            path=path,
+        ) from None
+
+
+class _Lease:
+    """The records of one key while they are locked: read the highest, write them all."""
+
+    def __init__(self, files: list[_RecordFile]):
+        self._files = files
+
+    def read(self) -> NonceRecord | None:
+        found: NonceRecord | None = None
+        for file in self._files:
+            with _store_errors(file.path):
+                record = file.read()
+            if record is not None:
+                found = record if found is None else found.merged(record)
+        return found
+
+    def write(self, record: NonceRecord) -> None:
+        for file in self._files:
+            with _store_errors(file.path):
+                file.write(record)
+
+
+class FileStore:
+    """The default nonce store (see the module docstring)."""
+
+    kind = "file"
+
+    def __init__(self, directory: Path, *, host_dir: Path | None = None, durable: bool = True):
+        self.directory = directory.expanduser().resolve()
+        self.host_dir = host_dir.resolve() if host_dir is not None else None
+        if self.host_dir == self.directory:
+            self.host_dir = None
+        self.durable = durable
+        self._files: dict[tuple[Path, str], _RecordFile] = {}
+        self._files_lock = threading.Lock()
+
+    @property
+    def description(self) -> str:
+        host = (
+            f"host-wide lock in {self.host_dir}"
+            if self.host_dir is not None
+            else "no host-wide lock (no private runtime directory)"
+        )
+        return f"file store in {self.directory} ({host})"
+
+    def _record(self, directory: Path, key_id: str, *, durable: bool) -> _RecordFile:
+        with self._files_lock:
+            file = self._files.get((directory, key_id))
+            if file is None:
+                file = _RecordFile(directory / f"{key_id}.nonce", durable=durable)
+                self._files[(directory, key_id)] = file
+            return file
+
+    def _records(self, key_id: str) -> list[_RecordFile]:
+        files = []
+        if self.host_dir is not None:  # always first: every process locks in the same order
+            files.append(self._record(self.host_dir, key_id, durable=False))
+        files.append(self._record(self.directory, key_id, durable=self.durable))
+        return files
+
+    @contextlib.contextmanager
+    def hold(self, key_id: str) -> Iterator[_Lease]:
+        """Hold ``key_id`` against every other process on this host until the block ends."""
+        files = self._records(key_id)
+        with contextlib.ExitStack() as stack:
+            for file in files:
+                with _store_errors(file.path):
+                    stack.enter_context(file.locked())
+            yield _Lease(files)
+
+    def peek(self, key_id: str) -> NonceRecord | None:
+        """The key's record, read under a shared lock."""
+        files = self._records(key_id)
+        with contextlib.ExitStack() as stack:
+            for file in files:
+                with _store_errors(file.path):
+                    stack.enter_context(file.locked(fcntl.LOCK_SH))
+            return _Lease(files).read()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: drop the parent's descriptors (and their locks) and a lock another
+        thread may have held; files are reopened on first use."""
+        self._files_lock = threading.Lock()
+        for file in self._files.values():
+            file.forget()
