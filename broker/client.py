@@ -23,8 +23,10 @@ request is judged before it instead of being rejected behind a higher nonce.
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.parse
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +45,7 @@ from .errors import (
     TransportError,
     api_error_from_codes,
 )
-from .nonce import KeyChannel, NonceStatus, channel_for, parse_unit
+from .nonce import MAX_HOLD_S, KeyChannel, NonceStatus, channel_for, parse_unit
 from .observer import CallEvent, Observer, RefreshEvent, notify
 from .paths import default_data_dir, nonce_store_dir
 from .signing import decode_secret, mask_key, private_headers
@@ -143,15 +145,21 @@ class KrakenClient(krakenex.API):
         )
         #: fdatasync the high-water mark before each request leaves (see the README)
         self.durable = durable
-        self.late_grace = (
-            None
-            if late_grace is None
-            else read_timeout(parse_timeout(late_grace, what="late_grace"))
-        )
+        if late_grace is not None and (
+            isinstance(late_grace, bool)
+            or not isinstance(late_grace, int | float)
+            or not 0 <= late_grace <= MAX_HOLD_S
+        ):
+            raise ConfigurationError(
+                f"late_grace must be between 0 (no hold) and {MAX_HOLD_S:g} seconds, "
+                f"not {late_grace!r}"
+            )
+        self.late_grace = None if late_grace is None else float(late_grace)
         session = EnvCachingSession()
         session.headers.update(self.session.headers)  # krakenex's User-Agent
         self.session: requests.Session = session
         self._cached_channel: tuple[tuple[str, Path, bool], KeyChannel] | None = None
+        _clients.add(self)
 
     # krakenex assigns ``key`` in its constructor and in ``load_key``: keep it normalised, as
     # HTTP does (a trailing blank is not part of the key at Kraken)
@@ -409,6 +417,19 @@ class KrakenClient(krakenex.API):
             error=error,
         )
         notify(self.observer, "on_call", event)
+
+
+_clients: weakref.WeakSet[KrakenClient] = weakref.WeakSet()
+
+
+def _drop_inherited_connections() -> None:
+    """In a forked child: pooled connections are sockets shared with the parent; close the
+    child's copies (the parent's stay open) so that each process talks on its own."""
+    for client in list(_clients):
+        client.session.close()
+
+
+os.register_at_fork(after_in_child=_drop_inherited_connections)
 
 
 def _parse(

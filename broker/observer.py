@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .errors import KrakenError
+from .errors import KrakenAPIError, KrakenError, TransportError
 
 __all__ = ["CallEvent", "FanOut", "Observer", "RefreshEvent", "notify"]
 
@@ -34,7 +34,12 @@ class CallEvent:
 
     @property
     def error_code(self) -> str | None:
-        return getattr(self.error, "code", None)
+        return self.error.code if isinstance(self.error, KrakenAPIError) else None
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """The request was sent but no answer came back: it may have reached Kraken."""
+        return isinstance(self.error, TransportError) and self.error.outcome_unknown
 
 
 @dataclass(frozen=True)

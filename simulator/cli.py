@@ -44,7 +44,8 @@ built-in scenarios (--list-scenarios): {", ".join(BUILTIN_SCENARIOS)}
 
 admin routes (JSON, never faulted):
 {ADMIN_ROUTES.replace("``", "")}
-  fault fields: latency_ms [lo, hi], http_status (502|503...), api_error ("EService:Busy"...),
+  fault fields: latency_ms [lo, hi], late_ms (judged N ms after the client gives up),
+  http_status (502|503...), api_error ("EService:Busy"...),
   hang, drop, system_status, count (next N requests, then clear), scope (all|private|public),
   methods (["AddOrder"]: only those API methods), probability (0..1]
 """

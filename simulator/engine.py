@@ -15,7 +15,7 @@ import hmac
 import json
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -99,16 +99,29 @@ class Engine:
         self.latency_ms = latency_ms
         self._rng = rng
         self._rng_lock = threading.Lock()
-        self._stopping = stopping
+        self.stopping = stopping
 
-    def handle(self, verb: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        """Answer one API request. ``headers`` has lower-case names."""
+    def handle(
+        self,
+        verb: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        client_gone: Callable[[], bool] = lambda: False,
+    ) -> Reply:
+        """Answer one API request. ``headers`` has lower-case names; ``client_gone`` blocks until
+        the client has closed its connection (a ``late_ms`` fault waits for it)."""
         private = path.startswith(PRIVATE_PREFIX)
         ks = self.state.lookup(headers.get("api-key", "").strip()) if private else None
         method = path.rsplit("/", 1)[-1]
         fault, generation = self.faults.claim("private" if private else "public", method)
         self._delay(fault.latency_ms if fault and fault.latency_ms is not None else self.latency_ms)
         status = self.state.system_status
+        if fault is not None and fault.late_ms is not None:
+            if client_gone():
+                self.stopping.wait(fault.late_ms / 1000.0)
+                self.state.count_late(ks)
+            fault = None  # judged like any request, only later
         if fault is not None:
             if fault.drop:
                 return Reply(action="drop")
@@ -135,7 +148,7 @@ class Engine:
             return
         with self._rng_lock:
             delay = self._rng.uniform(lo, hi)
-        self._stopping.wait(delay / 1000.0)
+        self.stopping.wait(delay / 1000.0)
 
     def _public(self, verb: str, method: str, status: str) -> Reply:
         if verb != "GET":

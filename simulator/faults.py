@@ -9,6 +9,10 @@ with probability p (the soak's random faults). Precedence when several are set: 
 ``api_error``; ``latency_ms`` replaces the scenario's latency
 and ``system_status`` overrides the scenario's status for the requests the faults apply to.
 
+``late_ms=N`` is a late delivery: the request is held until its client gives up (closes the
+connection, e.g. after its read timeout), then judged ``N`` ms later as if it had only just
+arrived; nobody reads the answer. It shows what a late request does to the next one.
+
 A hung request is answered by nothing: it waits until the faults are set or cleared explicitly
 (a ``count`` running out does not release it) or the simulator stops, and then its connection is
 closed without a response.
@@ -27,6 +31,7 @@ __all__ = ["FAULT_FIELDS", "FaultController", "Faults", "make_faults"]
 
 FAULT_FIELDS = (
     "latency_ms",
+    "late_ms",
     "http_status",
     "api_error",
     "body",
@@ -44,6 +49,7 @@ _SCOPES = ("all", "private", "public")
 @dataclass(frozen=True)
 class Faults:
     latency_ms: tuple[float, float] | None = None
+    late_ms: float | None = None
     http_status: int | None = None
     api_error: str | None = None
     body: str | None = None
@@ -60,6 +66,7 @@ class Faults:
     def empty(self) -> bool:
         return (
             self.latency_ms is None
+            and self.late_ms is None
             and self.http_status is None
             and self.api_error is None
             and self.body is None
@@ -100,6 +107,11 @@ def make_faults(**kw: object) -> Faults:
         ):
             raise ValueError("latency_ms must be [lo, hi] with 0 <= lo <= hi")
         lat = (float(latency[0]), float(latency[1]))
+    late = kw.get("late_ms")
+    if late is not None and (
+        isinstance(late, bool) or not isinstance(late, int | float) or not 0 <= late <= 600_000
+    ):
+        raise ValueError("late_ms must be a number of milliseconds in [0, 600000]")
     status = kw.get("http_status")
     if status is not None and (
         isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
@@ -139,6 +151,7 @@ def make_faults(**kw: object) -> Faults:
             raise ValueError(f"{flag} must be true or false")
     return Faults(
         latency_ms=lat,
+        late_ms=None if late is None else float(late),
         http_status=status,
         api_error=api_error,
         body=body,

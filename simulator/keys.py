@@ -33,6 +33,7 @@ class KeyStats:
     ``accepted`` counts successful answers (empty error list). ``requests`` counts every private
     request that named the key, faulted ones included. ``max_concurrency`` is the largest number of
     requests for the key in flight at once (from reading the request to writing the answer).
+    ``late`` counts requests judged after their client gave up (the ``late_ms`` fault).
     ``other_writer_nonces`` counts nonces recorded by the simulated other writer; ``invalid_key``
     is only non-zero in ``total_stats`` (requests naming no known key), whose ``in_flight`` and
     ``max_concurrency`` count every API request, public ones included.
@@ -51,6 +52,7 @@ class KeyStats:
     requests: int = 0
     other_writer_nonces: int = 0
     invalid_key: int = 0
+    late: int = 0
 
 
 def parse_nonce(values: list[str]) -> int | None:

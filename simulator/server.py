@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -118,12 +120,28 @@ class _Handler(BaseHTTPRequestHandler):
             # happens after, so a client that sends its next request only after reading the
             # answer is never counted twice
             with engine.state.tracking(api_key or None):
-                reply = engine.handle(verb, path, headers, body)
+                reply = engine.handle(verb, path, headers, body, self._client_gone)
                 if reply.action == "hang":
                     engine.faults.wait_released(reply.generation)
             self._write(reply)
         else:
             self._write(Reply.html(404))
+
+    def _client_gone(self, limit_s: float = 60.0) -> bool:
+        """Wait until the client closes this connection (True), at most ``limit_s`` (False)."""
+        deadline = time.monotonic() + limit_s
+        stopping = self.server.engine.stopping
+        while time.monotonic() < deadline and not stopping.is_set():
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if not readable:
+                continue
+            try:
+                if not self.connection.recv(1, socket.MSG_PEEK):
+                    return True  # end of stream: the client gave up
+            except OSError:
+                return True
+            stopping.wait(0.05)  # the client sent more: it is still there
+        return False
 
     def _write(self, reply: Reply) -> None:
         if reply.action != "send":

@@ -14,7 +14,8 @@ rate limit -> nonce -> permission. Choices the Kraken docs leave open:
   Calls refused while locked neither extend the lockout nor count. Unknown keys cannot be
   attributed to a key and never lock anything.
 * A permission-denied call has passed the nonce check: its nonce is consumed.
-* AddOrder uses Kraken's separate trading counter, which is not simulated: it is not rate limited.
+* AddOrder/CancelOrder use Kraken's separate trading counter, which is not simulated: they are not
+  rate limited (:func:`broker.limits.call_cost`).
 * The other writer's nonces do not count against the rate limit.
 """
 
@@ -191,6 +192,14 @@ class SimState:
                 return None
             finally:
                 self._changed.notify_all()
+
+    def count_late(self, ks: KeyState | None) -> None:
+        """A request of ``ks`` is judged late: its client has given up waiting for it."""
+        if ks is None:
+            return
+        with self._lock:
+            ks.stats.late += 1
+            self._changed.notify_all()
 
     def finish(self, ks: KeyState | None, ok: bool) -> None:
         """Record how a request that got past (or skipped) judging was answered."""

@@ -19,6 +19,7 @@ from broker import (
     RefreshEvent,
 )
 from broker.signing import encode_private_request
+from simulator import OtherWriter
 from testkit.seed import SeedNonceGenerator
 from testkit.sim import make_key, one_key_simulator
 
@@ -220,3 +221,20 @@ def test_secret_never_in_repr_or_errors(tmp_path: Path) -> None:
         api.call_private("Balance", timeout=2)
     text = f"{caught.value!s} {caught.value!r}"
     assert secret not in text and key not in text
+
+
+def test_the_diagnosis_follows_the_evidence_across_reconnects(tmp_path: Path) -> None:
+    """Once our own calls were accepted, a rejection means another writer, also after the
+    reconnect's refresh (which once made it read as a restart below the high-water mark)."""
+    with one_key_simulator("evidence") as (sim, key, secret):
+        api = KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path)
+        assert api.connect()["ZUSD"]  # a fresh store: no history, but this call is accepted
+        sim.update_key(key, other_writer=OtherWriter(interval_ms=50, lead_ms=5000))
+        sim.wait_for(key, lambda s: s.other_writer_nonces >= 1)
+        with pytest.raises(InvalidNonceError) as first:
+            api.call_private("Balance")
+        assert first.value.diagnosis == "second_writer"
+        with pytest.raises(InvalidNonceError) as after_reconnect:
+            api.connect()  # refresh, call, refresh, retry: the other writer is still ahead
+        assert after_reconnect.value.diagnosis == "second_writer"
+        sim.update_key(key, other_writer=None)

@@ -12,6 +12,7 @@ from broker import (
     HTTPStatusError,
     InvalidArgumentsError,
     InvalidKeyError,
+    InvalidNonceError,
     InvalidSignatureError,
     KrakenAPIError,
     KrakenClient,
@@ -22,8 +23,9 @@ from broker import (
     RateLimitError,
     ServiceUnavailableError,
     TemporaryLockoutError,
+    ThrottledError,
 )
-from broker.errors import error_class_for_code
+from broker.errors import api_error_from_codes, error_class_for_code
 from testkit.sim import make_key, one_key_simulator
 
 
@@ -111,3 +113,63 @@ def test_unknown_and_known_codes_map_by_prefix() -> None:
     assert error_class_for_code("EAPI:Invalid nonce") is not KrakenAPIError
     assert error_class_for_code("EAPI:Invalid nonceX") is KrakenAPIError
     assert issubclass(KrakenTimeout, KrakenError)
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected", "code"),
+    [
+        # classified by the most severe entry, whatever the order
+        (
+            ["EAPI:Invalid nonce", "EGeneral:Permission denied"],
+            PermissionDeniedError,
+            "EGeneral:Permission denied",
+        ),
+        (
+            ["EService:Busy", "EGeneral:Temporary lockout"],
+            TemporaryLockoutError,
+            "EGeneral:Temporary lockout",
+        ),
+        (["WGeneral:Deprecated", "EAPI:Invalid key"], InvalidKeyError, "EAPI:Invalid key"),
+        # codes that had no class
+        (["EService:Deadline elapsed"], ServiceUnavailableError, "EService:Deadline elapsed"),
+        (["EGeneral:Too many requests"], RateLimitError, "EGeneral:Too many requests"),
+        (
+            ["EService:Market in limit_only mode"],
+            MarketRestrictedError,
+            "EService:Market in limit_only mode",
+        ),
+        (["EAPI:Invalid nonce window"], InvalidNonceError, "EAPI:Invalid nonce window"),
+        (["EService: Throttled: 1767225600"], ThrottledError, "EService: Throttled: 1767225600"),
+        # unknown codes keep their raw string; an unknown EService code is Kraken-side
+        (["EFunding:Unknown reference id"], KrakenAPIError, "EFunding:Unknown reference id"),
+        (["EService:Something new"], ServiceUnavailableError, "EService:Something new"),
+    ],
+)
+def test_error_lists_are_classified_by_their_most_severe_code(
+    codes: list[str], expected: type, code: str
+) -> None:
+    error = api_error_from_codes(codes, account="MASTER", method="AddOrder")
+    assert type(error) is expected
+    assert error.code == code and error.codes == codes
+    assert error.remedy and error.explanation
+
+
+def test_throttled_says_when_to_retry_and_is_retryable() -> None:
+    error = api_error_from_codes(["EService:Throttled:1767225600"])
+    assert isinstance(error, ThrottledError) and isinstance(error, RateLimitError)
+    assert error.retry_at == 1767225600.0 and error.retryable
+
+
+def test_any_json_result_is_valid_and_every_code_is_kept(tmp_path: Path) -> None:
+    with one_key_simulator("results") as (sim, key, secret):
+        api = KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path)
+        sim.set_faults(body='{"error":[],"result":true}', count=1)  # e.g. WithdrawCancel
+        assert api.call_private("Balance") is True
+        sim.set_faults(body='{"error":[],"result":"ok"}', count=1)
+        assert api.call_private("Balance") == "ok"
+        sim.set_faults(
+            body='{"error":["EAPI:Invalid nonce","EGeneral:Permission denied"]}', count=1
+        )
+        with pytest.raises(PermissionDeniedError) as caught:
+            api.call_private("Balance")
+        assert caught.value.codes == ["EAPI:Invalid nonce", "EGeneral:Permission denied"]
