@@ -240,12 +240,8 @@ def _build_account(
         unit_var, unit_value = parts["NONCE_UNIT"]
         try:
             unit = parse_unit(unit_value)
-        except ConfigurationError:
-            problems.append(
-                Problem(
-                    unit_var, f"unknown nonce unit {unit_value.strip()!r}; use ms, us or ns", label
-                )
-            )
+        except ConfigurationError as exc:
+            problems.append(Problem(unit_var, exc.message, label))
             failed = True
     tier: str | None = None
     if "TIER" in parts:

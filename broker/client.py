@@ -115,7 +115,7 @@ class _Outcome:
         return self.doc.get("result", {})
 
 
-class KrakenClient(krakenex.API):
+class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no type hints
     """A krakenex-compatible Kraken client with safe nonces. See the module docstring."""
 
     def __init__(

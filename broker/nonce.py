@@ -180,7 +180,6 @@ class KeyChannel:
         self.had_history: bool | None = None
         #: a call with this key has been accepted by Kraken in this process
         self.accepted = False
-        self.issued_count = 0
 
     # -- holding the key ------------------------------------------------------------------------
 
@@ -217,7 +216,6 @@ class KeyChannel:
                 raise ConfigurationError(f"nonce for key {self.key_id} would exceed 2^64-1")
             lease.write(NonceRecord(nonce, unit))
             self._last_issued, self._last_unit = nonce, unit
-            self.issued_count += 1
             ticket = Ticket(nonce)
             try:
                 yield ticket

@@ -14,7 +14,7 @@ import copy
 import math
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +43,8 @@ __all__ = [
 
 #: seconds, or ``(connect, read)`` seconds, as requests takes them
 Timeout = float | tuple[float, float]
+#: requests' own rule for a request-level setting over a session-level one (untyped upstream)
+_merge: Callable[[Any, Any], Any] = merge_setting
 
 
 def parse_timeout(value: Any, *, what: str = "timeout") -> Timeout:
@@ -94,10 +96,10 @@ class EnvCachingSession(requests.Session):
             if verify is True or verify is None:
                 verify = self._ca_bundle() or verify
         return {
-            "proxies": merge_setting(proxies, self.proxies),
-            "stream": merge_setting(stream, self.stream),
-            "verify": merge_setting(verify, self.verify),
-            "cert": merge_setting(cert, self.cert),
+            "proxies": _merge(proxies, self.proxies),
+            "stream": _merge(stream, self.stream),
+            "verify": _merge(verify, self.verify),
+            "cert": _merge(cert, self.cert),
         }
 
     def _environ_proxies(self, url: Any, no_proxy: str | None) -> dict[str, str]:
@@ -122,8 +124,11 @@ class EnvCachingSession(requests.Session):
 
 def _reason(exc: BaseException) -> BaseException:
     """The innermost cause requests wrapped (urllib3's ``MaxRetryError.reason`` and the like)."""
-    inner: Any = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
-    return getattr(inner, "reason", None) or inner
+    inner: BaseException = (
+        exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
+    )
+    reason = getattr(inner, "reason", None)
+    return reason if isinstance(reason, BaseException) else inner
 
 
 def _nothing_sent(exc: requests.RequestException) -> bool:

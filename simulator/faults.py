@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from .scenario import SYSTEM_STATUSES
@@ -183,11 +182,6 @@ class FaultController:
             self._remaining = faults.count
             self._generation += 1
             self._cond.notify_all()
-
-    def set_from(self, data: Mapping[str, object]) -> Faults:
-        faults = make_faults(**{str(k): v for k, v in data.items()})
-        self.set(faults)
-        return faults
 
     def clear(self) -> None:
         self.set(Faults())

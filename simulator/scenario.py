@@ -53,7 +53,11 @@ _NONCE_EXPR_RE = re.compile(r"now(?:_(s|ms|us|ns))?(?:([+-])(\d+(?:\.\d+)?)s)?")
 
 
 class ScenarioError(ValueError):
-    """A scenario (file, built-in name or admin patch) is invalid. Never contains a secret."""
+    """A scenario (file, built-in name or admin patch) is invalid. Never contains a secret.
+
+    Not part of :mod:`broker.errors`: that tree describes what a Kraken client meets, and the
+    simulator stands on Kraken's side of the wire (it depends on broker's signing only).
+    """
 
 
 @dataclass

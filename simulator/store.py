@@ -20,7 +20,8 @@ _VERSION = 1
 
 
 class StateFileError(ValueError):
-    """The state file cannot be read or written."""
+    """The state file cannot be read or written (outside :mod:`broker.errors` for the same
+    reason as :class:`~simulator.scenario.ScenarioError`)."""
 
 
 class NonceStore:
