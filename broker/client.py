@@ -47,7 +47,7 @@ from .errors import (
 )
 from .nonce import MAX_HOLD_S, KeyChannel, NonceStatus, channel_for, parse_unit
 from .observer import CallEvent, Observer, RefreshEvent, notify
-from .paths import default_data_dir, nonce_store_dir
+from .paths import default_data_dir, nonce_store_dir, nonce_sync_default
 from .signing import decode_secret, mask_key, private_headers
 from .stores import file_store
 from .transport import (
@@ -129,7 +129,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         base_url: str | None = None,
         timeout: Timeout = 10.0,
         observer: Observer | None = None,
-        durable: bool = True,
+        durable: bool | None = None,
         late_grace: float | None = None,
     ):
         super().__init__(key, secret)
@@ -144,7 +144,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
             Path(store_dir).expanduser() if store_dir else nonce_store_dir(default_data_dir())
         )
         #: fdatasync the high-water mark before each request leaves (see the README)
-        self.durable = durable
+        self.durable = nonce_sync_default() if durable is None else durable
         if late_grace is not None and (
             isinstance(late_grace, bool)
             or not isinstance(late_grace, int | float)

@@ -49,11 +49,13 @@ def _server_second(client: _PublicCaller, timeout: float | None) -> int:
 def single_sample_skew(
     client: _PublicCaller, *, clock: Callable[[], float] = time.time
 ) -> SkewEstimate:
-    """The naive estimate (one probe, midpoint of the round trip): the baseline to beat."""
+    """The naive estimate (one probe): the baseline to beat. Unbiased: the server's clock read
+    somewhere in ``[S, S + 1)`` while the local clock was somewhere in ``[t0, t1]``, so the
+    midpoints of both are compared."""
     t0 = clock()
     second = _server_second(client, None)
     t1 = clock()
-    return SkewEstimate((t0 + t1) / 2 - second, 0.5 + (t1 - t0) / 2, 1, t1 - t0, t1)
+    return SkewEstimate((t0 + t1) / 2 - (second + 0.5), 0.5 + (t1 - t0) / 2, 1, t1 - t0, t1)
 
 
 def estimate_clock_skew(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,18 @@ def test_deadline_limits_probing(tmp_path: Path) -> None:
         )
         assert estimate.probes == 1
         assert abs(estimate.offset_s + 0.37) <= estimate.uncertainty_s + 0.005
+
+
+def test_the_single_sample_baseline_is_unbiased(tmp_path: Path) -> None:
+    """Kraken's whole second S stands for [S, S + 1): the naive estimate compares midpoints, so
+    its own interval contains the true offset at every phase of the second."""
+    offset = 0.37
+    with one_key_simulator("skew-naive", clock_offset_s=offset) as (sim, key, secret):
+        api = KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path)
+        errors = []
+        for phase in (0.1, 0.3, 0.5, 0.7, 0.9):
+            time.sleep((phase - time.time() % 1.0) % 1.0)
+            naive = single_sample_skew(api)
+            errors.append(naive.offset_s - (-offset))
+            assert abs(naive.offset_s - (-offset)) <= naive.uncertainty_s, (phase, naive)
+        assert max(abs(e) for e in errors) <= 0.5 + 0.05
