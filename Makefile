@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-# Debian packages the tests need (promtool/prometheus for the metrics tests, chromium for the browser test)
-DEB_PACKAGES ?= prometheus chromium
+# Debian packages the tests need: prometheus (+promtool) and prometheus-alertmanager for the metrics
+# and alerting tests, chromium for the browser tests, redis-server for the shared nonce store
+DEB_PACKAGES ?= prometheus prometheus-alertmanager chromium redis-server
 SOURCES := $(wildcard broker dashboard simulator gateway testkit bench tests)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
