@@ -34,6 +34,7 @@ SUITE: dict[int, tuple[str, str]] = {
     5: ("bench.scrape", "Scrape cost"),
     6: ("bench.dashboard_cost", "Dashboard cost"),
     7: ("bench.soak", "Soak"),
+    8: ("bench.nonce_store", "Redis nonce store"),
 }
 DEFAULT_OUTPUT = ROOT / "bench" / "RESULTS.md"
 

@@ -45,11 +45,11 @@ from .errors import (
     TransportError,
     api_error_from_codes,
 )
-from .nonce import MAX_HOLD_S, KeyChannel, NonceStatus, channel_for, parse_unit
+from .nonce import MAX_HOLD_S, KeyChannel, NonceStatus, NonceStore, channel_for, parse_unit
 from .observer import CallEvent, Observer, RefreshEvent, notify
 from .paths import default_data_dir, nonce_store_dir, nonce_sync_default
 from .signing import decode_secret, mask_key, private_headers
-from .stores import file_store
+from .stores import LEASE_MARGIN_S, nonce_store_spec, open_store
 from .transport import (
     EnvCachingSession,
     Timeout,
@@ -90,6 +90,7 @@ class _Outcome:
     transport: requests.RequestException | None = None
     response: requests.Response | None = None
     nonce: int | None = None
+    waited_s: float = 0.0
 
     def krakenex_value(self, secrets: list[str], json_options: dict[str, Any]) -> Any:
         """krakenex's contract: requests exceptions for transport/HTTP, else the JSON."""
@@ -131,6 +132,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         observer: Observer | None = None,
         durable: bool | None = None,
         late_grace: float | None = None,
+        nonce_store: str | NonceStore | None = None,
     ):
         super().__init__(key, secret)
         self.account = account
@@ -145,6 +147,8 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         )
         #: fdatasync the high-water mark before each request leaves (see the README)
         self.durable = nonce_sync_default() if durable is None else durable
+        #: ``file``, a ``redis://`` URL, or a store object (:mod:`broker.stores`)
+        self.nonce_store = nonce_store_spec() if nonce_store is None else nonce_store
         if late_grace is not None and (
             isinstance(late_grace, bool)
             or not isinstance(late_grace, int | float)
@@ -158,7 +162,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         session = EnvCachingSession()
         session.headers.update(self.session.headers)  # krakenex's User-Agent
         self.session: requests.Session = session
-        self._cached_channel: tuple[tuple[str, Path, bool], KeyChannel] | None = None
+        self._cached_channel: tuple[tuple[Any, ...], KeyChannel] | None = None
         _clients.add(self)
 
     # krakenex assigns ``key`` in its constructor and in ``load_key``: keep it normalised, as
@@ -291,10 +295,16 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         return key
 
     def _channel(self) -> KeyChannel:
-        ident = (self._checked_key(), self.store_dir, self.durable)
+        spec = self.nonce_store
+        ident = (
+            self._checked_key(),
+            self.store_dir,
+            self.durable,
+            spec if isinstance(spec, str) else id(spec),
+        )
         cached = self._cached_channel
         if cached is None or cached[0] != ident:
-            store = file_store(self.store_dir, durable=self.durable)
+            store = open_store(spec, self.store_dir, durable=self.durable)
             cached = (ident, channel_for(ident[0], store))
             self._cached_channel = cached
         return cached[1]
@@ -330,13 +340,15 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
                     f"API secret of {self.account}: {exc.message}", account=self.account
                 ) from None
             channel = self._channel()
-            with channel.reserve(self.nonce_unit) as ticket:
+            limit = self.timeout if timeout is None else parse_timeout(timeout)
+            lease = read_timeout(limit) + LEASE_MARGIN_S
+            with channel.reserve(self.nonce_unit, lease_s=lease) as ticket:
                 body = body_for(ticket.nonce)
                 headers = private_headers(urlpath, ticket.nonce, body, key, self.secret)
                 outcome = self._send(
                     "POST", urlpath, method, body=body, headers=headers, timeout=timeout
                 )
-                outcome.nonce = ticket.nonce
+                outcome.nonce, outcome.waited_s = ticket.nonce, ticket.waited_s
                 if isinstance(outcome.error, TransportError) and outcome.error.outcome_unknown:
                     ticket.hold_for(self._grace(timeout))
         except KrakenError as exc:  # refused before anything was sent
@@ -415,6 +427,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
             outcome="ok" if error is None else error.kind,
             nonce=outcome.nonce,
             error=error,
+            waited_s=outcome.waited_s,
         )
         notify(self.observer, "on_call", event)
 

@@ -7,6 +7,7 @@
     │   ├── InvalidSecretError       the API secret is not valid base64
     │   └── NonceUnitDowngradeError  a coarser nonce unit than the key has already used
     ├── NonceStoreError             the nonce store cannot be read or written (names the path)
+    │   └── NonceStoreUnavailable    the shared store (Redis) is down, timing out or read-only
     ├── ReentrantCallError          a call for a key from inside a call for the same key
     ├── TransportError              the request did not get an HTTP answer
     │   ├── KrakenTimeout                sent, no answer in time: the outcome is unknown
@@ -54,6 +55,7 @@ __all__ = [
     "KrakenTimeout",
     "MarketRestrictedError",
     "NonceStoreError",
+    "NonceStoreUnavailable",
     "NonceUnitDowngradeError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -127,6 +129,21 @@ class NonceStoreError(KrakenError):
     ):
         super().__init__(message, account=account, method=method)
         self.path = path
+
+
+class NonceStoreUnavailable(NonceStoreError):
+    """The shared nonce store (Redis) cannot be reached or written; nothing was sent."""
+
+    kind = "nonce_store_unavailable"
+    retryable = True
+    explanation = (
+        "The shared nonce store (Redis) is unreachable, not answering, or read-only, so the "
+        "request was not sent: without it, another host could be using the key at the same time."
+    )
+    remedy = (
+        "Check the Redis named in KRAKENWATCH_NONCE_STORE (running, reachable, the primary and not "
+        "a replica, the password); calls resume by themselves once it answers."
+    )
 
 
 class ReentrantCallError(KrakenError):

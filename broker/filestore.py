@@ -203,8 +203,9 @@ class FileStore:
         return files
 
     @contextlib.contextmanager
-    def hold(self, key_id: str) -> Iterator[_Lease]:
-        """Hold ``key_id`` against every other process on this host until the block ends."""
+    def hold(self, key_id: str, *, lease_s: float | None = None) -> Iterator[_Lease]:
+        """Hold ``key_id`` against every other process on this host until the block ends (a
+        file lock ends with its process: ``lease_s`` does not apply)."""
         files = self._records(key_id)
         with contextlib.ExitStack() as stack:
             for file in files:

@@ -140,8 +140,11 @@ class NonceStore(Protocol):
         """One line saying which processes this store coordinates (no secret)."""
         ...
 
-    def hold(self, key_id: str) -> AbstractContextManager[KeyLease]:
-        """Exclusive use of ``key_id`` against everyone sharing the store, until the block ends."""
+    def hold(
+        self, key_id: str, *, lease_s: float | None = None
+    ) -> AbstractContextManager[KeyLease]:
+        """Exclusive use of ``key_id`` against everyone sharing the store, until the block ends.
+        ``lease_s``: how long a crashed holder may keep others out, where the store leases."""
         ...
 
     def peek(self, key_id: str) -> NonceRecord | None:
@@ -156,8 +159,10 @@ class NonceStore(Protocol):
 class Ticket:
     """The nonce of one request in flight, and the caller's say on what happens after it."""
 
-    def __init__(self, nonce: int):
+    def __init__(self, nonce: int, waited_s: float):
         self.nonce = nonce
+        #: how long the caller waited for the key (other requests of it, a hold)
+        self.waited_s = waited_s
         self.hold_s = 0.0
 
     def hold_for(self, seconds: float) -> None:
@@ -200,14 +205,18 @@ class KeyChannel:
                 self._holder = None
 
     @contextlib.contextmanager
-    def reserve(self, unit: str) -> Iterator[Ticket]:
+    def reserve(self, unit: str, *, lease_s: float | None = None) -> Iterator[Ticket]:
         """Issue the next nonce and hold the key until the ``with`` block ends.
 
         The record is persisted before the ticket is yielded, i.e. before the nonce can reach
         Kraken. A hold set on the ticket (:meth:`Ticket.hold_for`) is recorded before the key is
         released, and the next request waits it out.
         """
-        with self._exclusive("send a request"), self.store.hold(self.key_id) as lease:
+        asked = time.monotonic()
+        with (
+            self._exclusive("send a request"),
+            self.store.hold(self.key_id, lease_s=lease_s) as lease,
+        ):
             record = self._checked(lease.read(), unit)
             _wait_out(max(record.hold_until, self._hold_until))
             floor = max(self._last_issued_in(unit), convert(record.high_water, record.unit, unit))
@@ -216,7 +225,7 @@ class KeyChannel:
                 raise ConfigurationError(f"nonce for key {self.key_id} would exceed 2^64-1")
             lease.write(NonceRecord(nonce, unit))
             self._last_issued, self._last_unit = nonce, unit
-            ticket = Ticket(nonce)
+            ticket = Ticket(nonce, time.monotonic() - asked)
             try:
                 yield ticket
             finally:

@@ -31,6 +31,8 @@ class CallEvent:
     outcome: str
     nonce: int | None = None
     error: KrakenError | None = field(default=None, compare=False)
+    #: how long the call waited for its key (other requests of the key, a shared store's lock)
+    waited_s: float = 0.0
 
     @property
     def error_code(self) -> str | None:

@@ -7,81 +7,13 @@ different runtime directories stand for different hosts (or users, or containers
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from broker import InvalidNonceError, KrakenClient
 from testkit.sim import one_key_simulator
-
-WORKER = """
-import json, sys, threading
-import broker.nonce
-from broker import KrakenClient
-url, key, secret, store, calls, threads, ahead = sys.argv[1:8]
-if float(ahead):
-    # this process's clock runs ahead (a host whose clock was later stepped back)
-    real = broker.nonce.now_in_unit
-    broker.nonce.now_in_unit = lambda unit: real(unit) + int(float(ahead) * broker.nonce.NONCE_UNITS[unit])
-api = KrakenClient(key, secret, base_url=url, store_dir=store)
-errors = []
-def work():
-    for _ in range(int(calls)):
-        errors.extend(api.query_private("Balance")["error"])
-pool = [threading.Thread(target=work) for _ in range(int(threads))]
-[t.start() for t in pool]; [t.join() for t in pool]
-print(json.dumps({"errors": errors}))
-"""
-
-
-def run_workers(
-    url: str,
-    key: str,
-    secret: str,
-    stores: list[Path],
-    *,
-    calls: int,
-    threads: int = 1,
-    ahead: float = 0.0,
-    hosts: list[Path] | None = None,
-) -> list[list[str]]:
-    """Run one worker process per store directory, concurrently; return each one's errors.
-    ``hosts``: a runtime directory per worker (default: this test's, shared by all)."""
-    envs = (
-        [None] * len(stores)
-        if hosts is None
-        else [{**os.environ, "XDG_RUNTIME_DIR": str(h)} for h in hosts]
-    )
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                WORKER,
-                url,
-                key,
-                secret,
-                str(store),
-                str(calls),
-                str(threads),
-                str(ahead),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for store, env in zip(stores, envs, strict=True)
-    ]
-    results = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0
-        results.append(json.loads(out)["errors"])
-    return results
+from testkit.workers import run_workers
 
 
 def test_two_processes_share_a_key_without_rejections(tmp_path: Path) -> None:
