@@ -65,13 +65,16 @@ def estimate_clock_skew(
     target_uncertainty_s: float = 0.01,
     deadline_s: float | None = None,
     timeout: float | None = None,
+    decide_bound_s: float | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SkewEstimate:
     """Estimate local minus Kraken time by bisecting the server's second boundary.
 
-    Stops after ``max_probes`` probes, when the uncertainty is below ``target_uncertainty_s``, or
-    when the next probe would end after ``deadline_s`` seconds (wall time) from now.
+    Stops after ``max_probes`` probes, when the uncertainty is below ``target_uncertainty_s``,
+    when the next probe would end after ``deadline_s`` seconds (wall time) from now, or, with
+    ``decide_bound_s``, as soon as the interval lies entirely within ``±decide_bound_s`` or
+    entirely outside it (enough to decide a skew check; the estimate keeps the uncertainty it has).
     Raises :class:`~broker.errors.KrakenError` when the first probe fails.
     """
     if max_probes < 1:
@@ -107,6 +110,13 @@ def estimate_clock_skew(
         if new_lo > new_hi:  # the server clock jumped (or rounds): start over from this probe
             new_lo, new_hi = t0 - second - 1, t1 - second
         lo, hi = new_lo, new_hi
-        if (hi - lo) / 2 <= target_uncertainty_s:
+        if (hi - lo) / 2 <= target_uncertainty_s or _decides(lo, hi, decide_bound_s):
             break
     return SkewEstimate((lo + hi) / 2, (hi - lo) / 2, probes, statistics.median(rtts), clock())
+
+
+def _decides(lo: float, hi: float, bound: float | None) -> bool:
+    """Whether every offset in ``[lo, hi]`` is on the same side of ``±bound``."""
+    if bound is None:
+        return False
+    return (-bound <= lo and hi <= bound) or hi < -bound or lo > bound

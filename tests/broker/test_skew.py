@@ -47,3 +47,24 @@ def test_the_single_sample_baseline_is_unbiased(tmp_path: Path) -> None:
             errors.append(naive.offset_s - (-offset))
             assert abs(naive.offset_s - (-offset)) <= naive.uncertainty_s, (phase, naive)
         assert max(abs(e) for e in errors) <= 0.5 + 0.05
+
+
+@pytest.mark.parametrize(
+    ("offset", "inside"), [(0.2, True), (-0.3, True), (2.6, False), (-3.4, False)]
+)
+def test_sampling_stops_once_the_bound_is_decided(
+    tmp_path: Path, offset: float, inside: bool
+) -> None:
+    bound = 1.0
+    with one_key_simulator("skew-decide", clock_offset_s=offset) as (sim, key, secret):
+        api = KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path)
+        quick = estimate_clock_skew(
+            api, max_probes=10, target_uncertainty_s=0.001, decide_bound_s=bound
+        )
+        precise = estimate_clock_skew(api, max_probes=10, target_uncertainty_s=0.001)
+    low, high = quick.offset_s - quick.uncertainty_s, quick.offset_s + quick.uncertainty_s
+    # the verdict the early stop gives is the one the precise estimate gives
+    assert (-bound <= low and high <= bound) is inside
+    assert (abs(precise.offset_s) <= bound) is inside
+    assert low - 0.005 <= -offset <= high + 0.005, "the reported interval contains the truth"
+    assert quick.probes < precise.probes
