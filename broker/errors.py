@@ -325,20 +325,13 @@ class ThrottledError(RateLimitError):
     explanation = "Kraken throttled the key: too many concurrent requests."
     remedy = "Wait until the time Kraken named (retry_at); send one request at a time per key."
 
-    def __init__(
-        self,
-        code: str,
-        *,
-        codes: list[str] | None = None,
-        account: str | None = None,
-        method: str | None = None,
-    ):
-        super().__init__(code, codes=codes, account=account, method=method)
-        stamp = code.rsplit(":", 1)[-1].strip()
+    @property
+    def retry_at(self) -> float | None:
+        """The Unix time Kraken named, after which a retry may succeed."""
         try:
-            self.retry_at: float | None = float(stamp)
+            return float(self.code.rsplit(":", 1)[-1].strip())
         except ValueError:
-            self.retry_at = None
+            return None
 
 
 class TemporaryLockoutError(KrakenAPIError):

@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from broker.limits import TIERS
 from dashboard import events as ev
-from dashboard.config import TIERS, load_settings
+from dashboard.config import load_settings
 from dashboard.service import Service
 from simulator import Simulator, builtin_scenario, scenario_environment
 from testkit.net import eventually
@@ -48,7 +49,7 @@ def test_fault_cycle_survived_and_recovered(tmp_path: Path) -> None:
             ("503", {"http_status": 503}, "http_status"),
             ("unavailable", {"api_error": "EService:Unavailable"}, "service_unavailable"),
             ("busy", {"api_error": "EService:Busy"}, "service_unavailable"),
-            ("drop", {"drop": True}, "connection"),
+            ("drop", {"drop": True}, "connection_lost"),  # sent, then cut: outcome unknown
             ("maintenance", {"system_status": "maintenance"}, "service_unavailable"),
             ("rate limit", {"api_error": "EAPI:Rate limit exceeded"}, "rate_limited"),
             ("lockout", {"api_error": "EGeneral:Temporary lockout"}, "temporary_lockout"),
@@ -84,8 +85,10 @@ def test_fault_cycle_survived_and_recovered(tmp_path: Path) -> None:
             eventually(all_connected, timeout=LOCKOUT_WAIT + 10)
             recovery = time.monotonic() - cleared
             if name == "rate limit":
-                maximum, decay = TIERS["pro"]
-                assert recovery <= max(POLL, maximum / (2 * decay)) + 2 * POLL + 0.5, recovery
+                pro = TIERS["pro"]
+                assert (
+                    recovery <= max(POLL, pro.seconds_to_decay(pro.maximum / 2)) + 2 * POLL + 0.5
+                ), recovery
             elif name == "lockout":
                 assert recovery <= LOCKOUT_WAIT + 2 * POLL + 0.5, recovery
             else:
@@ -113,6 +116,7 @@ def test_fault_cycle_survived_and_recovered(tmp_path: Path) -> None:
             "http_status",
             "service_unavailable",
             "connection",
+            "connection_lost",
             "rate_limited",
             "temporary_lockout",
         ):
