@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from broker.limits import TIERS
 from dashboard import events as ev
-from dashboard.config import TIERS, load_settings
+from dashboard.config import load_settings
 from dashboard.service import Service
+from dashboard.status import AccountState
 from simulator import Simulator, builtin_scenario, scenario_environment
 from testkit.net import eventually
 
@@ -38,7 +40,7 @@ def test_fault_cycle_survived_and_recovered(tmp_path: Path) -> None:
         return {a.label: a.state for a in service.monitor.snapshot().accounts}
 
     def all_connected() -> bool:
-        return set(states().values()) == {ev.CONNECTED}
+        return set(states().values()) == {AccountState.CONNECTED}
 
     try:
         eventually(all_connected)
@@ -61,7 +63,7 @@ def test_fault_cycle_survived_and_recovered(tmp_path: Path) -> None:
                 lambda kind=kind: (
                     (service.monitor.snapshot().account("MASTER").last_error or None)
                     and service.monitor.snapshot().account("MASTER").last_error.kind == kind
-                    and states()["MASTER"] != ev.CONNECTED
+                    and states()["MASTER"] != AccountState.CONNECTED
                 )
             )  # type: ignore[union-attr]
             if name == "lockout":
@@ -84,7 +86,7 @@ def test_fault_cycle_survived_and_recovered(tmp_path: Path) -> None:
             eventually(all_connected, timeout=LOCKOUT_WAIT + 10)
             recovery = time.monotonic() - cleared
             if name == "rate limit":
-                maximum, decay = TIERS["pro"]
+                maximum, decay = TIERS["pro"].maximum, TIERS["pro"].decay_per_s
                 assert recovery <= max(POLL, maximum / (2 * decay)) + 2 * POLL + 0.5, recovery
             elif name == "lockout":
                 assert recovery <= LOCKOUT_WAIT + 2 * POLL + 0.5, recovery
@@ -93,7 +95,7 @@ def test_fault_cycle_survived_and_recovered(tmp_path: Path) -> None:
 
         # the simulator is killed and restarted on the same port
         sim.stop()
-        eventually(lambda: states()["MASTER"] != ev.CONNECTED)
+        eventually(lambda: states()["MASTER"] != AccountState.CONNECTED)
         assert service.monitor.snapshot().account("MASTER").last_error.kind == "connection"  # type: ignore[union-attr]
         sim = Simulator(scenario, port=port).start()
         restarted = time.monotonic()
