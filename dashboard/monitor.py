@@ -122,7 +122,7 @@ class Monitor:
         self._begin(max(0.5, min(self.settings.request_timeout_s, timeout_s * 0.8)))
         deadline = time.monotonic() + timeout_s
         threads = [
-            self._spawn(f"kw-verify-{label}", poller.step)
+            self._spawn(f"kw-verify-{label}", poller.step, False)
             for label, poller in self._pollers.items()
         ]
         clock_s = min(timeout_s * VERIFY_CLOCK_SHARE, VERIFY_CLOCK_S)

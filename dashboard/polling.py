@@ -102,8 +102,12 @@ class AccountPoller:
 
     # -- one attempt --------------------------------------------------------------------------
 
-    def step(self) -> float | None:
-        """One connect-or-poll attempt; how long to wait before the next (``None``: until asked)."""
+    def step(self, again: bool = True) -> float | None:
+        """One connect-or-poll attempt; how long to wait before the next (``None``: until asked).
+
+        ``again=False``: a one-shot attempt (``krakenwatch check``); its state says nothing of a
+        next attempt.
+        """
         if self._retry_requested:
             self._retry_requested = False
             self.auth_failures, self.stopped = 0, False
@@ -127,7 +131,7 @@ class AccountPoller:
             self.board.set_state(self.label, AccountState.INVALID_CONFIG, str(exc))
             return max(self.settings.poll_interval_s, CONFIGURATION_WAIT_S)
         except KrakenError as exc:
-            return self._after_failure(exc)
+            return self._after_failure(exc, again)
         self.connected = True
         self._after_success(balances)
         return self.settings.poll_interval_s
@@ -151,11 +155,11 @@ class AccountPoller:
             self._probe_permissions()
         self.polls += 1
 
-    def _after_failure(self, exc: KrakenError) -> float | None:
+    def _after_failure(self, exc: KrakenError, again: bool) -> float | None:
         self.failures += 1
         self.board.record_failure(self.label, exc)
         if is_auth_failure(exc):
-            return self._after_auth_failure(exc)
+            return self._after_auth_failure(exc, again)
         was_up = self.board.state(self.label) == AccountState.CONNECTED
         # a lockout is waited out in full, then the account connects afresh
         transient = exc.retryable and not isinstance(exc, TemporaryLockoutError)
@@ -172,7 +176,7 @@ class AccountPoller:
             tier=self.tier,
         )
 
-    def _after_auth_failure(self, exc: KrakenError) -> float | None:
+    def _after_auth_failure(self, exc: KrakenError, again: bool) -> float | None:
         """Wrong key, secret, nonce or permission: no quick retry (failed calls earn a lockout)."""
         self.connected = False  # the next attempt refreshes the nonce baseline
         self.auth_failures += 1
@@ -184,7 +188,9 @@ class AccountPoller:
         delay = self.policy.auth_delay(self.auth_failures)
         self.stopped = delay is None
         self.board.record_auth_failures(self.label, self.auth_failures, stopped=self.stopped)
-        if delay is None:
+        if not again:
+            reason = f"{exc.kind}: {exc}"
+        elif delay is None:
             reason = (
                 f"stopped after {self.auth_failures} authentication failures: {code}; "
                 "fix it and restart, or press Retry now"

@@ -19,21 +19,21 @@ from dashboard.service import Service
 from dashboard.status import AccountState, AccountStatus
 from simulator import fake_secret
 from testkit.net import eventually
-from testkit.sim import one_key_simulator
+from testkit.sim import master_environment, one_key_simulator
 
 #: the quiet period over which no further call may be made after an authentication failure
 QUIET_S = 12.0
 
 
 def master_env(url: str, key: str, secret: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    return {
-        "KRAKEN_API_URL": url,
-        "KRAKEN_MASTER_API_KEY": key,
-        "KRAKEN_MASTER_API_SECRET": secret,
-        "KRAKENWATCH_DATA_DIR": str(data_dir),
-        "KRAKENWATCH_POLL_INTERVAL": "1",
+    return master_environment(
+        url,
+        key,
+        secret,
+        KRAKENWATCH_DATA_DIR=str(data_dir),
+        KRAKENWATCH_POLL_INTERVAL="1",
         **extra,
-    }
+    )
 
 
 @pytest.mark.parametrize(

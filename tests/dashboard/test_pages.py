@@ -18,7 +18,7 @@ from dashboard.service import Service
 from dashboard.status import AccountState
 from dashboard.views.timeline import segments
 from testkit.net import eventually
-from testkit.sim import one_key_simulator, scenario_simulator
+from testkit.sim import master_environment, one_key_simulator, scenario_simulator
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "ui"
 PAGE_FILES = ["overview.py", "timeline.py", "balances.py", "nonce.py", "settings.py"]
@@ -294,13 +294,13 @@ def test_an_invalid_account_gets_a_card_with_the_variable(tmp_path: Path) -> Non
 
 def test_retry_now_resumes_an_account_stopped_by_authentication_failures(tmp_path: Path) -> None:
     with one_key_simulator("retry", permissions=["orders"]) as (sim, key, secret):
-        env = {
-            "KRAKEN_API_URL": sim.url,
-            "KRAKEN_MASTER_API_KEY": key,
-            "KRAKEN_MASTER_API_SECRET": secret,
-            "KRAKENWATCH_DATA_DIR": str(tmp_path),
-            "KRAKENWATCH_POLL_INTERVAL": "1",
-        }
+        env = master_environment(
+            sim.url,
+            key,
+            secret,
+            KRAKENWATCH_DATA_DIR=str(tmp_path),
+            KRAKENWATCH_POLL_INTERVAL="1",
+        )
         service = Service.create(
             load_settings(env, use_dotenv=False), retry_policy=RetryPolicy(auth_delays_s=(0.1,))
         )
