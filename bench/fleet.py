@@ -33,6 +33,7 @@ from broker import KrakenClient
 from dashboard import events as ev
 from dashboard.config import load_settings
 from dashboard.monitor import Monitor
+from dashboard.status import AccountState
 from simulator import KeySpec, Scenario
 from simulator.environment import scenario_environment
 
@@ -88,7 +89,7 @@ def run_check(ctx: Context, env: dict[str, str], n: int) -> _Check:
         raise RuntimeError(
             f"krakenwatch check exited {proc.returncode} without JSON: {proc.stderr.strip()[-500:]}"
         ) from None
-    connected = sum(1 for a in doc.get("accounts", []) if a.get("state") == ev.CONNECTED)
+    connected = sum(1 for a in doc.get("accounts", []) if a.get("state") == AccountState.CONNECTED)
     return _Check(wall, proc.returncode, connected)
 
 
@@ -122,7 +123,7 @@ def run_in_process(ctx: Context, env: dict[str, str], n: int, *, from_file: bool
             if event.account is None:
                 return
             with lock:
-                if event.kind == ev.STATE and event.data.get("state") == ev.CONNECTED:
+                if event.kind == ev.STATE and event.data.get("state") == AccountState.CONNECTED:
                     connected.setdefault(event.account, now)
                 elif event.kind == ev.PERMISSION and event.data.get("permission") == "orders":
                     done.setdefault(event.account, now)

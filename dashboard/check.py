@@ -9,24 +9,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 from broker import ConfigurationError
 
-from .checklist import build_checklist, verify_document
-from .config import load_settings
+from .checklist import CheckStatus, build_checklist, verify_document
+from .config import NO_ACCOUNT, NO_ACCOUNT_HELP, Settings, add_env_file_argument, load_settings
 from .monitor import Monitor
+from .status import AccountState
 
-__all__ = ["add_arguments", "render_table", "run_from_args"]
+__all__ = ["add_arguments", "render_table", "run_check", "run_from_args"]
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-NO_ACCOUNTS = (
-    "no Kraken account is configured.\n"
-    "Set KRAKEN_MASTER_API_KEY and KRAKEN_MASTER_API_SECRET, and KRAKEN_USER_<NAME>_API_KEY /\n"
-    "KRAKEN_USER_<NAME>_API_SECRET for each user, in the environment or in ./.env (or --env-file)."
-)
-MARKS = {"pass": "PASS", "fail": "FAIL", "pending": "WAIT", "skipped": "SKIP"}
+MARKS = {
+    CheckStatus.PASS: "PASS",
+    CheckStatus.FAIL: "FAIL",
+    CheckStatus.PENDING: "WAIT",
+    CheckStatus.SKIPPED: "SKIP",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,20 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="finish within S seconds even if Kraken hangs (default 30)",
     )
-    parser.add_argument(
-        "--env-file",
-        type=Path,
-        default=None,
-        metavar="F",
-        help="read variables from F instead of ./.env",
-    )
+    add_env_file_argument(parser)
 
 
-def run_from_args(
-    args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
-) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+def run_from_args(args: argparse.Namespace) -> int:
+    """``krakenwatch check``: build the settings once, verify, print to stdout/stderr."""
+    out, err = sys.stdout, sys.stderr
     if not args.timeout > 0:
         print("krakenwatch check: --timeout must be a positive number of seconds", file=err)
         return EXIT_CONFIG
@@ -62,9 +54,17 @@ def run_from_args(
     except ConfigurationError as exc:
         print(f"krakenwatch check: {exc}", file=err)
         return EXIT_CONFIG
+    return run_check(settings, args.timeout, as_json=args.json, out=out, err=err)
+
+
+def run_check(
+    settings: Settings, timeout_s: float, *, as_json: bool, out: TextIO, err: TextIO
+) -> int:
+    """Verify every account of ``settings`` once (within ``timeout_s``); print the table or the
+    verify document to ``out``, problems to ``err``; return the exit code."""
     if not settings.accounts and not settings.config_errors:
-        print(f"krakenwatch check: {NO_ACCOUNTS}", file=err)
-        if args.json:
+        print(f"krakenwatch check: {NO_ACCOUNT}.\n{NO_ACCOUNT_HELP}", file=err)
+        if as_json:
             print(
                 json.dumps(
                     {"ok": False, "error": "no account configured", "accounts": [], "checks": []}
@@ -72,15 +72,13 @@ def run_from_args(
                 file=out,
             )
         return EXIT_CONFIG
-    monitor = Monitor(settings)
-    snapshot = monitor.verify_once(args.timeout)
-    checks = build_checklist(snapshot, settings)
-    doc = verify_document(snapshot, settings, checks)
-    if args.json:
+    snapshot = Monitor(settings).verify_once(timeout_s)
+    doc = verify_document(snapshot, settings, build_checklist(snapshot, settings))
+    if as_json:
         print(json.dumps(doc, indent=2), file=out)
     else:
         print(render_table(doc), file=out)
-    misconfigured = [a for a in snapshot.accounts if a.state == "invalid_config"]
+    misconfigured = [a for a in snapshot.accounts if a.state == AccountState.INVALID_CONFIG]
     for problem in settings.config_errors:
         print(f"krakenwatch check: configuration error: {problem}", file=err)
     for account in misconfigured:
@@ -117,6 +115,6 @@ def render_table(doc: dict[str, Any]) -> str:
         lines.append(
             f"  [{MARKS[check['status']]}] {check['name']:<{width}} {scope:<20} {check['detail']}{optional}"
         )
-        if check["status"] == "fail" and check["remedy"]:
+        if check["status"] == CheckStatus.FAIL and check["remedy"]:
             lines.append(f"         remedy: {check['remedy']}")
     return "\n".join(lines)

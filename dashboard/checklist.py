@@ -1,55 +1,47 @@
-"""The live post-deploy verification checklist (the seed's list, made checkable).
+"""The live post-deploy verification checklist: each item checked against the monitor's snapshot.
 
-Every item has a status: ``pass``, ``fail``, ``pending`` (no data yet) or ``skipped`` (does not
-apply). ``ok`` is true when no *required* item is ``fail`` or ``pending``: no data is never a pass.
+Every item has a :class:`CheckStatus`: ``pass``, ``fail``, ``pending`` (no data yet) or
+``skipped`` (does not apply). ``ok`` is true when no *required* item is ``fail`` or ``pending``:
+no data is never a pass. The same items feed the Overview page, ``/api/verify``,
+``krakenwatch check`` and the ``krakenwatch_check_success`` gauge.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
-from broker import ConfigurationError, PermissionDeniedError
+from broker import ConfigurationError, InvalidNonceError, PermissionDeniedError
 
-from .config import Settings
-from .status import AccountStatus, Snapshot
+from .config import NO_ACCOUNT, NO_ACCOUNT_HELP, Settings
+from .status import AccountState, AccountStatus, Snapshot
 
-__all__ = ["CHECKS", "Check", "build_checklist", "verify_document"]
+__all__ = ["Check", "CheckStatus", "build_checklist", "verify_document"]
 
-PASS, FAIL, PENDING, SKIPPED = "pass", "fail", "pending", "skipped"
 
-#: check name -> what it verifies (the README's checklist table comes from the same list)
-CHECKS: dict[str, str] = {
-    "configuration": "every configured account and setting is valid",
-    "monitor_started": "the monitor is running",
-    "connected": "a private call (Balance) succeeded recently: the seed's KRAKEN PRO CONNECTED",
-    "balance_fetched": "the balance was read and can be shown (never a made-up 0)",
-    "no_invalid_nonce": "no EAPI:Invalid nonce since the monitor started",
-    "permission_query_funds": "the key has Query Funds",
-    "permission_query_orders": "the key has Query Open Orders & Trades",
-    "permission_create_orders": "the key has Create & Modify Orders (only when KRAKENWATCH_PROBE_TRADE=1)",
-    "dedicated_key": "the key is not configured under another label (not required)",
-    "clock_skew": "local clock within KRAKENWATCH_MAX_SKEW of Kraken's",
-    "kraken_status": "Kraken's SystemStatus is online (not required)",
-    "bot_kraken_connected": "the bot log shows KRAKEN PRO CONNECTED",
-    "bot_other_brokers": "the bot log shows the other brokers connected",
-    "bot_trading_cycles": "the bot log shows trading cycles running",
-    "bot_no_invalid_nonce": "the bot log shows no Invalid nonce lines",
-}
+class CheckStatus(StrEnum):
+    PASS = "pass"  # noqa: S105 (a check status, not a password)
+    FAIL = "fail"
+    #: no data yet
+    PENDING = "pending"
+    #: does not apply (not required)
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
     account: str | None
-    status: str
+    status: CheckStatus
     detail: str
     remedy: str | None = None
     required: bool = True
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON types (the status as its string)."""
+        return {**asdict(self), "status": str(self.status)}
 
 
 def build_checklist(snapshot: Snapshot, settings: Settings) -> list[Check]:
@@ -68,15 +60,15 @@ def _configuration(settings: Settings) -> Check:
         return Check(
             "configuration",
             None,
-            FAIL,
-            "no Kraken account is configured",
-            "Set KRAKEN_MASTER_API_KEY and KRAKEN_MASTER_API_SECRET (and KRAKEN_USER_<NAME>_API_KEY/_API_SECRET per user) in the environment or .env.",
+            CheckStatus.FAIL,
+            NO_ACCOUNT,
+            NO_ACCOUNT_HELP,
         )
     if errors:
         return Check(
             "configuration",
             None,
-            FAIL,
+            CheckStatus.FAIL,
             "; ".join(str(p) for p in errors),
             "Fix the named variables; the other accounts keep running.",
         )
@@ -84,14 +76,19 @@ def _configuration(settings: Settings) -> Check:
     detail = f"{len(settings.accounts)} account(s) configured" + (
         f"; warnings: {'; '.join(warnings)}" if warnings else ""
     )
-    return Check("configuration", None, PASS, detail)
+    return Check("configuration", None, CheckStatus.PASS, detail)
 
 
 def _started(snapshot: Snapshot) -> Check:
     if snapshot.started_at is None:
-        return Check("monitor_started", None, PENDING, "the monitor has not started yet")
+        return Check(
+            "monitor_started", None, CheckStatus.PENDING, "the monitor has not started yet"
+        )
     return Check(
-        "monitor_started", None, PASS, f"started {_ago(snapshot.taken_at - snapshot.started_at)}"
+        "monitor_started",
+        None,
+        CheckStatus.PASS,
+        f"started {_ago(snapshot.taken_at - snapshot.started_at)}",
     )
 
 
@@ -101,7 +98,7 @@ def _account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Ch
             Check(
                 "connected",
                 a.label,
-                FAIL,
+                CheckStatus.FAIL,
                 f"invalid configuration: {a.reason}",
                 ConfigurationError.remedy,
             ),
@@ -109,7 +106,7 @@ def _account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Ch
                 Check(
                     name,
                     a.label,
-                    SKIPPED,
+                    CheckStatus.SKIPPED,
                     "not connected: the configuration is invalid",
                     required=False,
                 )
@@ -128,44 +125,55 @@ def _account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Ch
         connected = Check(
             "connected",
             label,
-            PASS,
+            CheckStatus.PASS,
             f"last successful call {_ago(now - (a.last_success_at or now))}",
         )
-    elif a.state in ("disconnected", "invalid_config", "degraded"):
-        connected = Check("connected", label, FAIL, f"{a.state}: {a.reason}", remedy)
+    elif a.state in (
+        AccountState.DISCONNECTED,
+        AccountState.INVALID_CONFIG,
+        AccountState.DEGRADED,
+    ):
+        connected = Check("connected", label, CheckStatus.FAIL, f"{a.state}: {a.reason}", remedy)
     elif a.last_success_at is not None:
         connected = Check(
             "connected",
             label,
-            FAIL,
+            CheckStatus.FAIL,
             f"no successful call for {_ago(now - a.last_success_at)}",
             "Check the account's recent errors on the timeline.",
         )
     else:
-        connected = Check("connected", label, PENDING, "connecting: no answer from Kraken yet")
+        connected = Check(
+            "connected", label, CheckStatus.PENDING, "connecting: no answer from Kraken yet"
+        )
 
     if a.balance_error:
-        balance = Check("balance_fetched", label, FAIL, f"unknown ({a.balance_error})", remedy)
+        balance = Check(
+            "balance_fetched", label, CheckStatus.FAIL, f"unknown ({a.balance_error})", remedy
+        )
     elif a.balances is not None:
         shown = ", ".join(f"{k} {v}" for k, v in sorted(a.balances.items())[:6]) or "no assets"
-        balance = Check("balance_fetched", label, PASS, shown)
+        balance = Check("balance_fetched", label, CheckStatus.PASS, shown)
     else:
-        balance = Check("balance_fetched", label, PENDING, "no balance read yet")
+        balance = Check("balance_fetched", label, CheckStatus.PENDING, "no balance read yet")
 
     if a.invalid_nonce_count:
-        diagnosis = error.diagnosis if error and error.kind == "invalid_nonce" else None
+        nonce_error = error if error and error.kind == InvalidNonceError.kind else None
+        diagnosis = nonce_error.diagnosis if nonce_error else None
         nonce = Check(
             "no_invalid_nonce",
             label,
-            FAIL,
+            CheckStatus.FAIL,
             f"{a.invalid_nonce_count} invalid-nonce answer(s) since start"
             + (f" ({diagnosis})" if diagnosis else ""),
-            remedy if error and error.kind == "invalid_nonce" else _nonce_remedy(),
+            nonce_error.remedy if nonce_error else InvalidNonceError.remedy,
         )
     elif a.last_success_at is not None:
-        nonce = Check("no_invalid_nonce", label, PASS, "none since start")
+        nonce = Check("no_invalid_nonce", label, CheckStatus.PASS, "none since start")
     else:
-        nonce = Check("no_invalid_nonce", label, PENDING, "no private call has succeeded yet")
+        nonce = Check(
+            "no_invalid_nonce", label, CheckStatus.PENDING, "no private call has succeeded yet"
+        )
 
     checks = [connected, balance, nonce]
     for perm, name, title in (
@@ -179,31 +187,31 @@ def _account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Ch
                 Check(
                     name,
                     label,
-                    SKIPPED,
+                    CheckStatus.SKIPPED,
                     "not probed (set KRAKENWATCH_PROBE_TRADE=1 for trading keys)",
                     required=False,
                 )
             )
         elif granted is True:
-            checks.append(Check(name, label, PASS, f"{title} granted"))
+            checks.append(Check(name, label, CheckStatus.PASS, f"{title} granted"))
         elif granted is False:
             checks.append(
                 Check(
                     name,
                     label,
-                    FAIL,
+                    CheckStatus.FAIL,
                     f"{title} denied (EGeneral:Permission denied)",
                     PermissionDeniedError.remedy,
                 )
             )
         else:
-            checks.append(Check(name, label, PENDING, f"{title} not probed yet"))
+            checks.append(Check(name, label, CheckStatus.PENDING, f"{title} not probed yet"))
     if a.shared_with:
         checks.append(
             Check(
                 "dedicated_key",
                 label,
-                FAIL,
+                CheckStatus.FAIL,
                 f"same API key as {', '.join(a.shared_with)}",
                 "Give each account and program its own API key; a shared key is the classic cause of invalid nonces.",
                 required=False,
@@ -211,43 +219,45 @@ def _account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Ch
         )
     else:
         checks.append(
-            Check("dedicated_key", label, PASS, "no other label uses this key", required=False)
+            Check(
+                "dedicated_key",
+                label,
+                CheckStatus.PASS,
+                "no other label uses this key",
+                required=False,
+            )
         )
     return checks
-
-
-def _nonce_remedy() -> str:
-    from broker import InvalidNonceError
-
-    return InvalidNonceError.remedy
 
 
 def _clock(snapshot: Snapshot, settings: Settings) -> Check:
     skew = snapshot.skew
     if skew is None:
-        return Check("clock_skew", None, PENDING, "no clock sample yet")
+        return Check("clock_skew", None, CheckStatus.PENDING, "no clock sample yet")
     detail = f"local - Kraken = {skew.offset_s:+.3f} s ± {skew.uncertainty_s:.3f} s (bound {settings.max_skew_s:g} s)"
     if abs(skew.offset_s) > settings.max_skew_s:
         return Check(
             "clock_skew",
             None,
-            FAIL,
+            CheckStatus.FAIL,
             detail,
             "Synchronise this host's clock (chrony/systemd-timesyncd with NTP); a clock behind Kraken's makes time-based nonces start too low.",
         )
-    return Check("clock_skew", None, PASS, detail)
+    return Check("clock_skew", None, CheckStatus.PASS, detail)
 
 
 def _kraken_status(snapshot: Snapshot) -> Check:
     status = snapshot.system_status
     if status is None:
-        return Check("kraken_status", None, PENDING, "SystemStatus not read yet", required=False)
+        return Check(
+            "kraken_status", None, CheckStatus.PENDING, "SystemStatus not read yet", required=False
+        )
     if status == "online":
-        return Check("kraken_status", None, PASS, "online", required=False)
+        return Check("kraken_status", None, CheckStatus.PASS, "online", required=False)
     return Check(
         "kraken_status",
         None,
-        FAIL,
+        CheckStatus.FAIL,
         status,
         "Kraken-side: trading is restricted until Kraken is back online (status.kraken.com).",
         required=False,
@@ -266,7 +276,7 @@ def _bot_log(snapshot: Snapshot, settings: Settings) -> list[Check]:
             Check(
                 name,
                 None,
-                SKIPPED,
+                CheckStatus.SKIPPED,
                 "bot-log checks run in `krakenwatch up`, which follows the log since it started",
                 required=False,
             )
@@ -275,7 +285,11 @@ def _bot_log(snapshot: Snapshot, settings: Settings) -> list[Check]:
     if settings.bot_log is None:
         return [
             Check(
-                name, None, SKIPPED, "no bot log configured (KRAKENWATCH_BOT_LOG)", required=False
+                name,
+                None,
+                CheckStatus.SKIPPED,
+                "no bot log configured (KRAKENWATCH_BOT_LOG)",
+                required=False,
             )
             for name in names
         ]
@@ -287,19 +301,30 @@ def _bot_log(snapshot: Snapshot, settings: Settings) -> list[Check]:
                 Check(
                     name,
                     None,
-                    FAIL,
+                    CheckStatus.FAIL,
                     f"{seen} Invalid nonce line(s) in {settings.bot_log}",
-                    _nonce_remedy(),
+                    InvalidNonceError.remedy,
                 )
                 if seen
                 else Check(
-                    name, None, PASS, f"no Invalid nonce line in {settings.bot_log} since start"
+                    name,
+                    None,
+                    CheckStatus.PASS,
+                    f"no Invalid nonce line in {settings.bot_log} since start",
                 )
             )
         elif seen:
-            checks.append(Check(name, None, PASS, f"{seen} matching line(s) in {settings.bot_log}"))
+            checks.append(
+                Check(
+                    name, None, CheckStatus.PASS, f"{seen} matching line(s) in {settings.bot_log}"
+                )
+            )
         else:
-            checks.append(Check(name, None, PENDING, f"no matching line in {settings.bot_log} yet"))
+            checks.append(
+                Check(
+                    name, None, CheckStatus.PENDING, f"no matching line in {settings.bot_log} yet"
+                )
+            )
     return checks
 
 
@@ -318,7 +343,7 @@ def verify_document(
 ) -> dict[str, Any]:
     """The verify document served by ``/api/verify`` and printed by ``krakenwatch check --json``."""
     checks = build_checklist(snapshot, settings) if checks is None else checks
-    ok = not any(c.required and c.status in (FAIL, PENDING) for c in checks)
+    ok = not any(c.required and c.status in (CheckStatus.FAIL, CheckStatus.PENDING) for c in checks)
     skew = snapshot.skew
     return {
         "ok": ok,
@@ -343,7 +368,7 @@ def verify_document(
                 "nonce_refreshes": a.refresh_count,
                 "permissions": dict(a.permissions),
                 "error": a.last_error.as_dict()
-                if a.last_error and a.state != "connected"
+                if a.last_error and a.state != AccountState.CONNECTED
                 else None,
                 "last_error": a.last_error.as_dict() if a.last_error else None,
             }

@@ -1,44 +1,134 @@
-"""krakenwatch settings: built once, from the environment (and ``.env``), then passed in.
+"""krakenwatch settings: built once, from the environment (and an env file), then passed in.
 
-Nothing reads the environment at import time; :func:`load_settings` is the one place it happens.
-Every problem names its variable; account problems never stop the other accounts.
+:func:`load_settings` is the one place the app reads its environment, and it runs only when a
+command or the server starts, never at import time. Each setting's variable is declared once, on
+its :class:`Settings` field; the loader reads it from there and :meth:`Settings.variables` lists
+it for the Settings page. Every problem names its variable; account problems never stop the other
+accounts.
+
+The env file is ``--env-file``, else ``$KRAKENWATCH_ENV_FILE``, else ``./.env``; the process
+environment wins over it.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from broker import AccountConfig, Discovery, Problem, discover_accounts, load_environment
+from broker.accounts import API_URL_VARIABLE
 from broker.limits import TIERS
+from broker.paths import DATA_DIR_VARIABLE
 
-__all__ = ["Settings", "load_settings"]
+from .errors import LogPatternError
+from .logwatch import DEFAULT_PATTERNS, LogPattern, load_patterns
 
+__all__ = [
+    "ENV_FILE_VARIABLE",
+    "NO_ACCOUNT",
+    "NO_ACCOUNT_HELP",
+    "Settings",
+    "Variable",
+    "add_env_file_argument",
+    "load_settings",
+]
+
+ENV_FILE_VARIABLE = "KRAKENWATCH_ENV_FILE"
 #: share of a tier's decay rate the monitor allows itself (the bot needs the rest)
 BUDGET_SHARE = 0.25
 #: private calls per poll cycle on average (Balance every cycle, permission probes now and then)
 CALLS_PER_CYCLE = 1.2
+#: what ``check``, the checklist and the pages say when no account is configured
+NO_ACCOUNT = "no Kraken account is configured"
+NO_ACCOUNT_HELP = (
+    "Set KRAKEN_MASTER_API_KEY and KRAKEN_MASTER_API_SECRET for the MASTER account, and "
+    "KRAKEN_USER_<NAME>_API_KEY and KRAKEN_USER_<NAME>_API_SECRET for each user (label "
+    "USER:<name>), in the environment or in ./.env (or the file given by --env-file). Use a "
+    "dedicated read-only key per account (Query Funds, Query Open Orders & Trades): a second "
+    "program signing with the bot's own key is the classic cause of EAPI:Invalid nonce."
+)
+HIDDEN = "set (hidden)"
+_VARIABLE = "variable"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """The environment variable a setting is read from, and how its value is shown."""
+
+    name: str
+    unit: str = ""
+    minimum: float = -math.inf
+    maximum: float = math.inf
+    #: a password: shown as set or not, never its value
+    secret: bool = False
+
+    def show(self, value: Any) -> str:
+        if value is None:
+            return "-"
+        if self.secret:
+            return HIDDEN
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, float):
+            return f"{value:g} {self.unit}".rstrip()
+        return str(value)
+
+
+def _from(name: str, **how: Any) -> dict[str, Variable]:
+    """Field metadata: the setting comes from variable ``name``."""
+    return {_VARIABLE: Variable(name, **how)}
 
 
 @dataclass(frozen=True)
 class Settings:
     discovery: Discovery
-    tier: str = "starter"
-    poll_interval_s: float = 30.0
-    skew_interval_s: float = 300.0
-    max_skew_s: float = 1.0
-    freshness_s: float = 120.0
-    request_timeout_s: float = 10.0
-    lockout_wait_s: float = 900.0
-    probe_trade: bool = False
-    balance_metrics: bool = True
-    retention_days: float = 30.0
-    bot_log: Path | None = None
-    bot_log_patterns: Path | None = None
-    #: protects the pages and the HTTP routes when set (KRAKENWATCH_PASSWORD); never shown
-    password: str | None = field(default=None, repr=False)
+    tier: str = field(default="starter", metadata=_from("KRAKENWATCH_TIER"))
+    poll_interval_s: float = field(
+        default=30.0,
+        metadata=_from("KRAKENWATCH_POLL_INTERVAL", unit="s", minimum=1, maximum=86400),
+    )
+    freshness_s: float = field(
+        default=120.0,
+        metadata=_from("KRAKENWATCH_FRESHNESS", unit="s", minimum=1, maximum=86400 * 7),
+    )
+    skew_interval_s: float = field(
+        default=300.0,
+        metadata=_from("KRAKENWATCH_SKEW_INTERVAL", unit="s", minimum=10, maximum=86400),
+    )
+    max_skew_s: float = field(
+        default=1.0, metadata=_from("KRAKENWATCH_MAX_SKEW", unit="s", minimum=0.001, maximum=3600)
+    )
+    request_timeout_s: float = field(
+        default=10.0,
+        metadata=_from("KRAKENWATCH_REQUEST_TIMEOUT", unit="s", minimum=0.1, maximum=300),
+    )
+    lockout_wait_s: float = field(
+        default=900.0,
+        metadata=_from("KRAKENWATCH_LOCKOUT_WAIT", unit="s", minimum=1, maximum=86400),
+    )
+    probe_trade: bool = field(default=False, metadata=_from("KRAKENWATCH_PROBE_TRADE"))
+    balance_metrics: bool = field(default=True, metadata=_from("KRAKENWATCH_BALANCE_METRICS"))
+    retention_days: float = field(
+        default=30.0,
+        metadata=_from("KRAKENWATCH_RETENTION_DAYS", unit="days", minimum=0.01, maximum=3650),
+    )
+    bot_log: Path | None = field(default=None, metadata=_from("KRAKENWATCH_BOT_LOG"))
+    bot_log_patterns: Path | None = field(
+        default=None, metadata=_from("KRAKENWATCH_BOT_LOG_PATTERNS")
+    )
+    #: the patterns the bot-log watcher looks for (from ``bot_log_patterns``, or the defaults)
+    log_patterns: tuple[LogPattern, ...] = DEFAULT_PATTERNS
+    #: protects the pages and the HTTP routes when set; never shown
+    password: str | None = field(
+        default=None, repr=False, metadata=_from("KRAKENWATCH_PASSWORD", secret=True)
+    )
+    #: the env file the variables were read from, if any
+    env_file: Path | None = field(default=None, metadata=_from(ENV_FILE_VARIABLE))
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -66,67 +156,141 @@ class Settings:
         found = [s for a in self.accounts for s in (a.key, a.secret)]
         return [*found, self.password] if self.password else found
 
+    def variables(self) -> list[tuple[str, str]]:
+        """``(variable, value)`` for every setting these settings were built from: keys masked,
+        secrets and the password never shown (only that they are set)."""
+        rows: list[tuple[str, str]] = []
+        for a in self.accounts:
+            rows += [
+                (f"KRAKEN_{a.prefix}_API_KEY", a.masked_key),
+                (f"KRAKEN_{a.prefix}_API_SECRET", HIDDEN),
+                (f"KRAKEN_{a.prefix}_NONCE_UNIT", a.nonce_unit),
+                (f"KRAKEN_{a.prefix}_TIER", a.tier or f"{self.tier} (KRAKENWATCH_TIER)"),
+            ]
+        rows += [(API_URL_VARIABLE, self.api_url), (DATA_DIR_VARIABLE, str(self.data_dir))]
+        for f in fields(self):
+            if (variable := f.metadata.get(_VARIABLE)) is not None:
+                rows.append((variable.name, variable.show(getattr(self, f.name))))
+        return rows
+
+
+_FIELDS: dict[str, Field[Any]] = {f.name: f for f in fields(Settings)}
+
+
+def _variable(setting: str) -> Variable:
+    variable = _FIELDS[setting].metadata[_VARIABLE]
+    assert isinstance(variable, Variable)
+    return variable
+
+
+def _default(setting: str) -> Any:
+    return _FIELDS[setting].default
+
 
 def min_poll_interval(tier: str) -> float:
     """The shortest poll interval that keeps the monitor within its share of the tier's budget."""
     return math.ceil(CALLS_PER_CYCLE / (TIERS[tier].decay_per_s * BUDGET_SHARE))
 
 
-def _number(
-    env: Mapping[str, str],
-    name: str,
-    default: float,
-    problems: list[Problem],
-    *,
-    minimum: float,
-    maximum: float,
-) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        problems.append(Problem(name, f"{raw!r} is not a number; using {default:g}"))
-        return default
-    if not math.isfinite(value) or not minimum <= value <= maximum:
-        problems.append(
-            Problem(name, f"{raw} is out of range [{minimum:g}, {maximum:g}]; using {default:g}")
-        )
-        return default
-    return value
+class _Reader:
+    """Reads settings from one environment mapping, collecting the problems found."""
 
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+        self.problems: list[Problem] = []
 
-def _flag(env: Mapping[str, str], name: str, default: bool, problems: list[Problem]) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    problems.append(
-        Problem(name, f"{raw!r} is not a boolean (use 1/0, true/false); using {default}")
-    )
-    return default
+    def raw(self, setting: str) -> tuple[str, str]:
+        """(variable name, stripped value; empty when unset)."""
+        name = _variable(setting).name
+        return name, self.env.get(name, "").strip()
 
-
-def _path(env: Mapping[str, str], name: str) -> Path | None:
-    raw = env.get(name, "").strip()
-    return Path(raw).expanduser() if raw else None
-
-
-def _password(env: Mapping[str, str], problems: list[Problem]) -> str | None:
-    raw = env.get("KRAKENWATCH_PASSWORD")
-    if raw is None or raw == "":
-        return None
-    if len(raw) < 12:
-        problems.append(
-            Problem(
-                "KRAKENWATCH_PASSWORD", "is shorter than 12 characters; use a long random password"
+    def number(self, setting: str, default: float | None = None) -> float:
+        """A number within the variable's range; ``default``: the field's default."""
+        variable = _variable(setting)
+        name, raw = self.raw(setting)
+        fallback: float = _default(setting) if default is None else default
+        if not raw:
+            return fallback
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problems.append(Problem(name, f"{raw!r} is not a number; using {fallback:g}"))
+            return fallback
+        if not math.isfinite(value) or not variable.minimum <= value <= variable.maximum:
+            self.problems.append(
+                Problem(
+                    name,
+                    f"{raw} is out of range [{variable.minimum:g}, {variable.maximum:g}]; "
+                    f"using {fallback:g}",
+                )
             )
+            return fallback
+        return value
+
+    def flag(self, setting: str) -> bool:
+        name, raw = self.raw(setting)
+        default: bool = _default(setting)
+        if not raw:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        self.problems.append(
+            Problem(name, f"{raw!r} is not a boolean (use 1/0, true/false); using {default}")
         )
-    return raw
+        return default
+
+    def path(self, setting: str) -> Path | None:
+        _, raw = self.raw(setting)
+        return Path(raw).expanduser() if raw else None
+
+    def tier(self) -> str:
+        name, raw = self.raw("tier")
+        tier = raw.lower() or "starter"
+        if tier not in TIERS:
+            self.problems.append(
+                Problem(name, f"unknown tier {tier!r}; use starter, intermediate or pro")
+            )
+            return "starter"
+        return tier
+
+    def poll_interval(self, tier: str) -> float:
+        floor = min_poll_interval(tier)
+        poll = self.number("poll_interval_s", max(30.0, floor))
+        if poll < floor:
+            self.problems.append(
+                Problem(
+                    _variable("poll_interval_s").name,
+                    f"{poll:g} s uses more than {BUDGET_SHARE:.0%} of the {tier} tier's call "
+                    f"budget per key (at least {floor:g} s is safe); the bot may hit "
+                    "EAPI:Rate limit exceeded",
+                    severity="warning",
+                )
+            )
+        return poll
+
+    def patterns(self) -> tuple[Path | None, tuple[LogPattern, ...]]:
+        path = self.path("bot_log_patterns")
+        if path is None:
+            return None, DEFAULT_PATTERNS
+        try:
+            return path, tuple(load_patterns(path))
+        except LogPatternError as exc:
+            name = _variable("bot_log_patterns").name
+            self.problems.append(Problem(name, f"{exc}; using the default patterns"))
+            return None, DEFAULT_PATTERNS
+
+    def password(self) -> str | None:
+        name = _variable("password").name
+        raw = self.env.get(name)
+        if not raw:
+            return None
+        if len(raw) < 12:
+            self.problems.append(
+                Problem(name, "is shorter than 12 characters; use a long random password")
+            )
+        return raw
 
 
 def load_settings(
@@ -135,65 +299,50 @@ def load_settings(
     *,
     use_dotenv: bool = True,
 ) -> Settings:
-    """Build the settings from the environment over ``.env`` (``env_file`` when given).
+    """Build the settings from ``environ`` (default: the process environment) over the env file:
+    ``env_file`` when given, else ``$KRAKENWATCH_ENV_FILE``, else ``./.env`` (neither of these
+    two when ``use_dotenv`` is false).
 
     Raises :class:`broker.ConfigurationError` only for an explicit env file that cannot be read.
     """
-    env = load_environment(environ, env_file, use_dotenv=use_dotenv)
-    problems: list[Problem] = []
-    tier = env.get("KRAKENWATCH_TIER", "starter").strip().lower() or "starter"
-    if tier not in TIERS:
-        problems.append(
-            Problem("KRAKENWATCH_TIER", f"unknown tier {tier!r}; use starter, intermediate or pro")
-        )
-        tier = "starter"
-    floor = min_poll_interval(tier)
-    poll = _number(
-        env, "KRAKENWATCH_POLL_INTERVAL", max(30.0, floor), problems, minimum=1, maximum=86400
-    )
-    if poll < floor:
-        problems.append(
-            Problem(
-                "KRAKENWATCH_POLL_INTERVAL",
-                f"{poll:g} s uses more than {BUDGET_SHARE:.0%} of the {tier} tier's call budget per "
-                f"key (at least {floor:g} s is safe); the bot may hit EAPI:Rate limit exceeded",
-                severity="warning",
-            )
-        )
-    bot_log = _path(env, "KRAKENWATCH_BOT_LOG")
-    patterns = _path(env, "KRAKENWATCH_BOT_LOG_PATTERNS")
-    if patterns is not None and not patterns.is_file():
-        problems.append(
-            Problem(
-                "KRAKENWATCH_BOT_LOG_PATTERNS",
-                f"{patterns} does not exist; using the default patterns",
-            )
-        )
-        patterns = None
+    base = dict(os.environ if environ is None else environ)
+    if env_file is None and use_dotenv:
+        env_file = base.get(ENV_FILE_VARIABLE, "").strip() or None
+    if env_file is None and use_dotenv and Path(".env").is_file():
+        env_file = ".env"
+    source = Path(env_file).expanduser().absolute() if env_file is not None else None
+    env = load_environment(base, source, use_dotenv=False)
+    read = _Reader(env)
+    tier = read.tier()
+    poll = read.poll_interval(tier)
+    patterns_file, patterns = read.patterns()
     return Settings(
         discovery=discover_accounts(env),
         tier=tier,
         poll_interval_s=poll,
-        skew_interval_s=_number(
-            env, "KRAKENWATCH_SKEW_INTERVAL", 300.0, problems, minimum=10, maximum=86400
-        ),
-        max_skew_s=_number(env, "KRAKENWATCH_MAX_SKEW", 1.0, problems, minimum=0.001, maximum=3600),
-        freshness_s=_number(
-            env, "KRAKENWATCH_FRESHNESS", 4 * poll, problems, minimum=1, maximum=86400 * 7
-        ),
-        request_timeout_s=_number(
-            env, "KRAKENWATCH_REQUEST_TIMEOUT", 10.0, problems, minimum=0.1, maximum=300
-        ),
-        lockout_wait_s=_number(
-            env, "KRAKENWATCH_LOCKOUT_WAIT", 900.0, problems, minimum=1, maximum=86400
-        ),
-        probe_trade=_flag(env, "KRAKENWATCH_PROBE_TRADE", False, problems),
-        balance_metrics=_flag(env, "KRAKENWATCH_BALANCE_METRICS", True, problems),
-        retention_days=_number(
-            env, "KRAKENWATCH_RETENTION_DAYS", 30.0, problems, minimum=0.01, maximum=3650
-        ),
-        bot_log=bot_log,
-        bot_log_patterns=patterns,
-        password=_password(env, problems),
-        problems=problems,
+        freshness_s=read.number("freshness_s", 4 * poll),
+        skew_interval_s=read.number("skew_interval_s"),
+        max_skew_s=read.number("max_skew_s"),
+        request_timeout_s=read.number("request_timeout_s"),
+        lockout_wait_s=read.number("lockout_wait_s"),
+        probe_trade=read.flag("probe_trade"),
+        balance_metrics=read.flag("balance_metrics"),
+        retention_days=read.number("retention_days"),
+        bot_log=read.path("bot_log"),
+        bot_log_patterns=patterns_file,
+        log_patterns=patterns,
+        password=read.password(),
+        env_file=source,
+        problems=read.problems,
+    )
+
+
+def add_env_file_argument(parser: argparse.ArgumentParser) -> None:
+    """``--env-file F``: the commands' way to say which env file :func:`load_settings` reads."""
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=None,
+        metavar="F",
+        help=f"read variables from F instead of ${ENV_FILE_VARIABLE} or ./.env",
     )

@@ -46,11 +46,6 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     print(f"demo: state in {data_dir}")
     try:
-        return serve(
-            lambda: load_settings(env, use_dotenv=False),
-            load_settings(env, use_dotenv=False),
-            args.address,
-            args.port,
-        )
+        return serve(load_settings(env, use_dotenv=False), args.address, args.port)
     finally:
         sim.stop()

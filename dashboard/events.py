@@ -7,10 +7,11 @@ JSON-serialisable dict (state names, error codes, balances as decimal strings, s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "STATES", "Event"]
+__all__ = ["KINDS", "Event", "Publisher"]
 
 #: event kinds
 STATE = "state"  # data: {"state", "previous", "reason"}
@@ -34,15 +35,6 @@ KINDS = (
     LOG_MATCH,
 )
 
-#: account states
-NOT_CONFIGURED = "not_configured"
-INVALID_CONFIG = "invalid_config"
-CONNECTING = "connecting"
-CONNECTED = "connected"
-DEGRADED = "degraded"
-DISCONNECTED = "disconnected"
-STATES = (NOT_CONFIGURED, INVALID_CONFIG, CONNECTING, CONNECTED, DEGRADED, DISCONNECTED)
-
 
 @dataclass(frozen=True)
 class Event:
@@ -53,3 +45,19 @@ class Event:
     ts: float = field(default_factory=time.time)
     #: the store's row id once stored
     id: int | None = None
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Stamps events with one clock and hands them to one sink (the monitor's :meth:`emit`).
+
+    The monitor's parts share it, so every event they make carries the monitor's time.
+    """
+
+    sink: Callable[[Event], object]
+    clock: Callable[[], float] = time.time
+
+    def __call__(
+        self, kind: str, account: str | None, detail: str, data: dict[str, Any] | None = None
+    ) -> None:
+        self.sink(Event(kind, account, detail, data or {}, ts=self.clock()))

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dashboard.events import LOG_MATCH, Event
-from dashboard.redact import Redactor
+from .errors import LogPatternError
+from .events import LOG_MATCH, Event
+from .redact import Redactor
 
 __all__ = [
     "DEFAULT_PATTERNS",
@@ -38,10 +39,6 @@ DETAIL_CHARS = 300
 _CHUNK = 64 * 1024
 _READ_BUDGET = 8 * 1024 * 1024  # bytes per poll, so a huge backlog cannot stall stop()
 _RESERVED_GROUPS = frozenset({"pattern", "line"})
-
-
-class LogPatternError(ValueError):
-    """A log pattern (or a pattern file) is invalid; the message names the pattern / file + field."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +79,7 @@ class LogPattern:
         return "account" if "account" in self.compiled.groupindex else None
 
 
-#: from the seed's "Expected Logs After Fix" and "Verification Checklist"
+#: the lines a bot built on this library logs as it connects and trades, and the errors to notice
 DEFAULT_PATTERNS: tuple[LogPattern, ...] = (
     LogPattern("kraken_connected", r"KRAKEN PRO CONNECTED \((?P<account>[^)]+)\)"),
     LogPattern("invalid_nonce", r"EAPI:Invalid nonce|Invalid nonce"),

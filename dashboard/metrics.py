@@ -20,13 +20,12 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-from broker import CallEvent, RefreshEvent
+from broker import CallEvent, InvalidNonceError, RefreshEvent
 
 from . import __version__
-from .checklist import build_checklist
+from .checklist import CheckStatus, build_checklist
 from .config import Settings
-from .events import STATES
-from .status import Snapshot
+from .status import AccountState, Snapshot
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -39,7 +38,7 @@ class Metrics:
 
     def __init__(self, settings: Settings, snapshot: Callable[[], Snapshot]):
         # no *_created series: they double the series count and Prometheus does not need them
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.settings = settings
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -80,7 +79,7 @@ class Metrics:
             return
         self.requests.labels(event.account, event.method, event.outcome).inc()
         self.duration.labels(event.account, event.method).observe(event.duration_s)
-        if event.outcome == "invalid_nonce":
+        if isinstance(event.error, InvalidNonceError):
             self.invalid_nonces.labels(event.account).inc()
 
     def on_refresh(self, event: RefreshEvent) -> None:
@@ -92,8 +91,6 @@ class Metrics:
 
 class _SnapshotCollector(Collector):
     def __init__(self, settings: Settings, snapshot: Callable[[], Snapshot]):
-        # no *_created series: they double the series count and Prometheus does not need them
-        disable_created_metrics()
         self.settings = settings
         self.snapshot = snapshot
 
@@ -133,12 +130,12 @@ class _SnapshotCollector(Collector):
         )
         for a in snap.accounts:
             up.add_metric([a.label], 1.0 if a.is_up(now, settings.freshness_s) else 0.0)
-            for name in STATES:
-                state.add_metric([a.label, name], 1.0 if a.state == name else 0.0)
+            for name in AccountState:
+                state.add_metric([a.label, name.value], 1.0 if a.state == name else 0.0)
             if a.last_success_at is not None:
                 last_ok.add_metric([a.label], a.last_success_at)
-            if a.nonce_status:
-                lead.add_metric([a.label], float(a.nonce_status["lead_seconds"]))
+            if a.nonce_status is not None:
+                lead.add_metric([a.label], a.nonce_status.lead_seconds)
             if settings.balance_metrics and a.balances and not a.balance_error:
                 for asset, value in sorted(a.balances.items()):
                     try:
@@ -185,10 +182,9 @@ class _SnapshotCollector(Collector):
             labels=["check", "account"],
         )
         for check in build_checklist(snap, settings):
-            if check.status != "skipped":
-                checks.add_metric(
-                    [check.name, check.account or ""], 1.0 if check.status == "pass" else 0.0
-                )
+            if check.status != CheckStatus.SKIPPED:
+                passed = check.status == CheckStatus.PASS
+                checks.add_metric([check.name, check.account or ""], 1.0 if passed else 0.0)
         yield checks
         if snap.started_at is not None:
             yield GaugeMetricFamily(

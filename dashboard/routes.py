@@ -7,6 +7,7 @@ uvicorn). ``/metrics`` is a plain ``Route``: a ``Mount`` would only answer ``/me
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Callable
 
@@ -78,35 +79,33 @@ def headless_app(service: Service) -> Starlette:
 
 
 class HeadlessServer:
-    """Serve :func:`headless_app` with uvicorn in a background thread (stoppable)."""
+    """Serve :func:`headless_app` with uvicorn in a background thread (stoppable).
+
+    The listening socket is bound here, before uvicorn runs: the URL is known at once and
+    connections made before uvicorn accepts them wait in the socket's backlog.
+    """
 
     def __init__(self, service: Service, host: str = "127.0.0.1", port: int = 0):
         import uvicorn
 
-        config = uvicorn.Config(
-            headless_app(service), host=host, port=port, log_level="warning", lifespan="off"
-        )
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.create_server((host, port), family=family)
+        config = uvicorn.Config(headless_app(service), log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="kw-headless", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, args=([self._socket],), name="kw-headless", daemon=True
+        )
 
-    def start(self, timeout: float = 10.0) -> HeadlessServer:
+    def start(self) -> HeadlessServer:
         self._thread.start()
-        ready = threading.Event()
-        for _ in range(int(timeout / 0.02)):
-            if self._server.started:
-                ready.set()
-                break
-            ready.wait(0.02)
-        if not self._server.started:
-            raise RuntimeError("the headless server did not start")
         return self
 
     @property
     def url(self) -> str:
-        sock = self._server.servers[0].sockets[0]
-        host, port = sock.getsockname()[:2]
-        return f"http://{host}:{port}"
+        host, port = self._socket.getsockname()[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(10)
+        self._socket.close()

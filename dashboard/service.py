@@ -6,20 +6,19 @@ tests all build it here, with their dependencies injected, and nothing connects 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from .checklist import build_checklist, verify_document
 from .config import Settings
-from .logwatch import LogWatcher, load_patterns
+from .logwatch import LogWatcher
 from .metrics import Metrics
 from .monitor import Monitor
+from .retry import RetryPolicy
 from .store import EventStore
 
 __all__ = ["Service"]
 
-log = logging.getLogger(__name__)
 DATABASE_NAME = "krakenwatch.sqlite3"
 
 
@@ -28,28 +27,34 @@ class Service:
     settings: Settings
     monitor: Monitor
     metrics: Metrics
-    store: EventStore | None = None
+    store: EventStore
     log_watcher: LogWatcher | None = None
 
     @classmethod
-    def create(cls, settings: Settings, *, with_store: bool = True) -> Service:
-        monitor = Monitor(settings)
+    def create(
+        cls,
+        settings: Settings,
+        *,
+        retry_policy: RetryPolicy | None = None,
+    ) -> Service:
+        """Wire the parts for ``settings``; nothing runs until :meth:`start`.
+
+        Raises :class:`~dashboard.errors.StoreError` when the event database cannot be opened.
+        """
+        monitor = Monitor(settings, retry_policy=retry_policy)
         metrics = Metrics(settings, monitor.snapshot)
         monitor.add_observer(metrics)
-        store = None
-        if with_store:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            store = EventStore(
-                settings.data_dir / DATABASE_NAME,
-                retention_days=settings.retention_days,
-                redact=settings.secrets(),
-            )
-            monitor.add_listener(store.append)
+        store = EventStore(
+            settings.data_dir / DATABASE_NAME,
+            retention_days=settings.retention_days,
+            redact=settings.secrets(),
+        )
+        monitor.add_listener(store.append)
         watcher = None
         if settings.bot_log is not None:
             watcher = LogWatcher(
                 settings.bot_log,
-                load_patterns(settings.bot_log_patterns),
+                settings.log_patterns,
                 monitor.emit,
                 redact=settings.secrets(),
             )
@@ -65,8 +70,7 @@ class Service:
         if self.log_watcher is not None:
             self.log_watcher.stop()
         self.monitor.stop()
-        if self.store is not None:
-            self.store.close()
+        self.store.close()
 
     def verify(self) -> dict[str, Any]:
         snapshot = self.monitor.snapshot()

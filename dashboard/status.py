@@ -1,13 +1,36 @@
-"""The monitor's current picture: per-account status and a point-in-time snapshot."""
+"""The monitor's current picture: account states, per-account status and a point-in-time snapshot."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from broker import NONCE_DIAGNOSES, KrakenError, SkewEstimate
+from broker import (
+    NONCE_DIAGNOSES,
+    InvalidNonceError,
+    KrakenAPIError,
+    KrakenError,
+    NonceStatus,
+    SkewEstimate,
+)
 
-__all__ = ["AccountStatus", "ErrorInfo", "Snapshot"]
+__all__ = ["AccountState", "AccountStatus", "ErrorInfo", "Snapshot"]
+
+
+class AccountState(StrEnum):
+    """Where an account's connection stands (the values are what JSON and metrics show)."""
+
+    #: refreshing the nonce baseline and making the first private call
+    CONNECTING = "connecting"
+    #: the last private call succeeded
+    CONNECTED = "connected"
+    #: was connected; the last call failed with a passing kind of trouble
+    DEGRADED = "degraded"
+    #: the last calls failed; retried with backoff (or stopped: see ``AccountStatus.stopped``)
+    DISCONNECTED = "disconnected"
+    #: the account's variables are invalid: shown, never connected
+    INVALID_CONFIG = "invalid_config"
 
 
 @dataclass(frozen=True)
@@ -22,13 +45,12 @@ class ErrorInfo:
 
     @classmethod
     def from_error(cls, exc: KrakenError, at: float) -> ErrorInfo:
-        diagnosis = getattr(exc, "diagnosis", None)
+        code = exc.code if isinstance(exc, KrakenAPIError) else None
+        diagnosis = exc.diagnosis if isinstance(exc, InvalidNonceError) else None
         remedy = exc.remedy
         if diagnosis in NONCE_DIAGNOSES:
             remedy = f"{NONCE_DIAGNOSES[diagnosis]} {remedy}"
-        return cls(
-            exc.kind, getattr(exc, "code", None), str(exc), exc.explanation, remedy, at, diagnosis
-        )
+        return cls(exc.kind, code, str(exc), exc.explanation, remedy, at, diagnosis)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,7 +68,7 @@ class AccountStatus:
     masked_key: str
     key_id: str
     nonce_unit: str
-    state: str
+    state: AccountState
     since: float
     reason: str = ""
     last_success_at: float | None = None
@@ -61,17 +83,23 @@ class AccountStatus:
     invalid_nonce_count: int = 0
     refresh_count: int = 0
     last_error: ErrorInfo | None = None
-    nonce_status: dict[str, Any] | None = None
+    #: the key's nonce high-water mark, unit and lead, read after the last successful call
+    nonce_status: NonceStatus | None = None
     shared_with: list[str] = field(default_factory=list)
     #: False for an account whose variables are invalid: it is shown, never connected
     configured: bool = True
+    #: consecutive authentication failures (invalid key, signature or nonce; permission denied)
+    auth_failures: int = 0
+    #: True once the monitor stopped calling after too many authentication failures; it calls
+    #: again when asked to retry, or after a restart
+    stopped: bool = False
 
     def is_fresh(self, now: float, freshness_s: float) -> bool:
         return self.last_success_at is not None and now - self.last_success_at <= freshness_s
 
     def is_up(self, now: float, freshness_s: float) -> bool:
         """Health = a recent successful private call, and the last one did not fail."""
-        return self.state == "connected" and self.is_fresh(now, freshness_s)
+        return self.state == AccountState.CONNECTED and self.is_fresh(now, freshness_s)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from dashboard.events import Event
-from dashboard.redact import Redactor
+from .errors import StoreError
+from .events import Event
+from .redact import Redactor
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "EventStore", "StoreError"]
 
@@ -31,10 +32,6 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "EventStore", "StoreError"]
 APPLICATION_ID = 0x4B574348
 _log = logging.getLogger(__name__)
 _BUSY_TIMEOUT_S = 5.0
-
-
-class StoreError(Exception):
-    """The event store cannot be opened or used; the message names the database file."""
 
 
 def _migrate_0_to_1(conn: sqlite3.Connection) -> None:

@@ -21,6 +21,7 @@ from .rawclient import RawResponse, form, signed_post
 __all__ = [
     "call",
     "make_key",
+    "master_environment",
     "one_key_simulator",
     "scenario_document",
     "scenario_simulator",
@@ -53,6 +54,17 @@ def one_key_simulator(name: str, **scenario: Any) -> Iterator[tuple[Simulator, s
         yield sim, key, secret
     finally:
         sim.stop()
+
+
+def master_environment(url: str, key: str, secret: str, **extra: str) -> dict[str, str]:
+    """The variables that configure ``key``/``secret`` as the MASTER account against ``url``
+    (e.g. a :func:`one_key_simulator`), plus ``extra``."""
+    return {
+        "KRAKEN_API_URL": url,
+        "KRAKEN_MASTER_API_KEY": key,
+        "KRAKEN_MASTER_API_SECRET": secret,
+        **extra,
+    }
 
 
 def call(

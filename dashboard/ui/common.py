@@ -5,34 +5,19 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.auth import password_ok
+from dashboard.config import NO_ACCOUNT, NO_ACCOUNT_HELP
 from dashboard.runtime import current_service
 from dashboard.service import Service
+from dashboard.status import AccountState
 
 REFRESH_EVERY = "5s"
 STATE_BADGES = {
-    "connected": ":green-badge[connected]",
-    "degraded": ":orange-badge[degraded]",
-    "disconnected": ":red-badge[disconnected]",
-    "connecting": ":gray-badge[connecting]",
-    "invalid_config": ":violet-badge[invalid config]",
-    "not_configured": ":gray-badge[not configured]",
+    AccountState.CONNECTED: ":green-badge[connected]",
+    AccountState.DEGRADED: ":orange-badge[degraded]",
+    AccountState.DISCONNECTED: ":red-badge[disconnected]",
+    AccountState.CONNECTING: ":gray-badge[connecting]",
+    AccountState.INVALID_CONFIG: ":violet-badge[invalid config]",
 }
-
-HOW_TO_CONFIGURE = """\
-**No Kraken account is configured.** Set, in the environment or in `.env` next to where you run
-`krakenwatch up` (or pass `--env-file`):
-
-```bash
-KRAKEN_MASTER_API_KEY=...            # the MASTER account
-KRAKEN_MASTER_API_SECRET=...
-KRAKEN_USER_DAIVON_API_KEY=...       # one pair per user: label USER:daivon
-KRAKEN_USER_DAIVON_API_SECRET=...
-```
-
-Use a dedicated **read-only** key per account for krakenwatch (Query Funds, Query Open Orders &
-Trades): a second program signing with the bot's own key is the classic cause of
-`EAPI:Invalid nonce`. To see everything working first, run `make demo`.
-"""
 
 
 def require_service() -> Service:
@@ -85,5 +70,11 @@ def _require_password(password: str) -> None:
     st.stop()
 
 
-def state_badge(state: str) -> str:
-    return STATE_BADGES.get(state, state)
+def state_badge(state: AccountState) -> str:
+    return STATE_BADGES.get(state, str(state))
+
+
+def how_to_configure() -> str:
+    """What the pages say when no account is configured (markdown)."""
+    headline = NO_ACCOUNT[:1].upper() + NO_ACCOUNT[1:]
+    return f"**{headline}.** {NO_ACCOUNT_HELP} To see everything working first, run `make demo`."

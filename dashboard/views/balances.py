@@ -1,19 +1,28 @@
-"""Balances as Kraken sent them: exact decimal strings, the seed's USD + USDT total, history."""
+"""Balances as Kraken sent them: exact decimal strings, the USD + USDT total, history and chart."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from typing import cast
 
+import altair as alt
 import pandas as pd
 
 from .. import events as ev
 from ..events import Event
 from ..status import AccountStatus
 
-__all__ = ["USD_ASSETS", "balance_history", "balance_rows", "usd_total"]
+__all__ = [
+    "USD_ASSETS",
+    "balance_chart",
+    "balance_history",
+    "balance_rows",
+    "display_balance",
+    "usd_total",
+]
 
-#: the seed's "USD Balance" and "USDT Balance" lines (legacy and new asset codes)
+#: the assets of the dollar total: US dollars (legacy and new asset codes) and Tether
 USD_ASSETS = ("ZUSD", "USD", "USDT")
 
 
@@ -75,3 +84,18 @@ def balance_history(events: Sequence[Event]) -> pd.DataFrame:
             except (InvalidOperation, ValueError):
                 continue
     return pd.DataFrame(rows, columns=["time", "account", "asset", "amount"])
+
+
+def balance_chart(history: pd.DataFrame, asset: str) -> alt.Chart:
+    """One line per account for ``asset`` (a step per balance snapshot)."""
+    chart = (
+        alt.Chart(history[history["asset"] == asset])
+        .mark_line(point=True, interpolate="step-after")
+        .encode(
+            x=alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%m-%d %H:%M")),
+            y=alt.Y("amount:Q", title=asset),
+            color="account:N",
+            tooltip=["account:N", "time:T", "amount:Q"],
+        )
+    )
+    return cast(alt.Chart, chart)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import altair as alt
 import pandas as pd
@@ -21,6 +22,7 @@ __all__ = [
     "nonce_activity",
     "nonce_activity_chart",
     "nonce_table",
+    "skew_chart",
     "skew_history",
 ]
 
@@ -39,15 +41,15 @@ class Diagnosis:
 def nonce_table(snapshot: Snapshot) -> pd.DataFrame:
     rows = []
     for a in snapshot.accounts:
-        status = a.nonce_status or {}
+        nonce = a.nonce_status
         rows.append(
             (
                 a.label,
                 a.masked_key,
                 a.key_id,
-                status.get("unit", a.nonce_unit),
-                str(status.get("high_water", "")),
-                round(float(status.get("lead_seconds", 0.0)), 3) if status else None,
+                nonce.unit if nonce else a.nonce_unit,
+                str(nonce.high_water) if nonce else "",
+                round(nonce.lead_seconds, 3) if nonce else None,
                 a.refresh_count,
                 a.invalid_nonce_count,
             )
@@ -84,7 +86,7 @@ def nonce_activity(events: Sequence[Event], bucket: str = "1min") -> pd.DataFram
 
 def nonce_activity_chart(activity: pd.DataFrame) -> alt.Chart:
     """One row per account: a mark per minute with refreshes or rejections, sized by count."""
-    return (
+    chart = (
         alt.Chart(activity)
         .mark_circle(opacity=0.8)
         .encode(
@@ -95,9 +97,10 @@ def nonce_activity_chart(activity: pd.DataFrame) -> alt.Chart:
                 "kind:N",
                 scale=alt.Scale(domain=["refresh", "invalid nonce"], range=["#1565c0", "#c62828"]),
             ),
-            tooltip=["account", "kind", "time:T", "count"],
+            tooltip=["account:N", "kind:N", "time:T", "count:Q"],
         )
     )
+    return cast(alt.Chart, chart)
 
 
 def skew_history(events: Sequence[Event]) -> pd.DataFrame:
@@ -110,6 +113,29 @@ def skew_history(events: Sequence[Event]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["time", "offset_s", "low_s", "high_s"])
 
 
+def skew_chart(skew: pd.DataFrame) -> alt.LayerChart:
+    """The skew samples as a line, with the band the true skew lies in."""
+    band = (
+        alt.Chart(skew)
+        .mark_area(opacity=0.3)
+        .encode(
+            x=alt.X("time:T", title="time (UTC)"),
+            y=alt.Y("low_s:Q", title="seconds"),
+            y2="high_s:Q",
+        )
+    )
+    line = (
+        alt.Chart(skew)
+        .mark_line(point=True)
+        .encode(
+            x="time:T",
+            y="offset_s:Q",
+            tooltip=["time:T", "offset_s:Q", "low_s:Q", "high_s:Q"],
+        )
+    )
+    return cast(alt.LayerChart, band + line)
+
+
 def diagnose(snapshot: Snapshot, max_skew_s: float) -> list[Diagnosis]:
     """What is wrong with nonces and clocks right now, and what to do about it."""
     found: list[Diagnosis] = []
@@ -117,7 +143,7 @@ def diagnose(snapshot: Snapshot, max_skew_s: float) -> list[Diagnosis]:
         error = a.last_error
         if (
             error is not None
-            and error.kind == "invalid_nonce"
+            and error.kind == InvalidNonceError.kind
             and error.diagnosis in NONCE_DIAGNOSES
         ):
             found.append(
@@ -141,7 +167,7 @@ def diagnose(snapshot: Snapshot, max_skew_s: float) -> list[Diagnosis]:
             found.append(
                 Diagnosis(a.label, "unit_downgrade", error.message, NonceUnitDowngradeError.remedy)
             )
-        lead = float((a.nonce_status or {}).get("lead_seconds", 0.0))
+        lead = a.nonce_status.lead_seconds if a.nonce_status else 0.0
         if lead > STRANDED_AFTER_S:
             found.append(
                 Diagnosis(

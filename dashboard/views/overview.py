@@ -8,14 +8,20 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..checklist import Check
-from ..status import AccountStatus
+from ..checklist import Check, CheckStatus
+from ..status import AccountState, AccountStatus
 from .balances import display_balance
 
 __all__ = ["STATUS_ICONS", "Card", "Verdict", "account_cards", "checks_frame", "verdict"]
 
-STATUS_ICONS = {"pass": "✅", "fail": "❌", "pending": "⏳", "skipped": "➖"}
-_ORDER = {"fail": 0, "pending": 1, "pass": 2, "skipped": 3}
+STATUS_ICONS = {
+    CheckStatus.PASS: "✅",
+    CheckStatus.FAIL: "❌",
+    CheckStatus.PENDING: "⏳",
+    CheckStatus.SKIPPED: "➖",
+}
+#: the checklist table lists failures first, then what is pending
+_ORDER = {CheckStatus.FAIL: 0, CheckStatus.PENDING: 1, CheckStatus.PASS: 2, CheckStatus.SKIPPED: 3}
 
 
 @dataclass(frozen=True)
@@ -27,8 +33,8 @@ class Verdict:
 
 
 def verdict(checks: Sequence[Check]) -> Verdict:
-    failing = [c for c in checks if c.required and c.status == "fail"]
-    pending = [c for c in checks if c.required and c.status == "pending"]
+    failing = [c for c in checks if c.required and c.status == CheckStatus.FAIL]
+    pending = [c for c in checks if c.required and c.status == CheckStatus.PENDING]
     if failing:
         return Verdict(False, f"Not verified: {len(failing)} check(s) failing", failing, pending)
     if pending:
@@ -59,7 +65,7 @@ def checks_frame(checks: Sequence[Check]) -> pd.DataFrame:
 @dataclass(frozen=True)
 class Card:
     label: str
-    state: str
+    state: AccountState
     since: str
     last_success: str
     balance: str
@@ -67,6 +73,10 @@ class Card:
     nonce_unit: str
     key: str
     reason: str
+    #: the monitor waits on authentication failures (or has stopped): offer "Retry now"
+    can_retry: bool = False
+    #: what to do about the last error, for an account that is not connected
+    remedy: str | None = None
 
 
 def _age(now: float, ts: float | None) -> str:
@@ -92,6 +102,10 @@ def account_cards(accounts: Sequence[AccountStatus], now: float) -> list[Card]:
             nonce_unit=a.nonce_unit,
             key=a.masked_key,
             reason=a.reason,
+            can_retry=a.auth_failures > 0,
+            remedy=a.last_error.remedy
+            if a.last_error and a.state != AccountState.CONNECTED
+            else None,
         )
         for a in accounts
     ]

@@ -10,16 +10,16 @@ import pandas as pd
 
 from .. import events as ev
 from ..events import Event
+from ..status import AccountState
 
 __all__ = ["STATE_COLORS", "chart_height", "events_frame", "markers", "segments", "timeline_chart"]
 
 STATE_COLORS = {
-    ev.CONNECTED: "#2e7d32",
-    ev.DEGRADED: "#f9a825",
-    ev.DISCONNECTED: "#c62828",
-    ev.CONNECTING: "#90a4ae",
-    ev.INVALID_CONFIG: "#6a1b9a",
-    ev.NOT_CONFIGURED: "#cfd8dc",
+    AccountState.CONNECTED: "#2e7d32",
+    AccountState.DEGRADED: "#f9a825",
+    AccountState.DISCONNECTED: "#c62828",
+    AccountState.CONNECTING: "#90a4ae",
+    AccountState.INVALID_CONFIG: "#6a1b9a",
 }
 MARKER_KINDS = {ev.NONCE_REFRESH: "nonce refresh", ev.INVALID_NONCE: "invalid nonce"}
 
@@ -68,7 +68,9 @@ def markers(events: Sequence[Event]) -> pd.DataFrame:
         for e in events
         if e.kind in MARKER_KINDS and e.account is not None
     ]
-    return pd.DataFrame(rows, columns=["account", "time", "marker", "detail"])
+    frame = pd.DataFrame(rows, columns=["account", "time", "marker", "detail"])
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)  # a datetime column even when empty
+    return frame
 
 
 def events_frame(events: Sequence[Event]) -> pd.DataFrame:
@@ -83,7 +85,8 @@ def timeline_chart(segs: pd.DataFrame, marks: pd.DataFrame) -> alt.LayerChart:
 
     The time axis spans from the first segment to the last one, so a short history is readable.
     """
-    states = list(STATE_COLORS)
+    states = [str(s) for s in STATE_COLORS]
+    colors = list(STATE_COLORS.values())
     domain = (
         [segs["start"].min().isoformat(), segs["end"].max().isoformat()] if not segs.empty else None
     )
@@ -97,10 +100,10 @@ def timeline_chart(segs: pd.DataFrame, marks: pd.DataFrame) -> alt.LayerChart:
             y=alt.Y("account:N", title=None, sort="ascending"),
             color=alt.Color(
                 "state:N",
-                scale=alt.Scale(domain=states, range=[STATE_COLORS[s] for s in states]),
+                scale=alt.Scale(domain=states, range=colors),
                 legend=alt.Legend(orient="bottom", title="state"),
             ),
-            tooltip=["account", "state", "start:T", "end:T", "reason"],
+            tooltip=["account:N", "state:N", "start:T", "end:T", "reason:N"],
         )
     )
     points = (
@@ -115,10 +118,11 @@ def timeline_chart(segs: pd.DataFrame, marks: pd.DataFrame) -> alt.LayerChart:
                 legend=alt.Legend(orient="bottom", title="marker"),
             ),
             color=alt.value("#000000"),
-            tooltip=["account", "marker", "time:T", "detail"],
+            tooltip=["account:N", "marker:N", "time:T", "detail:N"],
         )
     )
-    layered = alt.layer(bars, points).properties(height=chart_height(segs) - 80)
+    layers = [bars, points] if not marks.empty else [bars]
+    layered = alt.layer(*layers).properties(height=chart_height(segs) - 80)
     return cast(alt.LayerChart, layered)
 
 

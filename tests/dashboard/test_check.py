@@ -108,6 +108,7 @@ def test_bad_credentials_fail_with_remedy(
     daivon = checks_of(doc, "USER:daivon")
     assert daivon["connected"]["status"] == "fail"
     assert daivon["connected"]["remedy"] == remedy
+    assert "next attempt" not in daivon["connected"]["detail"], "check makes one attempt"
     assert daivon["balance_fetched"]["status"] == "fail"
     assert doc["accounts"][1]["balances"] is None, "an unreadable balance is never a number"
     assert checks_of(doc, "MASTER")["connected"]["status"] == "pass"

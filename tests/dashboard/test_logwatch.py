@@ -1,4 +1,4 @@
-"""The bot-log watcher on real files: the seed's lines, partial lines, rotation, truncation, patterns."""
+"""The bot-log watcher on real files: a bot's lines, partial lines, rotation, truncation, patterns."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,10 @@ from dashboard.logwatch import (
     load_patterns,
 )
 
-# Copied from the seed document exactly as it reads (its emoji are mis-decoded UTF-8, shown in
-# Mac Roman: "‚úÖ" is "✅"); test_real_emoji_lines checks the properly encoded ones too.
-SEED_EXPECTED_LOGS = [
+# A bot's log while it connects a Kraken account, with its emoji mis-decoded the way such logs get
+# copied around (UTF-8 shown in Mac Roman: "‚úÖ" is "✅"); test_real_emoji_lines checks the
+# properly encoded lines too.
+CONNECT_LINES = [
     "2026-01-11 17:30:57 | INFO | \uf8ffüìä Attempting to connect User #1 (Daivon Frazier) - Kraken...",
     "2026-01-11 17:30:57 | DEBUG | ‚úÖ Custom nonce generator installed for USER:daivon_frazier",
     "2026-01-11 17:30:57 | DEBUG | \uf8ffüîÑ Refreshed nonce baseline to 1768152936550371 for USER:daivon_frazier",
@@ -36,16 +38,16 @@ SEED_EXPECTED_LOGS = [
     "2026-01-11 17:30:58 | INFO |    Total: $XXX.XX",
     "2026-01-11 17:30:58 | INFO | ‚úÖ User #1 Kraken connected",
 ]
-SEED_CREDENTIALS_MISSING = "2026-01-11 17:30:57 | INFO | ‚ö†Ô∏è  Kraken credentials not configured for USER:daivon_frazier (skipping)"
-SEED_PERMISSION_FAILURE = [
+CREDENTIALS_MISSING_LINE = "2026-01-11 17:30:57 | INFO | ‚ö†Ô∏è  Kraken credentials not configured for USER:daivon_frazier (skipping)"
+PERMISSION_FAILURE_LINES = [
     "2026-01-11 17:30:58 | ERROR | ‚ùå Kraken connection test failed (USER:daivon_frazier): EGeneral:Permission denied",
     "2026-01-11 17:30:58 | ERROR |    ‚ö†Ô∏è  API KEY PERMISSION ERROR",
 ]
-SEED_INVALID_NONCE = [
+INVALID_NONCE_LINES = [
     "EAPI:Invalid nonce",
     '17:30:57.500 - ‚ùå Kraken rejects with "Invalid nonce"',
 ]
-# The seed has no log lines for these checklist items ("Bot starts without errors", "Other brokers
+# Illustrative lines for the bot-side checklist items ("Bot starts without errors", "Other brokers
 # (Coinbase, Alpaca) still connect successfully", "Trading cycles begin normally"): illustrative.
 BOT_SIDE = [
     "2026-01-11 17:30:56 | INFO | 🚀 Starting bot (version 7.2)",
@@ -71,39 +73,60 @@ def append(path: Path, text: str | bytes) -> None:
         f.write(text.encode() if isinstance(text, str) else text)
 
 
-def watcher(path: Path, *, from_start: bool = True, **kw: Any) -> tuple[LogWatcher, Sink]:
+_opened: list[LogWatcher] = []
+
+
+def watcher(
+    path: Path,
+    *,
+    from_start: bool = True,
+    patterns: Sequence[LogPattern] = DEFAULT_PATTERNS,
+    on_event: Callable[[Event], None] | None = None,
+    **kw: Any,
+) -> tuple[LogWatcher, Sink]:
+    """A watcher on ``path`` (stopped, its file closed, when the test ends)."""
     sink = Sink()
-    return LogWatcher(path, DEFAULT_PATTERNS, sink, from_start=from_start, **kw), sink
+    w = LogWatcher(path, patterns, on_event or sink, from_start=from_start, **kw)
+    _opened.append(w)
+    return w, sink
+
+
+@pytest.fixture(autouse=True)
+def _stop_watchers() -> Iterator[None]:
+    yield
+    while _opened:
+        _opened.pop().stop()
 
 
 def seen(events: list[Event]) -> list[tuple[str, str | None]]:
     return [(e.data["pattern"], e.account) for e in events]
 
 
-def test_the_seed_expected_logs(tmp_path: Path) -> None:
+def test_a_bots_connect_lines(tmp_path: Path) -> None:
     log = tmp_path / "bot.log"
-    append(log, "\n".join(SEED_EXPECTED_LOGS) + "\n")
+    append(log, "\n".join(CONNECT_LINES) + "\n")
     w, sink = watcher(log)
     events = w.poll()
     assert events == sink.events
     assert seen(events) == [("nonce_refreshed", DAIVON), ("kraken_connected", DAIVON)]
     refreshed, connected = events
     assert refreshed.kind == LOG_MATCH and refreshed.data["nonce"] == "1768152936550371"
-    assert connected.detail == SEED_EXPECTED_LOGS[3]
+    assert connected.detail == CONNECT_LINES[3]
     assert connected.data == {
         "pattern": "kraken_connected",
         "line": connected.detail,
         "account": DAIVON,
     }
-    assert w.stats.lines == len(SEED_EXPECTED_LOGS)
+    assert w.stats.lines == len(CONNECT_LINES)
     assert w.stats.matches["kraken_connected"] == 1
 
 
-def test_the_seed_failure_lines(tmp_path: Path) -> None:
+def test_a_bots_failure_lines(tmp_path: Path) -> None:
     log = tmp_path / "bot.log"
     append(
         log,
-        "\n".join([SEED_CREDENTIALS_MISSING, *SEED_PERMISSION_FAILURE, *SEED_INVALID_NONCE]) + "\n",
+        "\n".join([CREDENTIALS_MISSING_LINE, *PERMISSION_FAILURE_LINES, *INVALID_NONCE_LINES])
+        + "\n",
     )
     events = watcher(log)[0].poll()
     assert seen(events) == [
@@ -132,7 +155,7 @@ def test_bot_side_checklist_lines(tmp_path: Path) -> None:
 
 
 def test_real_emoji_lines(tmp_path: Path) -> None:
-    lines = [*SEED_EXPECTED_LOGS, SEED_CREDENTIALS_MISSING, *SEED_PERMISSION_FAILURE]
+    lines = [*CONNECT_LINES, CREDENTIALS_MISSING_LINE, *PERMISSION_FAILURE_LINES]
     real = [line.encode("mac_roman").decode("utf-8") for line in lines]
     assert "✅ KRAKEN PRO CONNECTED (USER:daivon_frazier)" in real[3]
     log = tmp_path / "bot.log"
@@ -269,7 +292,7 @@ def test_on_event_errors_do_not_stop_the_watcher(tmp_path: Path) -> None:
     def explode(event: Event) -> None:
         raise RuntimeError("boom")
 
-    w = LogWatcher(log, DEFAULT_PATTERNS, explode, from_start=True)
+    w, _ = watcher(log, on_event=explode)
     assert len(w.poll()) == 2
     assert w.stats.callback_errors == 2
 
@@ -332,8 +355,7 @@ def test_custom_patterns_from_toml(tmp_path: Path) -> None:
     assert next(p for p in patterns if p.name == "bot_started").regex == "BOOT OK"
     log = tmp_path / "bot.log"
     append(log, "Order filled for USER:tania_gilbert\nStarting bot\nBOOT OK\n")
-    sink = Sink()
-    events = LogWatcher(log, patterns, sink, from_start=True).poll()
+    events = watcher(log, patterns=patterns)[0].poll()
     assert seen(events) == [("order_filled", "USER:tania_gilbert"), ("bot_started", None)]
     assert events[1].detail == "BOOT OK"
 

@@ -10,11 +10,12 @@ from pathlib import Path
 from dashboard import events as ev
 from dashboard.config import load_settings
 from dashboard.service import DATABASE_NAME, Service
+from dashboard.status import AccountState
 from dashboard.store import EventStore
 from testkit.net import eventually
 from testkit.sim import scenario_simulator
 
-SEED_LOG = """\
+BOT_LOG_LINES = """\
 2026-01-11 17:30:57 | INFO | 📊 Attempting to connect User #1 (Daivon Frazier) - Kraken...
 2026-01-11 17:30:57 | DEBUG | 🔄 Refreshed nonce baseline to 1768152936550371 for USER:daivon_frazier
 2026-01-11 17:30:58 | INFO | ✅ KRAKEN PRO CONNECTED (USER:daivon_frazier)
@@ -43,7 +44,7 @@ def states(service: Service) -> dict[str, str]:
 def test_events_survive_a_restart_without_invalid_nonce(tmp_path: Path) -> None:
     with scenario_simulator("healthy") as (sim, env):
         with service_for(env, tmp_path) as service:
-            eventually(lambda: set(states(service).values()) == {ev.CONNECTED})
+            eventually(lambda: set(states(service).values()) == {AccountState.CONNECTED})
             eventually(lambda: service.monitor.snapshot().skew is not None)
         with EventStore.open_readonly(tmp_path / DATABASE_NAME) as store:
             first_run = store.query()
@@ -54,13 +55,16 @@ def test_events_survive_a_restart_without_invalid_nonce(tmp_path: Path) -> None:
             transitions = [
                 e.data["state"] for e in first_run if e.kind == ev.STATE and e.account == account
             ]
-            assert transitions[:1] == [ev.CONNECTING] and ev.CONNECTED in transitions
+            assert (
+                transitions[:1] == [AccountState.CONNECTING]
+                and AccountState.CONNECTED in transitions
+            )
         assert (ev.SKEW, None) in kinds and (ev.SYSTEM_STATUS, None) in kinds
         balance = next(e for e in first_run if e.kind == ev.BALANCE and e.account == "MASTER")
         assert balance.data["balances"]["XXBT"] == "0.1234567890"
 
         with service_for(env, tmp_path) as service:
-            eventually(lambda: set(states(service).values()) == {ev.CONNECTED})
+            eventually(lambda: set(states(service).values()) == {AccountState.CONNECTED})
         assert sim.total_stats().invalid_nonce == 0
         with EventStore.open_readonly(tmp_path / DATABASE_NAME) as store:
             everything = store.query()
@@ -88,7 +92,7 @@ def test_bot_log_feeds_the_checklist(tmp_path: Path) -> None:
             "lines from before the start are not counted"
         )
         with log.open("a") as fh:
-            fh.write(SEED_LOG)
+            fh.write(BOT_LOG_LINES)
         eventually(lambda: check("bot_trading_cycles") == "pass")
         assert check("bot_kraken_connected") == "pass" and check("bot_other_brokers") == "pass"
         with log.open("a") as fh:
@@ -101,14 +105,16 @@ def test_bot_log_feeds_the_checklist(tmp_path: Path) -> None:
 
 def test_recovers_within_two_poll_intervals_after_a_fault(tmp_path: Path) -> None:
     with scenario_simulator("healthy") as (sim, env), service_for(env, tmp_path) as service:
-        eventually(lambda: states(service)["MASTER"] == ev.CONNECTED)
+        eventually(lambda: states(service)["MASTER"] == AccountState.CONNECTED)
         sim.set_faults(http_status=503, scope="private")
-        eventually(lambda: states(service)["MASTER"] in (ev.DEGRADED, ev.DISCONNECTED))
+        eventually(
+            lambda: states(service)["MASTER"] in (AccountState.DEGRADED, AccountState.DISCONNECTED)
+        )
         master = service.monitor.snapshot().account("MASTER")
         assert master.last_error is not None and master.last_error.kind == "http_status"
         assert master.balances is not None, "the last known balance stays, marked by the error"
-        eventually(lambda: states(service)["MASTER"] == ev.DISCONNECTED)
+        eventually(lambda: states(service)["MASTER"] == AccountState.DISCONNECTED)
         sim.clear_faults()
         cleared = time.monotonic()
-        eventually(lambda: set(states(service).values()) == {ev.CONNECTED})
+        eventually(lambda: set(states(service).values()) == {AccountState.CONNECTED})
         assert time.monotonic() - cleared <= 2 * 1.0 + 0.5

@@ -9,12 +9,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from broker import PermissionDeniedError
 from dashboard import events as ev
 from dashboard.config import load_settings
+from dashboard.retry import RetryPolicy
 from dashboard.runtime import set_service
 from dashboard.service import Service
+from dashboard.status import AccountState
 from dashboard.views.timeline import segments
-from testkit.sim import scenario_simulator
+from testkit.net import eventually
+from testkit.sim import master_environment, one_key_simulator, scenario_simulator
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "ui"
 PAGE_FILES = ["overview.py", "timeline.py", "balances.py", "nonce.py", "settings.py"]
@@ -102,6 +106,19 @@ def test_overview_shows_verdict_failure_remedy_and_cards(demo: Service) -> None:
     secrets = [v for k, v in demo.settings.accounts[0].__dict__.items() if k in ("key", "secret")]
     for secret in secrets:
         assert secret not in text
+
+
+def test_settings_page_lists_the_variables_without_secrets(demo: Service) -> None:
+    at = run_page("settings.py")
+    accounts, variables = (d.value for d in at.dataframe)
+    assert list(accounts["account"]) == ["MASTER", "USER:daivon", "USER:tania_gilbert"]
+    shown = dict(zip(variables["variable"], variables["value"], strict=True))
+    assert shown["KRAKENWATCH_POLL_INTERVAL"] == "1 s"
+    assert shown["KRAKEN_USER_DAIVON_API_SECRET"] == "set (hidden)"
+    assert shown["KRAKEN_MASTER_API_KEY"] == demo.settings.accounts[0].masked_key
+    cells = " ".join(str(v) for d in at.dataframe for v in d.value.to_numpy().ravel())
+    for account in demo.settings.accounts:
+        assert account.key not in cells and account.secret not in cells
 
 
 def test_no_accounts_page_says_how_to_configure(tmp_path: Path) -> None:
@@ -273,3 +290,38 @@ def test_an_invalid_account_gets_a_card_with_the_variable(tmp_path: Path) -> Non
     finally:
         set_service(None)
         service.stop()
+
+
+def test_retry_now_resumes_an_account_stopped_by_authentication_failures(tmp_path: Path) -> None:
+    with one_key_simulator("retry", permissions=["orders"]) as (sim, key, secret):
+        env = master_environment(
+            sim.url,
+            key,
+            secret,
+            KRAKENWATCH_DATA_DIR=str(tmp_path),
+            KRAKENWATCH_POLL_INTERVAL="1",
+        )
+        service = Service.create(
+            load_settings(env, use_dotenv=False), retry_policy=RetryPolicy(auth_delays_s=(0.1,))
+        )
+        service.start()
+        set_service(service)
+        try:
+            eventually(lambda: service.monitor.snapshot().account("MASTER").stopped)
+            at = run_page("overview.py")
+            text = everything_text(at)
+            assert "stopped after 2 authentication failures: EGeneral:Permission denied" in text
+            assert PermissionDeniedError.remedy in text
+            calls = sim.stats(key).requests
+            sim.update_key(key, permissions=["funds", "orders"])  # the operator grants Query Funds
+            at.button(key="retry-MASTER").click().run()
+            assert not at.exception
+            sim.wait_for(key, lambda s: s.requests > calls and s.accepted > 0)
+            eventually(
+                lambda: service.monitor.snapshot().account("MASTER").state == AccountState.CONNECTED
+            )
+            at = run_page("overview.py")
+            assert not [b for b in at.button if b.key and b.key.startswith("retry-")]
+        finally:
+            set_service(None)
+            service.stop()

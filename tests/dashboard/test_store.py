@@ -123,7 +123,7 @@ def test_committed_event_survives_kill_9(db: Path) -> None:
         row_id = int(proc.stdout.readline())
     finally:
         proc.kill()  # SIGKILL: no close, no checkpoint
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # and close our ends of its pipes
     with EventStore(db) as store:
         (event,) = store.query()
         assert event.id == row_id and event.detail == "before the kill"

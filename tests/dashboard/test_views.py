@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from broker import SkewEstimate
+from broker import NonceStatus, SkewEstimate
 from dashboard import events as ev
 from dashboard.checklist import Check
 from dashboard.status import AccountStatus, ErrorInfo, Snapshot
@@ -98,7 +98,7 @@ def test_diagnoses() -> None:
         ),
     )
     stranded = account(
-        "USER:s", nonce_status={"lead_seconds": 3600.0, "unit": "us", "high_water": 1}
+        "USER:s", nonce_status=NonceStatus(key_id="k", unit="us", high_water=1, lead_seconds=3600.0)
     )
     shared = account("USER:t", shared_with=["MASTER"])
     snap = Snapshot(

@@ -11,6 +11,7 @@ from broker.limits import TIERS
 from dashboard import events as ev
 from dashboard.config import load_settings
 from dashboard.service import Service
+from dashboard.status import AccountState
 from simulator import Simulator, builtin_scenario, scenario_environment
 from testkit.net import eventually
 
@@ -39,7 +40,7 @@ def test_fault_cycle_survived_and_recovered(tmp_path: Path) -> None:
         return {a.label: a.state for a in service.monitor.snapshot().accounts}
 
     def all_connected() -> bool:
-        return set(states().values()) == {ev.CONNECTED}
+        return set(states().values()) == {AccountState.CONNECTED}
 
     try:
         eventually(all_connected)
@@ -62,7 +63,7 @@ def test_fault_cycle_survived_and_recovered(tmp_path: Path) -> None:
                 lambda kind=kind: (
                     (service.monitor.snapshot().account("MASTER").last_error or None)
                     and service.monitor.snapshot().account("MASTER").last_error.kind == kind
-                    and states()["MASTER"] != ev.CONNECTED
+                    and states()["MASTER"] != AccountState.CONNECTED
                 )
             )  # type: ignore[union-attr]
             if name == "lockout":
@@ -96,7 +97,7 @@ def test_fault_cycle_survived_and_recovered(tmp_path: Path) -> None:
 
         # the simulator is killed and restarted on the same port
         sim.stop()
-        eventually(lambda: states()["MASTER"] != ev.CONNECTED)
+        eventually(lambda: states()["MASTER"] != AccountState.CONNECTED)
         assert service.monitor.snapshot().account("MASTER").last_error.kind == "connection"  # type: ignore[union-attr]
         sim = Simulator(scenario, port=port).start()
         restarted = time.monotonic()

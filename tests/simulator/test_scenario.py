@@ -211,7 +211,7 @@ def test_cli_listens_on_a_free_port_and_stops_on_sigterm():
         assert proc.wait(timeout=10) == 0
     finally:
         proc.kill()
-        proc.wait()
+        proc.communicate()  # and close our ends of its pipes
 
 
 def test_cli_bad_scenario_is_a_one_line_error(tmp_path):

@@ -2,7 +2,6 @@
 
 import time
 
-import altair as alt
 import streamlit as st
 
 from dashboard import events as ev
@@ -12,6 +11,7 @@ from dashboard.views.nonce import (
     nonce_activity,
     nonce_activity_chart,
     nonce_table,
+    skew_chart,
     skew_history,
 )
 from dashboard.views.timeline import chart_height
@@ -34,8 +34,6 @@ def nonce_page() -> None:
         st.success("No nonce or clock problem detected.", icon="✅")
     st.subheader("Per key")
     st.dataframe(nonce_table(snapshot), hide_index=True, width="stretch")
-    if service.store is None:
-        return
     since = time.time() - 6 * 3600
     activity = nonce_activity(
         service.store.query(since=since, kinds=[ev.NONCE_REFRESH, ev.INVALID_NONCE])
@@ -52,21 +50,7 @@ def nonce_page() -> None:
     if skew.empty:
         st.caption("No clock sample yet.")
     else:
-        band = (
-            alt.Chart(skew)
-            .mark_area(opacity=0.3)
-            .encode(
-                x=alt.X("time:T", title="time (UTC)"),
-                y=alt.Y("low_s:Q", title="seconds"),
-                y2="high_s:Q",
-            )
-        )
-        line = (
-            alt.Chart(skew)
-            .mark_line(point=True)
-            .encode(x="time:T", y="offset_s:Q", tooltip=["time:T", "offset_s", "low_s", "high_s"])
-        )
-        st.altair_chart(band + line, width="stretch")
+        st.altair_chart(skew_chart(skew), width="stretch")
 
 
 nonce_page()

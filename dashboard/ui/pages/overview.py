@@ -3,11 +3,30 @@
 import streamlit as st
 
 from dashboard.checklist import build_checklist
-from dashboard.ui.common import HOW_TO_CONFIGURE, REFRESH_EVERY, require_service, state_badge
-from dashboard.views.overview import account_cards, checks_frame, verdict
+from dashboard.ui.common import REFRESH_EVERY, how_to_configure, require_service, state_badge
+from dashboard.views.overview import Card, account_cards, checks_frame, verdict
 
 service = require_service()
 st.title("Post-deploy verification")
+
+
+def account_card(card: Card) -> None:
+    st.markdown(f"**{card.label}** {state_badge(card.state)}")
+    st.caption(f"since {card.since} · {card.reason}")
+    st.markdown(f"**Balance:** {card.balance}")
+    st.markdown(
+        f"Last successful call: {card.last_success}  \n"
+        f"Invalid nonces: **{card.invalid_nonces}** · nonce unit `{card.nonce_unit}` · key `{card.key}`"
+    )
+    if card.can_retry:
+        st.markdown(f"**What to do:** {card.remedy or 'see the timeline for details'}")
+        st.button(
+            "Retry now",
+            key=f"retry-{card.label}",
+            help="Call Kraken for this account now (after fixing the key, secret or permission)",
+            on_click=service.monitor.retry_now,
+            args=(card.label,),
+        )
 
 
 @st.fragment(run_every=REFRESH_EVERY)
@@ -26,7 +45,7 @@ def overview() -> None:
         with st.expander(f"❌ {check.name}{where}: {check.detail}"):
             st.markdown(f"**What to do:** {check.remedy or 'see the timeline for details'}")
     if not service.settings.accounts:
-        st.markdown(HOW_TO_CONFIGURE)
+        st.markdown(how_to_configure())
 
     st.subheader("Checklist")
     st.dataframe(checks_frame(checks), hide_index=True, width="stretch")
@@ -36,13 +55,7 @@ def overview() -> None:
     columns = st.columns(3) if cards else []
     for i, card in enumerate(cards):
         with columns[i % 3].container(border=True):
-            st.markdown(f"**{card.label}** {state_badge(card.state)}")
-            st.caption(f"since {card.since} · {card.reason}")
-            st.markdown(f"**Balance:** {card.balance}")
-            st.markdown(
-                f"Last successful call: {card.last_success}  \n"
-                f"Invalid nonces: **{card.invalid_nonces}** · nonce unit `{card.nonce_unit}` · key `{card.key}`"
-            )
+            account_card(card)
 
     st.subheader("Clock")
     skew = snapshot.skew

@@ -1,4 +1,5 @@
-"""Settings & about: the configuration (keys masked), the endpoints, a Prometheus snippet."""
+"""Settings & about: the accounts, every variable the settings were built from (keys masked,
+secrets never shown), the endpoints, a Prometheus snippet."""
 
 import pandas as pd
 import streamlit as st
@@ -13,11 +14,8 @@ st.title("Settings")
 st.subheader("Accounts")
 st.dataframe(
     pd.DataFrame(
-        [
-            (a.label, a.masked_key, a.nonce_unit, f"KRAKEN_{a.prefix}_API_KEY")
-            for a in settings.accounts
-        ],
-        columns=["account", "key (masked)", "nonce unit", "variable"],
+        [(a.label, a.masked_key, a.nonce_unit, a.tier or settings.tier) for a in settings.accounts],
+        columns=["account", "key (masked)", "nonce unit", "tier"],
     ),
     hide_index=True,
     width="stretch",
@@ -29,24 +27,9 @@ if settings.all_problems:
             f"`{problem.variable}`: {problem.message}"
         )
 
-st.subheader("Monitor")
+st.subheader("Variables")
 st.dataframe(
-    pd.DataFrame(
-        [
-            ("KRAKEN_API_URL", settings.api_url),
-            ("KRAKENWATCH_DATA_DIR", str(settings.data_dir)),
-            ("KRAKENWATCH_TIER", settings.tier),
-            ("KRAKENWATCH_POLL_INTERVAL", f"{settings.poll_interval_s:g} s"),
-            ("KRAKENWATCH_FRESHNESS", f"{settings.freshness_s:g} s"),
-            ("KRAKENWATCH_SKEW_INTERVAL", f"{settings.skew_interval_s:g} s"),
-            ("KRAKENWATCH_MAX_SKEW", f"{settings.max_skew_s:g} s"),
-            ("KRAKENWATCH_PROBE_TRADE", str(settings.probe_trade)),
-            ("KRAKENWATCH_BALANCE_METRICS", str(settings.balance_metrics)),
-            ("KRAKENWATCH_RETENTION_DAYS", f"{settings.retention_days:g}"),
-            ("KRAKENWATCH_BOT_LOG", str(settings.bot_log or "-")),
-        ],
-        columns=["setting", "value"],
-    ),
+    pd.DataFrame(settings.variables(), columns=["variable", "value"]),
     hide_index=True,
     width="stretch",
 )

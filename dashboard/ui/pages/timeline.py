@@ -18,11 +18,7 @@ RANGES = {
 
 service = require_service()
 st.title("Connection timeline")
-if service.store is None:
-    st.warning("No event store in this process: the timeline needs `krakenwatch up`.")
-    st.stop()
 store = service.store
-assert store is not None
 
 left, middle, right = st.columns([1, 2, 2])
 window = left.selectbox("Range", list(RANGES), index=1)

@@ -1,0 +1,153 @@
+"""The accounts' current status, held under one lock.
+
+The pollers, the broker-to-event bridge and the snapshot all go through :class:`AccountBoard`: no
+other part holds the lock or the statuses. A change of state or permission is published as an
+event; counters and readings change quietly (the events that explain them come from elsewhere).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from broker import KrakenError, NonceStatus
+
+from . import events as ev
+from .config import Settings
+from .events import Publisher
+from .status import AccountState, AccountStatus, ErrorInfo
+
+__all__ = ["AccountBoard", "initial_statuses"]
+
+
+def initial_statuses(settings: Settings, now: float) -> list[AccountStatus]:
+    """One status per configured account (``connecting``), then one per account whose variables
+    are invalid (``invalid_config``, with the problem as its reason)."""
+    shared = settings.discovery.shared_keys
+    statuses = [
+        AccountStatus(
+            label=a.label,
+            masked_key=a.masked_key,
+            key_id=a.key_id,
+            nonce_unit=a.nonce_unit,
+            state=AccountState.CONNECTING,
+            since=now,
+            shared_with=[x for x in shared.get(a.key_id, []) if x != a.label],
+        )
+        for a in settings.accounts
+    ]
+    labels = {s.label for s in statuses}
+    for problem in settings.discovery.errors:
+        if problem.account and problem.account not in labels:
+            labels.add(problem.account)
+            statuses.append(
+                AccountStatus(
+                    label=problem.account,
+                    masked_key="",
+                    key_id="",
+                    nonce_unit="-",
+                    state=AccountState.INVALID_CONFIG,
+                    since=now,
+                    reason=str(problem),
+                    configured=False,
+                )
+            )
+    return statuses
+
+
+class AccountBoard:
+    """Every account's :class:`AccountStatus`; reads return copies."""
+
+    def __init__(self, statuses: Iterable[AccountStatus], publish: Publisher):
+        self._lock = threading.Lock()
+        self._accounts = {s.label: s for s in statuses}
+        self._publish = publish
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def statuses(self) -> list[AccountStatus]:
+        """A copy of every status, in configuration order."""
+        with self._lock:
+            return [copy.deepcopy(s) for s in self._accounts.values()]
+
+    def state(self, label: str) -> AccountState:
+        with self._status(label) as status:
+            return status.state
+
+    # -- transitions (published) --------------------------------------------------------------
+
+    def set_state(self, label: str, state: AccountState, reason: str) -> None:
+        """Move ``label`` to ``state``; a new state is published, a new reason only recorded."""
+        with self._status(label) as status:
+            previous = status.state
+            if previous == state and status.reason == reason:
+                return
+            status.reason = reason
+            if previous == state:
+                return
+            status.state, status.since = state, self._publish.clock()
+        self._publish(
+            ev.STATE,
+            label,
+            f"{previous} -> {state}: {reason}",
+            {"state": state, "previous": previous, "reason": reason},
+        )
+
+    def set_permission(
+        self, label: str, permission: str, granted: bool | None, code: str | None
+    ) -> None:
+        """Record what a call told about ``permission`` (None: nothing proven); changes published."""
+        with self._status(label) as status:
+            changed = status.permissions.get(permission) != granted
+            status.permissions[permission] = granted
+        if changed:
+            self._publish(
+                ev.PERMISSION,
+                label,
+                f"{permission}: {granted}",
+                {"permission": permission, "granted": granted, "code": code},
+            )
+
+    # -- readings -----------------------------------------------------------------------------
+
+    def record_success(self, label: str, balances: dict[str, str], nonce: NonceStatus) -> None:
+        """A Balance call succeeded: fresh balances and nonce reading; failures are forgotten."""
+        now = self._publish.clock()
+        with self._status(label) as status:
+            status.last_success_at = now
+            status.balances, status.balances_at, status.balance_error = balances, now, None
+            status.nonce_status = nonce
+            status.auth_failures, status.stopped = 0, False
+
+    def record_failure(self, label: str, exc: KrakenError) -> None:
+        """A call failed: the error is kept; a failed Balance makes the balance unknown."""
+        info = ErrorInfo.from_error(exc, self._publish.clock())
+        with self._status(label) as status:
+            status.last_error = info
+            if exc.method == "Balance" or exc.method is None:
+                status.balance_error = f"{info.kind}: {info.code or info.message}"
+
+    def record_auth_failures(self, label: str, failures: int, *, stopped: bool) -> None:
+        with self._status(label) as status:
+            status.auth_failures, status.stopped = failures, stopped
+
+    # -- counters (for the broker-to-event bridge) --------------------------------------------
+
+    def count_refresh(self, label: str) -> None:
+        with self._status(label) as status:
+            status.refresh_count += 1
+
+    def count_invalid_nonce(self, label: str) -> None:
+        with self._status(label) as status:
+            status.invalid_nonce_count += 1
+
+    def note_call(self, label: str, at: float) -> None:
+        with self._status(label) as status:
+            status.last_call_at = at
+
+    @contextmanager
+    def _status(self, label: str) -> Iterator[AccountStatus]:
+        with self._lock:
+            yield self._accounts[label]

@@ -1,0 +1,208 @@
+"""One account's connection, step by step: connect, poll the balance, probe permissions, back off.
+
+A step is one attempt. Not connected yet (or after an invalid nonce): refresh the nonce baseline
+and make the first private call (``Balance``), which the client retries once on an invalid nonce.
+Connected: poll ``Balance``. Every few successful polls, probe the permissions. A failure sets the
+state and the wait before the next step (:mod:`dashboard.retry`); after too many authentication
+failures in a row the account stops until :meth:`AccountPoller.retry_now` or a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from broker import (
+    AccountConfig,
+    ConfigurationError,
+    KrakenAPIError,
+    KrakenClient,
+    KrakenError,
+    PermissionDeniedError,
+    TemporaryLockoutError,
+)
+from broker.balances import parse_balances
+from broker.limits import TIERS
+
+from . import events as ev
+from .board import AccountBoard
+from .config import Settings
+from .events import Publisher
+from .probes import probe_permissions
+from .retry import RetryPolicy, describe_wait, is_auth_failure
+from .status import AccountState
+
+__all__ = ["AccountPoller"]
+
+log = logging.getLogger(__name__)
+#: re-probe OpenOrders (and AddOrder validate) every this many successful polls
+PROBE_EVERY = 5
+#: consecutive failures after which a degraded account counts as disconnected
+DISCONNECT_AFTER = 3
+#: a balance event is recorded when the balances change, and at least this often
+BALANCE_EVENT_EVERY_S = 600.0
+#: the wait after a configuration error (nothing can change it but a restart)
+CONFIGURATION_WAIT_S = 3600.0
+
+
+class AccountPoller:
+    """Connects and polls one account; :meth:`run` is its thread."""
+
+    def __init__(
+        self,
+        account: AccountConfig,
+        client: KrakenClient,
+        board: AccountBoard,
+        publish: Publisher,
+        settings: Settings,
+        policy: RetryPolicy,
+    ):
+        self.label = account.label
+        self.client = client
+        self.board = board
+        self.publish = publish
+        self.settings = settings
+        self.policy = policy
+        self.tier = TIERS[account.tier or settings.tier]
+        self.connected = False
+        self.polls = 0
+        self.failures = 0
+        self.auth_failures = 0
+        self.stopped = False
+        self._last_balances: dict[str, str] | None = None
+        self._last_balance_event = 0.0
+        self._wake = threading.Event()
+        self._retry_requested = False
+
+    # -- the thread ---------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Step until ``stop`` is set (call :meth:`wake` after setting it)."""
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                wait = self.step()
+            except Exception as exc:  # a bug must not silently end this account's monitoring
+                log.exception("monitor step for %s failed", self.label)
+                self.board.set_state(
+                    self.label, AccountState.DISCONNECTED, f"internal error: {type(exc).__name__}"
+                )
+                wait = self.settings.poll_interval_s
+            if not stop.is_set():
+                self._wake.wait(wait)
+
+    def wake(self) -> None:
+        """End the current wait now."""
+        self._wake.set()
+
+    def retry_now(self) -> None:
+        """Forget the authentication failures (a stopped account resumes) and attempt now."""
+        self._retry_requested = True
+        self._wake.set()
+
+    # -- one attempt --------------------------------------------------------------------------
+
+    def step(self, again: bool = True) -> float | None:
+        """One connect-or-poll attempt; how long to wait before the next (``None``: until asked).
+
+        ``again=False``: a one-shot attempt (``krakenwatch check``); its state says nothing of a
+        next attempt.
+        """
+        if self._retry_requested:
+            self._retry_requested = False
+            self.auth_failures, self.stopped = 0, False
+            self.board.record_auth_failures(self.label, 0, stopped=False)
+        if self.stopped:
+            return None
+        try:
+            if self.connected:
+                result = self.client.call_private("Balance")
+            else:
+                self.board.set_state(
+                    self.label,
+                    AccountState.CONNECTING,
+                    "connecting: refresh nonce baseline, first call Balance",
+                )
+                result = self.client.connect("Balance")
+            balances = parse_balances(result, account=self.label)
+        except ConfigurationError as exc:
+            self.connected = False
+            self.board.record_failure(self.label, exc)
+            self.board.set_state(self.label, AccountState.INVALID_CONFIG, str(exc))
+            return max(self.settings.poll_interval_s, CONFIGURATION_WAIT_S)
+        except KrakenError as exc:
+            return self._after_failure(exc, again)
+        self.connected = True
+        self._after_success(balances)
+        return self.settings.poll_interval_s
+
+    def _after_success(self, balances: dict[str, str]) -> None:
+        self.failures = self.auth_failures = 0
+        nonce = self.client.nonce_status()  # file lock + read: not under the board's lock
+        self.board.record_success(self.label, balances, nonce)
+        self.board.set_permission(self.label, "funds", True, None)
+        self.board.set_state(
+            self.label, AccountState.CONNECTED, "Balance succeeded (KRAKEN PRO CONNECTED)"
+        )
+        now = self.publish.clock()
+        if (
+            balances != self._last_balances
+            or now - self._last_balance_event > BALANCE_EVENT_EVERY_S
+        ):
+            self._last_balances, self._last_balance_event = balances, now
+            self.publish(ev.BALANCE, self.label, f"{len(balances)} assets", {"balances": balances})
+        if self.polls % PROBE_EVERY == 0:
+            self._probe_permissions()
+        self.polls += 1
+
+    def _after_failure(self, exc: KrakenError, again: bool) -> float | None:
+        self.failures += 1
+        self.board.record_failure(self.label, exc)
+        if is_auth_failure(exc):
+            return self._after_auth_failure(exc, again)
+        was_up = self.board.state(self.label) == AccountState.CONNECTED
+        # a lockout is waited out in full, then the account connects afresh
+        transient = exc.retryable and not isinstance(exc, TemporaryLockoutError)
+        if was_up and transient and self.failures < DISCONNECT_AFTER:
+            self.board.set_state(self.label, AccountState.DEGRADED, f"{exc.kind}: {exc}")
+        else:
+            self.connected = self.connected and transient
+            self.board.set_state(self.label, AccountState.DISCONNECTED, f"{exc.kind}: {exc}")
+        return self.policy.transient_delay(
+            exc,
+            self.failures,
+            poll_s=self.settings.poll_interval_s,
+            lockout_wait_s=self.settings.lockout_wait_s,
+            tier=self.tier,
+        )
+
+    def _after_auth_failure(self, exc: KrakenError, again: bool) -> float | None:
+        """Wrong key, secret, nonce or permission: no quick retry (failed calls earn a lockout)."""
+        self.connected = False  # the next attempt refreshes the nonce baseline
+        self.auth_failures += 1
+        code = exc.code if isinstance(exc, KrakenAPIError) else exc.kind
+        if isinstance(exc, PermissionDeniedError):
+            self.board.set_permission(self.label, "funds", False, code)
+            if self.auth_failures == 1:
+                self._probe_permissions()
+        delay = self.policy.auth_delay(self.auth_failures)
+        self.stopped = delay is None
+        self.board.record_auth_failures(self.label, self.auth_failures, stopped=self.stopped)
+        if not again:
+            reason = f"{exc.kind}: {exc}"
+        elif delay is None:
+            reason = (
+                f"stopped after {self.auth_failures} authentication failures: {code}; "
+                "fix it and restart, or press Retry now"
+            )
+        else:
+            reason = (
+                f"{exc.kind}: {exc}; next attempt in {describe_wait(delay)} "
+                f"(attempt {self.auth_failures} of {self.policy.auth_attempts})"
+            )
+        self.board.set_state(self.label, AccountState.DISCONNECTED, reason)
+        return delay
+
+    def _probe_permissions(self) -> None:
+        for result in probe_permissions(self.client, trade=self.settings.probe_trade):
+            self.board.set_permission(self.label, result.permission, result.granted, result.code)
