@@ -32,7 +32,6 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.exceptions import (
@@ -47,8 +46,9 @@ from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
 
-from .errors import ConfigurationError, NonceStoreError, NonceStoreUnavailable
+from .errors import NonceStoreError, NonceStoreUnavailable
 from .nonce import NONCE_UNITS, NonceRecord, NonceStore
+from .stores import masked_spec
 
 __all__ = ["RedisStore"]
 
@@ -94,18 +94,6 @@ end
 redis.call('HSET', KEYS[2], 'high_water', high, 'unit', unit, 'hold_until', hold)
 return high
 """
-
-
-def _masked(url: str) -> str:
-    """The URL without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
 def _record(fields: list[Any]) -> NonceRecord | None:
@@ -174,22 +162,9 @@ class RedisStore:
         lease_s: float | None = None,
         io_timeout_s: float = IO_TIMEOUT_S,
     ):
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-            raise ConfigurationError(
-                f"KRAKENWATCH_NONCE_STORE: {_masked(url)!r} is not a redis:// or rediss:// URL",
-                variable="KRAKENWATCH_NONCE_STORE",
-            )
-        query = dict(parse_qsl(parts.query))
-        lease = query.pop("lease", None)
-        try:
-            self.lease_s = float(lease) if lease is not None else lease_s
-        except ValueError:
-            raise ConfigurationError(
-                f"KRAKENWATCH_NONCE_STORE: lease={lease!r} is not a number of seconds",
-                variable="KRAKENWATCH_NONCE_STORE",
-            ) from None
-        self.url = urlunsplit(parts._replace(query=urlencode(query)))
+        # ``url`` and ``lease_s`` as :func:`broker.stores.parse_redis_spec` gives them
+        self.url = url
+        self.lease_s = lease_s
         self.seed = seed
         self._io_timeout_s = io_timeout_s
         self._connect()
@@ -216,7 +191,7 @@ class RedisStore:
 
     @property
     def description(self) -> str:
-        text = f"redis store at {_masked(self.url)}"
+        text = f"redis store at {masked_spec(self.url)}"
         if self.data_lost_at is not None:
             lost = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.data_lost_at))
             text += (
@@ -260,7 +235,7 @@ class RedisStore:
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:
         """Redis trouble as :class:`NonceStoreUnavailable` naming the store (never a password)."""
-        where = _masked(self.url)
+        where = masked_spec(self.url)
         try:
             yield
         except ReadOnlyError:
@@ -316,7 +291,7 @@ class RedisStore:
         log.warning(
             "the nonce store %s lost its data (restarted without persistence?): re-seeding keys "
             "from this host's file store; run Redis with appendonly yes",
-            _masked(self.url),
+            masked_spec(self.url),
         )
 
     def _seed_once(self, key_id: str, lease: _Lease) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import ConfigurationError
 from .filestore import FileStore, host_lock_dir
@@ -19,9 +21,13 @@ from .nonce import NonceStore
 __all__ = [
     "LEASE_MARGIN_S",
     "NONCE_STORE_VARIABLE",
+    "RedisSpec",
+    "check_store_spec",
     "file_store",
+    "masked_spec",
     "nonce_store_spec",
     "open_store",
+    "parse_redis_spec",
 ]
 
 NONCE_STORE_VARIABLE = "KRAKENWATCH_NONCE_STORE"
@@ -32,6 +38,65 @@ _INSTALL = "pip install 'krakenwatch[redis]'"
 _lock = threading.Lock()
 _file_stores: dict[tuple[Path, Path | None, bool], FileStore] = {}
 _redis_stores: dict[tuple[str, Path], NonceStore] = {}
+
+
+@dataclass(frozen=True)
+class RedisSpec:
+    """A ``redis://`` / ``rediss://`` store: the URL for redis-py and the lease, if one is set."""
+
+    url: str
+    lease_s: float | None
+
+
+def masked_spec(spec: str) -> str:
+    """The store spec without a password (for pages, logs and errors)."""
+    parts = urlsplit(spec)
+    if parts.password is None:
+        return spec
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def parse_redis_spec(spec: str) -> RedisSpec:
+    """``redis://[:password@]host[:port]/db[?lease=SECONDS]``; :class:`ConfigurationError`
+    naming the variable otherwise (never the password)."""
+    parts = urlsplit(spec)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ConfigurationError(
+            f"{NONCE_STORE_VARIABLE}: use 'file' or a redis:// / rediss:// URL with a host, not "
+            f"{masked_spec(spec)!r}",
+            variable=NONCE_STORE_VARIABLE,
+        )
+    query = dict(parse_qsl(parts.query))
+    lease = query.pop("lease", None)
+    try:
+        lease_s = None if lease is None else float(lease)
+    except ValueError:
+        lease_s = -1.0
+    if lease_s is not None and not 1 <= lease_s <= 3600:
+        raise ConfigurationError(
+            f"{NONCE_STORE_VARIABLE}: lease={lease!r} must be a number of seconds in [1, 3600]",
+            variable=NONCE_STORE_VARIABLE,
+        )
+    return RedisSpec(urlunsplit(parts._replace(query=urlencode(query))), lease_s)
+
+
+def check_store_spec(spec: str) -> None:
+    """Raise :class:`ConfigurationError` naming the variable unless ``spec`` can be opened:
+    ``file``, or a Redis URL with redis-py installed."""
+    if spec.strip() == "file":
+        return
+    parse_redis_spec(spec.strip())
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            f"{NONCE_STORE_VARIABLE} names a Redis store, but redis-py is not installed: {_INSTALL}",
+            variable=NONCE_STORE_VARIABLE,
+        ) from None
 
 
 def nonce_store_spec(environ: Mapping[str, str] | None = None) -> str:
@@ -62,24 +127,15 @@ def open_store(spec: str | NonceStore, directory: Path, *, durable: bool = True)
     text = spec.strip()
     if text == "file":
         return file_store(directory, durable=durable)
-    if not text.startswith(("redis://", "rediss://")):
-        raise ConfigurationError(
-            f"{NONCE_STORE_VARIABLE}: use 'file' or a redis:// / rediss:// URL, not "
-            f"{text.split('@')[-1]!r}",
-            variable=NONCE_STORE_VARIABLE,
-        )
-    try:
-        from .redisstore import RedisStore
-    except ImportError:
-        raise ConfigurationError(
-            f"{NONCE_STORE_VARIABLE} names a Redis store, but redis-py is not installed: {_INSTALL}",
-            variable=NONCE_STORE_VARIABLE,
-        ) from None
-    seed = file_store(directory, durable=False)
+    check_store_spec(text)
+    from .redisstore import RedisStore
+
+    parsed = parse_redis_spec(text)
     key = (text, directory.expanduser().resolve())
+    seed = file_store(directory, durable=False)  # before taking the lock: it takes it too
     with _lock:
         store = _redis_stores.get(key)
         if store is None:
-            store = RedisStore(text, seed=seed)
+            store = RedisStore(parsed.url, seed=seed, lease_s=parsed.lease_s)
             _redis_stores[key] = store
         return store

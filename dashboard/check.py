@@ -103,6 +103,9 @@ def render_table(doc: dict[str, Any]) -> str:
         lines.append(
             f"  {account['account']:<24} {account['state']:<14} key {account['key']:<12} {shown}"
         )
+    # which processes take turns with this check: the store each key is coordinated through
+    for store in dict.fromkeys(a["nonce_store"] for a in doc["accounts"] if a.get("nonce_store")):
+        lines.append(f"  nonce store: {store}")
     if doc["clock_skew_seconds"] is not None:
         lines.append(
             f"  clock skew (local - Kraken): {doc['clock_skew_seconds']:+.3f} s ± {doc['clock_skew_uncertainty_seconds']:.3f} s"

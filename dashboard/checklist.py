@@ -360,6 +360,7 @@ def verify_document(
                 "reason": a.reason,
                 "key": a.masked_key,
                 "nonce_unit": a.nonce_unit,
+                "nonce_store": a.nonce_status.store if a.nonce_status else None,
                 "balances": None if a.balance_error else a.balances,
                 "balance_error": a.balance_error,
                 "last_known_balances": a.balances,

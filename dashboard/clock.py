@@ -32,12 +32,14 @@ class ClockSampler:
         *,
         api_url: str,
         store_dir: Path,
+        nonce_store: str,
         request_timeout_s: float,
         interval_s: float,
     ):
         self.publish = publish
         self.api_url = api_url
         self.store_dir = store_dir
+        self.nonce_store = nonce_store
         self.request_timeout_s = request_timeout_s
         self.interval_s = interval_s
         self._lock = threading.Lock()
@@ -61,8 +63,10 @@ class ClockSampler:
     def sample(self, deadline_s: float, target_s: float = 0.01) -> None:
         """One skew estimate (within ``deadline_s``, aiming at ``target_s`` uncertainty) and one
         SystemStatus read; a failed part is logged and leaves the previous reading."""
-        public = KrakenClient(
+        public = KrakenClient(  # public calls only: the store settings are never used, but given
             store_dir=self.store_dir,
+            nonce_store=self.nonce_store,
+            durable=False,
             base_url=self.api_url,
             timeout=min(self.request_timeout_s, deadline_s),
         )

@@ -20,10 +20,18 @@ from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from broker import AccountConfig, Discovery, Problem, discover_accounts, load_environment
+from broker import (
+    AccountConfig,
+    ConfigurationError,
+    Discovery,
+    Problem,
+    discover_accounts,
+    load_environment,
+)
 from broker.accounts import API_URL_VARIABLE
 from broker.limits import TIERS
-from broker.paths import DATA_DIR_VARIABLE
+from broker.paths import DATA_DIR_VARIABLE, NONCE_SYNC_VARIABLE
+from broker.stores import NONCE_STORE_VARIABLE, check_store_spec, masked_spec
 
 from .errors import LogPatternError
 from .logwatch import DEFAULT_PATTERNS, LogPattern, load_patterns
@@ -66,12 +74,16 @@ class Variable:
     maximum: float = math.inf
     #: a password: shown as set or not, never its value
     secret: bool = False
+    #: a URL that may carry a password: shown without it
+    url: bool = False
 
     def show(self, value: Any) -> str:
         if value is None:
             return "-"
         if self.secret:
             return HIDDEN
+        if self.url:
+            return masked_spec(str(value))
         if isinstance(value, bool):
             return "1" if value else "0"
         if isinstance(value, float):
@@ -117,6 +129,10 @@ class Settings:
         default=30.0,
         metadata=_from("KRAKENWATCH_RETENTION_DAYS", unit="days", minimum=0.01, maximum=3650),
     )
+    #: ``file`` or a Redis URL: where the nonces of every account are coordinated
+    nonce_store: str = field(default="file", metadata=_from(NONCE_STORE_VARIABLE, url=True))
+    #: sync each nonce record to disk before its request leaves
+    nonce_sync: bool = field(default=True, metadata=_from(NONCE_SYNC_VARIABLE))
     bot_log: Path | None = field(default=None, metadata=_from("KRAKENWATCH_BOT_LOG"))
     bot_log_patterns: Path | None = field(
         default=None, metadata=_from("KRAKENWATCH_BOT_LOG_PATTERNS")
@@ -281,6 +297,17 @@ class _Reader:
             self.problems.append(Problem(name, f"{exc}; using the default patterns"))
             return None, DEFAULT_PATTERNS
 
+    def nonce_store(self) -> str:
+        """The store spec as given (a bad one is kept, so every account fails closed on it with
+        the same named error, rather than silently coordinating nothing)."""
+        name, raw = self.raw("nonce_store")
+        spec = raw or "file"
+        try:
+            check_store_spec(spec)
+        except ConfigurationError as exc:
+            self.problems.append(Problem(name, exc.message.removeprefix(f"{name}: ")))
+        return spec
+
     def password(self) -> str | None:
         name = _variable("password").name
         raw = self.env.get(name)
@@ -328,6 +355,8 @@ def load_settings(
         probe_trade=read.flag("probe_trade"),
         balance_metrics=read.flag("balance_metrics"),
         retention_days=read.number("retention_days"),
+        nonce_store=read.nonce_store(),
+        nonce_sync=read.flag("nonce_sync"),
         bot_log=read.path("bot_log"),
         bot_log_patterns=patterns_file,
         log_patterns=patterns,

@@ -20,7 +20,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-from broker import CallEvent, InvalidNonceError, RefreshEvent
+from broker import CallEvent, InvalidNonceError, NonceStoreError, RefreshEvent
 
 from . import __version__
 from .checklist import CheckStatus, build_checklist
@@ -64,6 +64,19 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=r,
         )
+        self.lock_wait = Histogram(
+            "krakenwatch_nonce_lock_wait_seconds",
+            "How long private calls waited for their key (other calls of the key, the nonce "
+            "store's lock, a hold after an unknown outcome).",
+            buckets=(0.001, 0.01, 0.05, 0.25, 1.0, 5.0, 30.0),
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "krakenwatch_nonce_store_errors",
+            "Calls refused because the nonce store could not be used, by error kind.",
+            ["account", "kind"],
+            registry=r,
+        )
         invalid = {p.account for p in settings.discovery.errors if p.account}
         for label in [*(a.label for a in settings.accounts), *sorted(invalid)]:
             self.refreshes.labels(label)
@@ -79,8 +92,11 @@ class Metrics:
             return
         self.requests.labels(event.account, event.method, event.outcome).inc()
         self.duration.labels(event.account, event.method).observe(event.duration_s)
+        self.lock_wait.observe(event.waited_s)
         if isinstance(event.error, InvalidNonceError):
             self.invalid_nonces.labels(event.account).inc()
+        elif isinstance(event.error, NonceStoreError):
+            self.store_errors.labels(event.account, event.error.kind).inc()
 
     def on_refresh(self, event: RefreshEvent) -> None:
         self.refreshes.labels(event.account).inc()

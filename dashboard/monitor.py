@@ -68,6 +68,7 @@ class Monitor:
             self._publish,
             api_url=settings.api_url,
             store_dir=nonce_store_dir(settings.data_dir),
+            nonce_store=settings.nonce_store,
             request_timeout_s=settings.request_timeout_s,
             interval_s=settings.skew_interval_s,
         )
@@ -176,6 +177,8 @@ class Monitor:
                 account=account.label,
                 nonce_unit=account.nonce_unit,
                 store_dir=store_dir,
+                nonce_store=self.settings.nonce_store,
+                durable=self.settings.nonce_sync,
                 base_url=self.settings.api_url,
                 timeout=request_timeout_s,
                 observer=observer,

@@ -38,6 +38,12 @@ class Diagnosis:
     remedy: str
 
 
+def nonce_stores(snapshot: Snapshot) -> list[tuple[str, bool]]:
+    """Each store the accounts' keys are coordinated through, and whether it lost its data."""
+    found = dict.fromkeys(a.nonce_status.store for a in snapshot.accounts if a.nonce_status)
+    return [(store, "lost its data" in store) for store in found if store]
+
+
 def nonce_table(snapshot: Snapshot) -> pd.DataFrame:
     rows = []
     for a in snapshot.accounts:
@@ -52,6 +58,7 @@ def nonce_table(snapshot: Snapshot) -> pd.DataFrame:
                 round(nonce.lead_seconds, 3) if nonce else None,
                 a.refresh_count,
                 a.invalid_nonce_count,
+                nonce.store if nonce else "",
             )
         )
     return pd.DataFrame(
@@ -65,6 +72,7 @@ def nonce_table(snapshot: Snapshot) -> pd.DataFrame:
             "lead over clock (s)",
             "refreshes",
             "invalid nonces",
+            "nonce store",
         ],
     )
 

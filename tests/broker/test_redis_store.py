@@ -84,6 +84,7 @@ def test_a_killed_holder_blocks_others_only_until_its_lease_runs_out(tmp_path: P
         sim.wait_for_hanging(1, timeout=10)
         holder.send_signal(signal.SIGKILL)  # dies holding the key, its request in flight
         holder.wait(10)
+        holder.stdout.close()
         other = KrakenClient(
             key, secret, base_url=sim.url, store_dir=tmp_path / "b", nonce_store=leased
         )

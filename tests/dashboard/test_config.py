@@ -106,3 +106,35 @@ def test_authentication_failures_wait_longer_each_time_then_stop() -> None:
         "15 min",
         "0.5 s",
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("KRAKENWATCH_NONCE_STORE", "postgres://db:5432/0", "redis://"),
+        ("KRAKENWATCH_NONCE_STORE", "redis://:hunter2@127.0.0.1:6379/0?lease=soon", "lease"),
+        ("KRAKENWATCH_NONCE_SYNC", "perhaps", "boolean"),
+    ],
+)
+def test_nonce_store_settings_are_named_and_never_show_a_password(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    settings = load_settings(
+        {**master(), "KRAKENWATCH_DATA_DIR": str(tmp_path), variable: value}, use_dotenv=False
+    )
+    named = [p for p in settings.all_problems if p.variable == variable]
+    assert named and message in named[0].message, settings.all_problems
+    assert "hunter2" not in named[0].message and "hunter2" not in str(settings.variables())
+
+
+def test_a_redis_store_is_listed_without_its_password(tmp_path: Path) -> None:
+    url = "redis://:hunter2@redis.internal:6379/0"
+    settings = load_settings(
+        {**master(), "KRAKENWATCH_DATA_DIR": str(tmp_path), "KRAKENWATCH_NONCE_STORE": url},
+        use_dotenv=False,
+    )
+    assert settings.nonce_store == url and not settings.config_errors
+    assert (
+        dict(settings.variables())["KRAKENWATCH_NONCE_STORE"]
+        == "redis://:***@redis.internal:6379/0"
+    )

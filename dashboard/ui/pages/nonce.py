@@ -10,6 +10,7 @@ from dashboard.views.nonce import (
     diagnose,
     nonce_activity,
     nonce_activity_chart,
+    nonce_stores,
     nonce_table,
     skew_chart,
     skew_history,
@@ -34,6 +35,11 @@ def nonce_page() -> None:
         st.success("No nonce or clock problem detected.", icon="✅")
     st.subheader("Per key")
     st.dataframe(nonce_table(snapshot), hide_index=True, width="stretch")
+    for store, lost in nonce_stores(snapshot):
+        if lost:
+            st.warning(f"Nonce store: {store}")
+        else:
+            st.caption(f"Nonces are coordinated through the {store}.")
     since = time.time() - 6 * 3600
     activity = nonce_activity(
         service.store.query(since=since, kinds=[ev.NONCE_REFRESH, ev.INVALID_NONCE])
