@@ -8,7 +8,7 @@ from pathlib import Path
 from dashboard.checklist import CheckStatus, build_checklist
 from dashboard.config import load_settings
 from dashboard.service import Service
-from dashboard.status import AccountState
+from dashboard.status import AccountState, AccountStatus
 from testkit.net import eventually
 from testkit.redis import redis_server
 from testkit.sim import scenario_simulator
@@ -44,7 +44,10 @@ def test_a_redis_outage_is_shown_and_the_monitor_recovers_by_itself(tmp_path: Pa
             )
 
             server.stop()
-            master = lambda: monitor.snapshot().account("MASTER")  # noqa: E731
+
+            def master() -> AccountStatus:
+                return monitor.snapshot().account("MASTER")
+
             eventually(
                 lambda: (
                     master().last_error is not None
@@ -68,13 +71,14 @@ def test_a_redis_outage_is_shown_and_the_monitor_recovers_by_itself(tmp_path: Pa
                 in text
             )
             assert "krakenwatch_nonce_lock_wait_seconds_count" in text
-            refused = lambda: (
-                service.metrics.registry.get_sample_value(  # noqa: E731
+
+            def refused() -> float:
+                value = service.metrics.registry.get_sample_value(
                     "krakenwatch_nonce_store_errors_total",
                     {"account": "MASTER", "kind": "nonce_store_unavailable"},
                 )
-                or 0.0
-            )
+                return value or 0.0
+
             first = refused()
             eventually(lambda: refused() >= first + 2, timeout=30)  # the monitor kept trying...
             assert sim.total_stats().requests == sent, "a call reached Kraken without the store"
