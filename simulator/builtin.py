@@ -66,11 +66,15 @@ def _healthy() -> Scenario:
     )
 
 
+#: Kraken fee credits: the simulator has no price for them (no KFEEUSD pair), like Kraken
+_UNPRICED_BALANCES = {"KFEE": "1250.00"}
+
+
 def _demo() -> Scenario:
     return Scenario(
         keys=[
             _key("demo", "MASTER", _MASTER_BALANCES),
-            _key("demo", "USER:daivon", _DAIVON_BALANCES),
+            _key("demo", "USER:daivon", {**_DAIVON_BALANCES, **_UNPRICED_BALANCES}),
             _key("demo", "USER:tania_gilbert", _TANIA_BALANCES, frozenset({"funds", "trade"})),
         ]
     )
@@ -126,7 +130,11 @@ def _permission_denied() -> Scenario:
 
 _FACTORIES: dict[str, tuple[Callable[[], Scenario], str]] = {
     "healthy": (_healthy, "MASTER + USER:daivon + USER:tania_gilbert, all permissions, balances"),
-    "demo": (_demo, "like healthy, but USER:tania_gilbert lacks 'orders' (OpenOrders is denied)"),
+    "demo": (
+        _demo,
+        "like healthy, but USER:tania_gilbert lacks 'orders' (OpenOrders is denied) and "
+        "USER:daivon holds unpriced KFEE",
+    ),
     "previous-session-nonce": (
         _previous_session,
         "MASTER whose last nonce is 30 s ahead (a previous session, in µs)",

@@ -13,12 +13,14 @@ from types import FrameType
 from .admin import ADMIN_ROUTES
 from .builtin import BUILTIN_SCENARIOS, builtin_scenario
 from .environment import scenario_environment
+from .market import DEFAULT_USD_PRICES
 from .scenario import Scenario, ScenarioError, load_scenario
 from .simulator import Simulator
 from .store import StateFileError
 
 __all__ = ["HELP_EPILOG", "add_arguments", "resolve_scenario", "run_from_args", "run_simulator_cli"]
 
+_BUILTIN_PRICES = ", ".join(f"{asset} {price}" for asset, price in DEFAULT_USD_PRICES.items())
 HELP_EPILOG = f"""\
 scenario file (TOML or JSON, chosen by extension; JSON uses the same field names):
   clock_offset_s = 0.0        # simulator clock minus real clock (seen in /0/public/Time)
@@ -28,6 +30,7 @@ scenario file (TOML or JSON, chosen by extension; JSON uses the same field names
   lockout_window_s = 60
   lockout_seconds = 900
   system_status = "online"    # online | maintenance | cancel_only | post_only
+  prices = {{ XXBT = "65000.0", SOL = "150.25" }}   # optional: USD prices by asset code
   [[keys]]
   key = "..."                 # the public API key
   secret = "..."              # base64 secret
@@ -39,6 +42,13 @@ scenario file (TOML or JSON, chosen by extension; JSON uses the same field names
   nonce_window = 0            # in the nonce's own unit
   nonce_unit = "us"           # s | ms | us | ns (for "now" and other_writer)
   other_writer = {{ interval_ms = 100, lead_ms = 2000 }}   # another bot on this key
+
+prices (optional): fake USD prices by Kraken asset code (XXBT, not XBT; no staking suffix),
+  decimal strings above 0, that override or extend the built-in ones:
+  {_BUILTIN_PRICES}.
+  They value TradeBalance, and each priced asset but ZUSD is the base of one pair quoted in ZUSD
+  for the public Ticker and AssetPairs: XXBT -> XXBTZUSD (altname XBTUSD), SOL -> SOLUSD. An asset
+  without a price has no pair (Ticker answers EQuery:Unknown asset pair).
 
 built-in scenarios (--list-scenarios): {", ".join(BUILTIN_SCENARIOS)}
 

@@ -1,10 +1,11 @@
 """Results of the endpoints the simulator implements (public Time/SystemStatus, private
-Balance, BalanceEx, TradeBalance, OpenOrders and AddOrder with ``validate``)."""
+Balance, BalanceEx, TradeBalance, OpenOrders and AddOrder with ``validate``). Market data
+(public Ticker/AssetPairs) and the USD prices live in :mod:`simulator.market`."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -20,18 +21,6 @@ PRIVATE_METHODS: dict[str, str] = {
 }
 PUBLIC_METHODS = ("Time", "SystemStatus")
 
-#: fixed, fake USD prices used for TradeBalance's equivalent balance
-_USD_PRICES = {
-    "ZUSD": Decimal(1),
-    "USD": Decimal(1),
-    "USDT": Decimal(1),
-    "USDC": Decimal(1),
-    "XXBT": Decimal(50000),
-    "XBT": Decimal(50000),
-    "XETH": Decimal(3000),
-    "ETH": Decimal(3000),
-    "ETH2": Decimal(3000),
-}
 _ORDER_TYPES = (
     "market",
     "limit",
@@ -62,13 +51,19 @@ def _zero_like(amount: str) -> str:
     return "0." + "0" * decimals if decimals else "0"
 
 
-def _trade_balance(fields: Mapping[str, str], balances: Mapping[str, str]) -> dict[str, Any] | str:
+#: the USD price of one unit of a balance's asset, ``None`` when it has none
+UsdPrice = Callable[[str], Decimal | None]
+
+
+def _trade_balance(
+    fields: Mapping[str, str], balances: Mapping[str, str], usd_price: UsdPrice
+) -> dict[str, Any] | str:
     asset = fields.get("asset", "ZUSD")
     if asset not in ("ZUSD", "USD"):
         return "EQuery:Unknown asset"
     total = Decimal(0)
     for name, amount in balances.items():
-        price = _USD_PRICES.get(name.split(".")[0])
+        price = usd_price(name)
         if price is not None:
             total += Decimal(amount) * price
     eb = str(total.quantize(_FOUR))
@@ -120,7 +115,11 @@ def _add_order(fields: Mapping[str, str], status: str) -> dict[str, Any] | str:
 
 
 def private_result(
-    method: str, fields: Mapping[str, str], balances: Mapping[str, str], status: str
+    method: str,
+    fields: Mapping[str, str],
+    balances: Mapping[str, str],
+    status: str,
+    usd_price: UsdPrice,
 ) -> dict[str, Any] | str:
     """The ``result`` of an authorised private call, or its error string."""
     if method == "Balance":
@@ -131,7 +130,7 @@ def private_result(
             for asset, amount in balances.items()
         }
     if method == "TradeBalance":
-        return _trade_balance(fields, balances)
+        return _trade_balance(fields, balances, usd_price)
     if method == "OpenOrders":
         return {"open": {}}
     if method == "AddOrder":

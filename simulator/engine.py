@@ -27,6 +27,7 @@ from broker.signing import InvalidSecretError, sign
 from .endpoints import PRIVATE_METHODS, PUBLIC_METHODS, private_result, public_result
 from .faults import FaultController
 from .keys import KeyState
+from .market import MARKET_METHODS, Market
 from .state import SimState
 
 __all__ = ["PRIVATE_PREFIX", "PUBLIC_PREFIX", "Engine", "Reply", "json_bytes"]
@@ -93,8 +94,10 @@ class Engine:
         latency_ms: tuple[float, float],
         rng: random.Random,
         stopping: threading.Event,
+        market: Market | None = None,
     ) -> None:
         self.state = state
+        self.market = market if market is not None else Market()
         self.faults = faults
         self.latency_ms = latency_ms
         self._rng = rng
@@ -108,9 +111,11 @@ class Engine:
         headers: Mapping[str, str],
         body: bytes,
         client_gone: Callable[[], bool] = lambda: False,
+        query: str = "",
     ) -> Reply:
         """Answer one API request. ``headers`` has lower-case names; ``client_gone`` blocks until
-        the client has closed its connection (a ``late_ms`` fault waits for it)."""
+        the client has closed its connection (a ``late_ms`` fault waits for it); ``query`` is the
+        URL's query string (a public GET's parameters)."""
         private = path.startswith(PRIVATE_PREFIX)
         ks = self.state.lookup(headers.get("api-key", "").strip()) if private else None
         method = path.rsplit("/", 1)[-1]
@@ -137,7 +142,7 @@ class Engine:
                 return Reply.error(fault.api_error)
             status = fault.system_status or status
         if not private:
-            return self._public(verb, path[len(PUBLIC_PREFIX) :], status)
+            return self._public(verb, path[len(PUBLIC_PREFIX) :], status, query)
         if verb != "POST":
             return Reply.html(405, allow="POST")
         return self._private(path, ks, headers, body, status)
@@ -150,9 +155,12 @@ class Engine:
             delay = self._rng.uniform(lo, hi)
         self.stopping.wait(delay / 1000.0)
 
-    def _public(self, verb: str, method: str, status: str) -> Reply:
+    def _public(self, verb: str, method: str, status: str, query: str) -> Reply:
         if verb != "GET":
             return Reply.html(405, allow="GET")
+        if method in MARKET_METHODS:
+            result = self.market.result(method, query)
+            return Reply.error(result) if isinstance(result, str) else Reply.ok(result)
         if method not in PUBLIC_METHODS:
             return Reply.error("EGeneral:Unknown method")
         return Reply.ok(public_result(method, status, self.state.now()))
@@ -194,6 +202,6 @@ class Engine:
         fields: dict[str, str] = {}
         for name, value in pairs:
             fields.setdefault(name, value)
-        result = private_result(method, fields, ks.balances, status)
+        result = private_result(method, fields, ks.balances, status, self.market.usd_price)
         self.state.finish(ks, ok=not isinstance(result, str))
         return Reply.error(result) if isinstance(result, str) else Reply.ok(result)

@@ -22,6 +22,8 @@ from typing import Any
 from broker.limits import TIERS as KRAKEN_TIERS
 from broker.signing import mask_key
 
+from .market import DEFAULT_USD_PRICES, QUOTE, altname_of
+
 __all__ = [
     "MAX_NONCE",
     "NONCE_UNITS",
@@ -49,6 +51,7 @@ SYSTEM_STATUSES = ("online", "maintenance", "cancel_only", "post_only")
 NONCE_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 MAX_NONCE = 2**64 - 1
 _ACCOUNT_RE = re.compile(r"MASTER|USER:[a-z0-9_]+")
+_ASSET_CODE_RE = re.compile(r"[A-Z0-9]{2,12}")
 _NONCE_EXPR_RE = re.compile(r"now(?:_(s|ms|us|ns))?(?:([+-])(\d+(?:\.\d+)?)s)?")
 
 
@@ -120,8 +123,11 @@ class Scenario:
     lockout_seconds: float = 900.0
     system_status: str = "online"
     keys: list[KeySpec] = field(default_factory=list)
+    #: USD prices (asset -> decimal string) over the built-in ones, for TradeBalance and Ticker
+    prices: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.prices = parse_prices(self.prices, "prices")
         if self.tier not in TIERS:
             raise ValueError(f"tier must be one of {', '.join(TIERS)}")
         if self.system_status not in SYSTEM_STATUSES:
@@ -202,7 +208,13 @@ def parse_permissions(value: object, where: str) -> set[str]:
     return set(value)
 
 
-def parse_balances(value: object, where: str) -> dict[str, str]:
+def _item(where: str, name: str) -> str:
+    """``where`` ("file: field 'prices'") narrowed to one entry ("file: field 'prices.XXBT'")."""
+    return f"{where[:-1]}.{name}'" if where.endswith("'") else f"{where}.{name}"
+
+
+def _asset_amounts(value: object, where: str, example: str) -> dict[str, str]:
+    """A table of asset = "plain non-negative decimal string" (the exact digits are kept)."""
     if not isinstance(value, Mapping):
         raise ScenarioError(f'{where}: must be a table of asset = "decimal string"')
     out: dict[str, str] = {}
@@ -211,17 +223,49 @@ def parse_balances(value: object, where: str) -> dict[str, str]:
             raise ScenarioError(f"{where}: asset names must be non-empty strings")
         if not isinstance(amount, str):
             raise ScenarioError(
-                f'{where}.{asset}: must be a decimal string like "1234.5600" '
+                f'{_item(where, asset)}: must be a decimal string like "{example}" '
                 "(strings keep the exact digits)"
             )
         try:
             number = Decimal(amount)
         except InvalidOperation:
-            raise ScenarioError(f"{where}.{asset}: {amount!r} is not a decimal number") from None
+            raise ScenarioError(
+                f"{_item(where, asset)}: {amount!r} is not a decimal number"
+            ) from None
         if not number.is_finite() or number < 0 or not re.fullmatch(r"[0-9]+(\.[0-9]+)?", amount):
-            raise ScenarioError(f"{where}.{asset}: must be a plain non-negative decimal")
+            raise ScenarioError(f"{_item(where, asset)}: must be a plain non-negative decimal")
         out[asset] = amount
     return out
+
+
+def parse_balances(value: object, where: str) -> dict[str, str]:
+    return _asset_amounts(value, where, "1234.5600")
+
+
+def parse_prices(value: object, where: str) -> dict[str, str]:
+    """USD prices by Kraken asset code (``XXBT``, ``USDT``): positive decimal strings, one per
+    asset (``XBT`` next to the built-in ``XXBT`` would be the same pair twice)."""
+    prices = _asset_amounts(value, where, "50000.0")
+    owners = {altname_of(asset): asset for asset in DEFAULT_USD_PRICES}
+    for asset, text in prices.items():
+        price = Decimal(text)
+        if not _ASSET_CODE_RE.fullmatch(asset):
+            raise ScenarioError(
+                f"{_item(where, asset)}: not an asset code (upper-case letters and digits, no staking "
+                "suffix: price the base asset, e.g. XETH for ETH2.S)"
+            )
+        if asset == QUOTE and price != 1:
+            raise ScenarioError(
+                f"{_item(where, asset)}: {QUOTE} is the quote currency, its price is 1"
+            )
+        if price <= 0:
+            raise ScenarioError(f"{_item(where, asset)}: must be a price above 0")
+        owner = owners.setdefault(altname_of(asset), asset)
+        if owner != asset:
+            raise ScenarioError(
+                f"{_item(where, asset)}: the same asset as {owner} (use Kraken's code {owner})"
+            )
+    return prices
 
 
 def parse_other_writer(value: object, where: str) -> OtherWriter | None:
@@ -232,10 +276,10 @@ def parse_other_writer(value: object, where: str) -> OtherWriter | None:
     extra = set(value) - {"interval_ms", "lead_ms"}
     if extra:
         raise ScenarioError(f"{where}: unknown field {sorted(extra)[0]!r}")
-    interval = _number(value.get("interval_ms", 100.0), f"{where}.interval_ms")
-    lead = _number(value.get("lead_ms", 2000.0), f"{where}.lead_ms")
+    interval = _number(value.get("interval_ms", 100.0), _item(where, "interval_ms"))
+    lead = _number(value.get("lead_ms", 2000.0), _item(where, "lead_ms"))
     if interval <= 0:
-        raise ScenarioError(f"{where}.interval_ms: must be > 0")
+        raise ScenarioError(f"{_item(where, 'interval_ms')}: must be > 0")
     return OtherWriter(interval_ms=interval, lead_ms=lead)
 
 
@@ -273,6 +317,7 @@ _TOP_FIELDS = {
     "lockout_seconds",
     "system_status",
     "keys",
+    "prices",
 }
 _KEY_FIELDS = {
     "key",
@@ -378,6 +423,7 @@ def scenario_from_mapping(data: object, source: str = "scenario") -> Scenario:
             data.get("system_status", "online"), at("system_status"), SYSTEM_STATUSES
         ),
         keys=keys,
+        prices=parse_prices(data.get("prices", {}), at("prices")),
     )
 
 

@@ -108,7 +108,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             return
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
         if path.startswith(ADMIN_PREFIX):
             status, doc = self.server.admin(verb, path, body)
             self._write(Reply(status=status, body=json_bytes(doc)))
@@ -120,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
             # happens after, so a client that sends its next request only after reading the
             # answer is never counted twice
             with engine.state.tracking(api_key or None):
-                reply = engine.handle(verb, path, headers, body, self._client_gone)
+                reply = engine.handle(verb, path, headers, body, self._client_gone, url.query)
                 if reply.action == "hang":
                     engine.faults.wait_released(reply.generation)
             self._write(reply)

@@ -14,6 +14,7 @@ from .admin import handle_admin
 from .engine import Engine
 from .faults import FaultController, make_faults
 from .keys import KeyStats
+from .market import Market
 from .scenario import KeySpec, Scenario
 from .server import SimHTTPServer
 from .state import KEEP, SimState
@@ -43,7 +44,12 @@ class Simulator:
         self._faults = FaultController()
         self._stopping = threading.Event()
         self._engine = Engine(
-            self._state, self._faults, scenario.latency_ms, random.Random(seed), self._stopping
+            self._state,
+            self._faults,
+            scenario.latency_ms,
+            random.Random(seed),
+            self._stopping,
+            Market(scenario.prices),
         )
         self._server: SimHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -112,6 +112,7 @@ def scenario_document(scenario: Scenario) -> dict[str, Any]:
         "latency_ms": list(scenario.latency_ms),
         "tier": scenario.tier,
         "lockout_threshold": scenario.lockout_threshold,
+        **({"prices": scenario.prices} if scenario.prices else {}),
         "keys": [
             {
                 "key": k.key,

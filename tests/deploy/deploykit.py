@@ -12,14 +12,14 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from testkit.env import ROOT
-from testkit.net import http_get
+from testkit.net import eventually, http_get, status_of
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -115,6 +115,39 @@ def running(
         yield process
     finally:
         process.stop()
+
+
+class Server:
+    """A running server process and its base URL; its waits fail with its log."""
+
+    def __init__(self, url: str, process: Process):
+        self.url = url
+        self.process = process
+        #: more context for a timeout message (the other processes' output)
+        self.context: Callable[[], str] = str
+
+    def wait(self, probe: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+        return eventually(
+            probe,
+            timeout,
+            what=what,
+            interval=0.25,
+            on_timeout=lambda: f"{self.context()}\n{self.process.output(4000)}",
+        )
+
+
+@contextmanager
+def ready_server(argv: Sequence[str], log: Path, port: int, what: str) -> Iterator[Process]:
+    """Run ``argv`` (a Prometheus-style server listening on 127.0.0.1:``port``, cwd: the log's
+    directory) until the block ends; yields once its ``/-/ready`` answers 200."""
+    with running(argv, log, cwd=log.parent) as process:
+
+        def ready() -> bool:
+            assert process.alive(), process.output()
+            return status_of(f"http://127.0.0.1:{port}/-/ready") == 200
+
+        eventually(ready, 30, what=f"{what} to be ready", interval=0.1, on_timeout=process.output)
+        yield process
 
 
 # ------------------------------------------------------------------------------- the Dockerfile

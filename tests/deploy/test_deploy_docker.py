@@ -20,6 +20,7 @@ import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -280,6 +281,15 @@ def test_the_package_builds_from_the_build_context_with_every_file(tmp_path: Pat
 
 
 # --------------------------------------------------------------------------------- compose
+def compose_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """A compose service's volumes as container path -> source (file or named volume)."""
+    mounts = {}
+    for volume in service["volumes"]:
+        source, target = str(volume).split(":")[:2]
+        mounts[target] = source
+    return mounts
+
+
 def test_compose_runs_krakenwatch_and_prometheus_with_the_shipped_files() -> None:
     compose = yaml.safe_load(COMPOSE_YML.read_text())
     here = COMPOSE_YML.parent
@@ -293,10 +303,7 @@ def test_compose_runs_krakenwatch_and_prometheus_with_the_shipped_files() -> Non
     prom = compose["services"]["prometheus"]
     assert prom["image"].startswith("prom/prometheus:v")
     assert prom["ports"] == ["127.0.0.1:9090:9090"]
-    mounts = {}
-    for volume in prom["volumes"]:
-        source, target = str(volume).split(":")[:2]
-        mounts[target] = source
+    mounts = compose_mounts(prom)
     config = mounts["/etc/prometheus/prometheus.yml"]
     assert (here / config).resolve() == ROOT / "deploy/prometheus/prometheus.yml"
     shipped = yaml.safe_load((here / config).read_text())
@@ -307,6 +314,32 @@ def test_compose_runs_krakenwatch_and_prometheus_with_the_shipped_files() -> Non
     assert "--config.file=/etc/prometheus/prometheus.yml" in prom["command"]
     (job,) = shipped["scrape_configs"]
     assert job["static_configs"][0]["targets"] == ["krakenwatch:8501"]
+
+
+def test_compose_runs_alertmanager_with_the_shipped_config_and_prometheus_sends_to_it() -> None:
+    compose = yaml.safe_load(COMPOSE_YML.read_text())
+    here = COMPOSE_YML.parent
+    am = compose["services"]["alertmanager"]
+    assert am["image"].startswith("prom/alertmanager:v")
+    assert am["ports"] == ["127.0.0.1:9093:9093"]
+    mounts = compose_mounts(am)
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in am["command"]
+    config = mounts["/etc/alertmanager/alertmanager.yml"]
+    assert (here / config).resolve() == ROOT / "deploy/alertmanager/alertmanager.yml"
+    assert any(a.removeprefix("--storage.path=") in mounts for a in am["command"])
+    assert "--web.listen-address=:9093" in am["command"]
+    assert "--cluster.listen-address=" in am["command"]  # no HA gossip port
+    # Prometheus sends its alerts to that service, and starts after it
+    prom = compose["services"]["prometheus"]
+    assert "alertmanager" in prom["depends_on"]
+    shipped = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    (manager,) = shipped["alerting"]["alertmanagers"]
+    assert manager["static_configs"] == [{"targets": ["alertmanager:9093"]}]
+    # SystemStatus is read often enough for the maintenance inhibition (README: KrakenNotOnline)
+    skew_interval = float(
+        compose["services"]["krakenwatch"]["environment"]["KRAKENWATCH_SKEW_INTERVAL"]
+    )
+    assert skew_interval <= 60
 
 
 # ------------------------------------------------- ENTRYPOINT + CMD and HEALTHCHECK, as written

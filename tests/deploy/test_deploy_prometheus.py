@@ -11,10 +11,6 @@ import json
 import re
 import subprocess
 import time
-import urllib.parse
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +19,23 @@ import yaml
 
 from simulator import OtherWriter, Simulator, builtin_scenario
 from simulator.environment import scenario_environment
-from testkit.env import clean_environ
-from testkit.net import eventually, free_port, http_get, status_of
+from testkit.net import http_get
 
-from .deploykit import (
-    ALERTS_TEST_YML,
-    ALERTS_YML,
-    PROMETHEUS_DIR,
-    PROMETHEUS_YML,
-    Process,
-    http_json,
-    prometheus,
-    promtool,
-    running,
-    tool,
+from .deploykit import ALERTS_TEST_YML, ALERTS_YML, PROMETHEUS_YML, promtool
+from .promkit import (
+    Prometheus,
+    Target,
+    alert_rules,
+    krakenwatch_up,
+    prometheus_server,
+    run_promtool,
+)
+from .runbook import (
+    PER_ACCOUNT_ALERTS,
+    README,
+    heading_anchors,
+    readme_section,
+    runbook_sections,
 )
 
 REQUIRED_ALERTS = {
@@ -45,19 +44,9 @@ REQUIRED_ALERTS = {
     "KrakenVerificationCheckFailing",
     "KrakenClockSkewHigh",
     "KrakenwatchDown",
+    "KrakenNotOnline",
 }
 ACCOUNTS = {"MASTER", "USER:daivon", "USER:tania_gilbert"}
-
-
-def run_promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [promtool(), *args], capture_output=True, text=True, timeout=60, cwd=PROMETHEUS_DIR
-    )
-
-
-def alert_rules() -> list[dict[str, Any]]:
-    doc = yaml.safe_load(ALERTS_YML.read_text())
-    return [rule for group in doc["groups"] for rule in group["rules"]]
 
 
 # ------------------------------------------------------------------------------------ promtool
@@ -90,6 +79,30 @@ def test_alert_rules_follow_the_conventions() -> None:
         annotations = rule["annotations"]
         assert annotations["summary"].strip(), name
         assert "Remedy:" in annotations["description"], f"{name}: the description has no remedy"
+        if name in PER_ACCOUNT_ALERTS:
+            assert "$labels.account" in annotations["account"], f"{name}: no account annotation"
+        else:
+            assert "account" not in annotations, f"{name} is not per account"
+
+
+def test_every_alert_links_to_its_runbook_section_in_the_readme() -> None:
+    sections = runbook_sections()
+    runbook = readme_section("Alerts and runbook")
+    for rule in alert_rules():
+        name, url = rule["alert"], rule["annotations"].get("runbook_url", "")
+        assert url in sections, f"{name}: runbook_url {url!r} is no README heading"
+        assert sections[url] == name, f"{name}: {url} is the section of {sections[url]!r}"
+        # the runbook table links the alert to the same section
+        anchor = url.partition("#")[2]
+        assert f"| [`{name}`](#{anchor}) |" in runbook, f"{name}: no link in the runbook table"
+
+
+def test_every_link_inside_the_readme_leads_to_a_heading() -> None:
+    text = README.read_text(encoding="utf-8")
+    anchors = heading_anchors(text)
+    links = re.findall(r"\]\(#([^)]+)\)", text)
+    assert links, "the README links nothing inside itself"
+    assert sorted(set(links) - set(anchors)) == [], "README links without a heading"
 
 
 def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
@@ -104,145 +117,6 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
     assert names - quiet == set(), "alerts without a test where they must not fire"
 
 
-# --------------------------------------------------------------------- krakenwatch under test
-@dataclass
-class Target:
-    """A running krakenwatch: its base URL, how to stop it and what it printed."""
-
-    url: str
-    stop: Callable[[], object]
-    output: Callable[[], str]
-
-
-def krakenwatch_environment(kraken_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    return clean_environ(
-        {
-            **kraken_env,
-            "KRAKENWATCH_POLL_INTERVAL": "1",
-            "KRAKENWATCH_DATA_DIR": str(tmp_path / "data"),
-            "HOME": str(tmp_path),
-        }
-    )
-
-
-@contextmanager
-def krakenwatch_up(kraken_env: dict[str, str], tmp_path: Path) -> Iterator[Target]:
-    """`krakenwatch up` as a subprocess on a free loopback port (cwd: an empty directory, so no
-    developer's .env is read)."""
-    port = free_port()
-    argv = [tool("krakenwatch", "pip install -e .")]
-    argv += ["up", "--address", "127.0.0.1", "--port", str(port)]
-    env = krakenwatch_environment(kraken_env, tmp_path)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    with running(argv, tmp_path / "krakenwatch.log", env=env, cwd=workdir) as app:
-        url = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            assert app.alive(), app.output()
-            return status_of(url + "/metrics") == 200
-
-        eventually(ready, 60, what="krakenwatch up to serve /metrics", on_timeout=app.output)
-        printed = eventually(
-            lambda: f"metrics: {url}/metrics" in app.output(),
-            10,
-            what="krakenwatch up to print its metrics URL",
-            on_timeout=app.output,
-        )
-        assert printed
-        yield Target(url, app.stop, app.output)
-
-
-# ------------------------------------------------------------------------- Prometheus under test
-class Prometheus:
-    def __init__(self, url: str, process: Process):
-        self.url = url
-        self.process = process
-        #: more context for a timeout message (krakenwatch's output)
-        self.context: Callable[[], str] = str
-
-    def api(self, path: str, **params: str) -> Any:
-        query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        doc = http_json(f"{self.url}/api/v1/{path}{query}")
-        assert doc["status"] == "success", doc
-        return doc["data"]
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        data = self.api("query", query=promql)
-        assert data["resultType"] == "vector"
-        return list(data["result"])
-
-    def alerts(self, name: str) -> list[dict[str, Any]]:
-        return [a for a in self.api("alerts")["alerts"] if a["labels"]["alertname"] == name]
-
-    def wait(self, probe: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-        return eventually(
-            probe,
-            timeout,
-            what=what,
-            interval=0.25,
-            on_timeout=lambda: f"{self.context()}\n{self.process.output(4000)}",
-        )
-
-
-def derive_rule_file(tmp_path: Path) -> Path:
-    """The shipped rules with every `for:` cut to 1 s, so that alerts go pending and firing within
-    the test's time. Only the test copy is changed: the shipped durations stay as they are."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    doc = yaml.safe_load(ALERTS_YML.read_text())
-    for group in doc["groups"]:
-        for rule in group["rules"]:
-            if "for" in rule:
-                rule["for"] = "1s"
-    path = tmp_path / "alerts.yml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
-def derive_config_file(tmp_path: Path, target: str, rules: Path) -> Path:
-    """The shipped prometheus.yml with the krakenwatch target replaced, the rule file replaced by
-    the test copy and 1 s scrape/evaluation intervals."""
-    doc = yaml.safe_load(PROMETHEUS_YML.read_text())
-    doc["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-    assert doc["rule_files"] == ["alerts.yml"]
-    doc["rule_files"] = [str(rules)]
-    (job,) = [j for j in doc["scrape_configs"] if j["job_name"] == "krakenwatch"]
-    for key in ("scrape_interval", "scrape_timeout"):
-        job.pop(key, None)
-    assert job["static_configs"] == [{"targets": ["krakenwatch:8501"]}]
-    job["static_configs"] = [{"targets": [target]}]
-    path = tmp_path / "prometheus.yml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    result = run_promtool("check", "config", str(path))
-    assert result.returncode == 0, result.stdout + result.stderr
-    return path
-
-
-@contextmanager
-def prometheus_server(tmp_path: Path, target: str) -> Iterator[Prometheus]:
-    config = derive_config_file(tmp_path, target, derive_rule_file(tmp_path))
-    port = free_port()
-    argv = [
-        prometheus(),
-        f"--config.file={config}",
-        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--storage.tsdb.retention.time=1h",
-    ]
-    with running(argv, tmp_path / "prometheus.log", cwd=tmp_path) as process:
-        server = Prometheus(f"http://127.0.0.1:{port}", process)
-
-        def ready() -> bool:
-            assert process.alive(), process.output()
-            return status_of(f"{server.url}/-/ready") == 200
-
-        eventually(
-            ready, 30, what="Prometheus to be ready", interval=0.1, on_timeout=process.output
-        )
-        yield server
-
-
 # ------------------------------------------------------------------------------- the real thing
 @pytest.mark.slow
 def test_real_prometheus_scrapes_krakenwatch_up_and_the_alerts_fire(tmp_path: Path) -> None:
@@ -252,9 +126,7 @@ def test_real_prometheus_scrapes_krakenwatch_up_and_the_alerts_fire(tmp_path: Pa
         kraken_env = scenario_environment(scenario, sim.url)
         with (
             krakenwatch_up(kraken_env, tmp_path / "krakenwatch") as krakenwatch,
-            prometheus_server(
-                tmp_path / "prometheus", krakenwatch.url.removeprefix("http://")
-            ) as prom,
+            prometheus_server(tmp_path / "prometheus", krakenwatch.address) as prom,
         ):
             _scrape_healthy_then_fail(sim, kraken_env, krakenwatch, prom)
     finally:
@@ -329,30 +201,22 @@ def _scrape_healthy_then_fail(
         kraken_env["KRAKEN_MASTER_API_KEY"], other_writer=OtherWriter(interval_ms=50, lead_ms=5000)
     )
 
-    def active(name: str, **labels: str) -> list[dict[str, Any]]:
-        return [
-            a
-            for a in prom.alerts(name)
-            if a["state"] in ("pending", "firing")
-            and all(a["labels"].get(k) == v for k, v in labels.items())
-        ]
-
     (nonce_alert,) = prom.wait(
-        lambda: active("KrakenInvalidNonceErrors", account="MASTER"),
+        lambda: prom.active("KrakenInvalidNonceErrors", account="MASTER"),
         "KrakenInvalidNonceErrors for MASTER",
     )
     assert nonce_alert["labels"]["severity"] == "critical"
     assert "MASTER" in nonce_alert["annotations"]["summary"]
     assert "Remedy:" in nonce_alert["annotations"]["description"]
     prom.wait(
-        lambda: active(
+        lambda: prom.active(
             "KrakenVerificationCheckFailing", check="no_invalid_nonce", account="MASTER"
         ),
         "KrakenVerificationCheckFailing for MASTER's no_invalid_nonce check",
     )
-    assert not active("KrakenInvalidNonceErrors", account="USER:daivon")
+    assert not prom.active("KrakenInvalidNonceErrors", account="USER:daivon")
 
     # krakenwatch goes away: Prometheus notices
     krakenwatch.stop()
-    prom.wait(lambda: active("KrakenwatchDown"), "KrakenwatchDown")
+    prom.wait(lambda: prom.active("KrakenwatchDown"), "KrakenwatchDown")
     assert time.monotonic() - started < 60, json.dumps(prom.api("alerts"), indent=1)

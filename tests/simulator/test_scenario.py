@@ -214,13 +214,20 @@ def test_cli_listens_on_a_free_port_and_stops_on_sigterm():
         proc.communicate()  # and close our ends of its pipes
 
 
-def test_cli_bad_scenario_is_a_one_line_error(tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text('tier = "whale"\n')
+@pytest.mark.parametrize(
+    ("name", "text", "field"),
+    [
+        ("bad.toml", 'tier = "whale"\n', "'tier'"),
+        ("bad.json", '{"prices": {"XXBT": "free"}}', "'prices.XXBT'"),
+    ],
+)
+def test_cli_bad_scenario_is_a_one_line_error(tmp_path, name, text, field):
+    bad = tmp_path / name
+    bad.write_text(text)
     proc = _spawn("--scenario", str(bad))
     _, err = proc.communicate(timeout=15)
     assert proc.returncode == 2
-    assert err.count("\n") == 1 and str(bad) in err and "tier" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and str(bad) in err and field in err and "Traceback" not in err
 
 
 def test_cli_lists_scenarios_and_documents_the_format():
@@ -242,3 +249,4 @@ def test_cli_lists_scenarios_and_documents_the_format():
         check=True,
     ).stdout
     assert "[[keys]]" in help_text and "/_sim/stats" in help_text
+    assert "prices = {" in help_text and "EQuery:Unknown asset pair" in help_text
