@@ -19,6 +19,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from dashboard.retry import RetryPolicy
 from simulator import PERMISSIONS, Simulator, builtin_scenario
 from simulator.environment import scenario_environment
 from testkit.net import eventually, http_get
@@ -209,12 +210,15 @@ def _an_account_breaks_and_recovers(stack: Stack) -> None:
     others = _per_account(webhook.received(mark))
     assert {labels["account"] for labels in others} == {"USER:daivon"}, others
 
-    # the permission comes back: the alert resolves, and the receiver is told
+    # the permission comes back: the alert resolves, and the receiver is told. A denied
+    # permission is an authentication failure, so the monitor tries again only after its first
+    # authentication backoff (a minute after the failure), never in a loop that earns a lockout
     sim.update_key("USER:daivon", permissions=sorted(PERMISSIONS))
     resolved = webhook.wait_for(
         notification_for("resolved", "KrakenAccountDown", account="USER:daivon"),
         "KrakenAccountDown for USER:daivon resolved at the webhook",
         since=mark,
+        timeout=RetryPolicy().auth_delays_s[0] + 30,
         context=stack.context,
     )
     assert resolved["groupLabels"] == firing["groupLabels"]
