@@ -1,0 +1,223 @@
+"""Real Kraken client libraries as bots, unmodified but for their base URL: krakenex (ms nonces),
+python-kraken-sdk (10 ns nonces) and ccxt (ms nonces), making private calls in threads and in
+processes that are released together (for the gateway's tests and benchmarks).
+
+Every call's outcome is a string: ``ok``, the first Kraken error code, ``HTTP <status>``, or the
+exception's type; answers the gateway made itself (header ``X-Krakenwatch-Gateway``, seen with
+krakenex only) get `` (gateway)`` appended.
+
+Run as ``python -m testkit.bots`` this module is one bot process: a JSON job on stdin, ``ready``
+on stdout, then it waits for ``go`` and prints its outcomes as one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import requests
+
+from .env import ROOT, subprocess_environ
+
+__all__ = ["CLIENTS", "make_bot", "run_bot_processes", "run_threads"]
+
+CLIENTS = ("krakenex", "kraken-sdk", "ccxt")
+GATEWAY_HEADER = "X-Krakenwatch-Gateway"
+_CODE = re.compile(r"\b([EW][A-Z][A-Za-z]*:[A-Za-z][^'\"\]\n,}]*)")
+_STATUS = re.compile(r"^(\d{3}) - ")
+WORKER_TIMEOUT_S = 300.0
+
+#: one private call -> its outcome
+Bot = Callable[[str], str]
+
+
+def _from_exception(exc: BaseException) -> str:
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    text = str(exc)
+    status = _STATUS.match(text)  # python-kraken-sdk: "502 - <body>"
+    if status:
+        return f"HTTP {status.group(1)}"
+    code = _CODE.search(text)
+    return code.group(1).strip() if code else type(exc).__name__
+
+
+def _krakenex(key: str, secret: str, url: str) -> Bot:
+    import krakenex
+
+    api = krakenex.API(key, secret)
+    api.uri = url
+
+    def call(method: str) -> str:
+        errors = api.query_private(method, timeout=30)["error"]
+        outcome = errors[0] if errors else "ok"
+        response = api.response  # the last answer (reliable when one thread uses this bot)
+        if response is not None and response.headers.get(GATEWAY_HEADER):
+            outcome += " (gateway)"
+        return outcome
+
+    return call
+
+
+def _kraken_sdk(key: str, secret: str, url: str) -> Bot:
+    from kraken.spot import SpotClient
+
+    client = SpotClient(key=key, secret=secret, url=url)
+
+    def call(method: str) -> str:
+        client.request("POST", f"/0/private/{method}", timeout=30)
+        return "ok"
+
+    return call
+
+
+def _ccxt(key: str, secret: str, url: str) -> Bot:
+    import ccxt
+
+    exchange = ccxt.kraken(
+        {"apiKey": key, "secret": secret, "timeout": 30_000, "enableRateLimit": False}
+    )
+    exchange.urls["api"] = {"public": url, "private": url}
+
+    def call(method: str) -> str:
+        exchange.request(method, "private", "POST")
+        return "ok"
+
+    return call
+
+
+_FACTORIES: dict[str, Callable[[str, str, str], Bot]] = {
+    "krakenex": _krakenex,
+    "kraken-sdk": _kraken_sdk,
+    "ccxt": _ccxt,
+}
+
+
+def make_bot(client: str, key: str, secret: str, url: str) -> Bot:
+    """A bot of library ``client`` on ``key``, talking to ``url`` (Kraken, the simulator or the
+    gateway); calling it makes one private call and returns the outcome (never raises)."""
+    bot = _FACTORIES[client](key, secret, url)
+
+    def call(method: str = "Balance") -> str:
+        try:
+            return bot(method)
+        except Exception as exc:
+            return _from_exception(exc)
+
+    return call
+
+
+def run_threads(
+    client: str,
+    key: str,
+    secret: str,
+    url: str,
+    *,
+    threads: int,
+    calls: int,
+    method: str = "Balance",
+    shared: bool = True,
+    before_go: Callable[[], None] | None = None,
+) -> Counter[str]:
+    """``threads`` threads x ``calls`` calls, released together; ``shared``: one client object
+    for all threads (as a bot process has), else one each. Returns the outcomes."""
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads + 1)
+    common = make_bot(client, key, secret, url) if shared else None
+
+    def worker() -> None:
+        bot = common or make_bot(client, key, secret, url)
+        local: Counter[str] = Counter()
+        barrier.wait()
+        for _ in range(calls):
+            local[bot(method)] += 1
+        with lock:
+            outcomes.update(local)
+
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    if before_go is not None:
+        before_go()
+    barrier.wait()
+    for t in pool:
+        t.join()
+    return outcomes
+
+
+def run_bot_processes(jobs: Sequence[Mapping[str, Any]]) -> Counter[str]:
+    """One process per job (``client``, ``key``, ``secret``, ``url``, ``threads``, ``calls``,
+    optional ``method``), all released together once every one is ready; the summed outcomes."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "testkit.bots"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=subprocess_environ(),
+        )
+        for _ in jobs
+    ]
+    try:
+        for child, job in zip(children, jobs, strict=True):
+            assert child.stdin is not None
+            child.stdin.write(json.dumps(dict(job)) + "\n")
+            child.stdin.flush()
+        for child in children:
+            assert child.stdout is not None
+            line = child.stdout.readline().strip()
+            if line != "ready":
+                _, err = child.communicate(timeout=10)
+                raise RuntimeError(f"bot did not get ready ({line!r}): {err.strip()[-800:]}")
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        total: Counter[str] = Counter()
+        for child in children:
+            out, err = child.communicate(timeout=WORKER_TIMEOUT_S)
+            if child.returncode != 0:
+                raise RuntimeError(f"bot exited {child.returncode}: {err.strip()[-800:]}")
+            total.update(json.loads(out.strip().splitlines()[-1]))
+        return total
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+
+
+def _worker_main() -> int:
+    job = json.loads(sys.stdin.readline())
+
+    def ready_then_wait() -> None:
+        print("ready", flush=True)
+        if sys.stdin.readline().strip() != "go":
+            raise SystemExit("no 'go' from the parent")
+
+    outcomes = run_threads(
+        job["client"],
+        job["key"],
+        job["secret"],
+        job["url"],
+        threads=int(job["threads"]),
+        calls=int(job["calls"]),
+        method=job.get("method", "Balance"),
+        shared=bool(job.get("shared", True)),
+        before_go=ready_then_wait,
+    )
+    print(json.dumps(dict(outcomes)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main())
