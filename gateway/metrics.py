@@ -7,7 +7,7 @@
                                                        ``rejected``, ``upstream_error``)
 ``krakenwatch_gateway_queue_wait_seconds``             time a call waited for its key (histogram)
 ``krakenwatch_gateway_upstream_duration_seconds``      time a call spent with Kraken (histogram)
-``krakenwatch_gateway_rate_counter``                   the modelled call counter per account
+``krakenwatch_gateway_rate_level``                     the modelled call counter per account
 ``krakenwatch_gateway_rate_limit``                     the most the model lets it reach
 ``krakenwatch_gateway_queue_depth``                    calls waiting per account
 ``krakenwatch_gateway_kraken_errors_total``            Kraken's error answers by code
@@ -15,6 +15,10 @@
 ``krakenwatch_gateway_public_requests_total``          public calls by method and outcome
 ``krakenwatch_invalid_nonce_errors_total``             ``EAPI:Invalid nonce`` answers from Kraken
 =====================================================  =========================================
+
+DESIGN.md names the modelled counter ``krakenwatch_gateway_rate_counter``; Prometheus' naming
+lint (``promtool check metrics``) refuses a gauge whose name ends in ``_counter``, so it is
+``krakenwatch_gateway_rate_level``.
 
 Under ``up --gateway`` the dashboard already counts ``krakenwatch_invalid_nonce_errors_total``:
 pass its counter as ``invalid_nonces`` so one process exports one family.
@@ -189,7 +193,7 @@ class _LaneCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         counter = GaugeMetricFamily(
-            "krakenwatch_gateway_rate_counter",
+            "krakenwatch_gateway_rate_level",
             "The gateway's model of the key's Kraken call counter (conservative).",
             labels=["account"],
         )

@@ -86,7 +86,7 @@ def _ccxt(key: str, secret: str, url: str) -> Bot:
     exchange.urls["api"] = {"public": url, "private": url}
 
     def call(method: str) -> str:
-        exchange.request(method, "private", "POST")
+        exchange.request(method, ["private"], "POST")
         return "ok"
 
     return call

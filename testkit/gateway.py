@@ -89,7 +89,10 @@ def gateway_process(
         def listening() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError(f"the gateway exited {proc.returncode}:\n{running.output()}")
-            return f"{LISTENING}{running.url}" in running.output()
+            return any(
+                line.startswith(LISTENING) and line.endswith(f":{port}")
+                for line in running.output().splitlines()
+            )
 
         eventually(listening, timeout, what="the gateway to listen", on_timeout=running.output)
         yield running
