@@ -177,7 +177,9 @@ class Gateway:
 
     def _gauges(self) -> Iterator[LaneGauge]:
         for lane in self._lanes.values():
-            yield LaneGauge(lane.account, lane.rate.level(), lane.rate.limit, lane.depth)
+            yield LaneGauge(
+                lane.account, lane.rate.level(), lane.rate.limit, lane.depth, dict(lane.refused)
+            )
 
     # -- calls ------------------------------------------------------------------------------------
 

@@ -41,12 +41,13 @@ from .answers import (
 )
 from .ratemodel import RateModel
 
-__all__ = ["STOPPING", "Job", "Lane", "Send"]
+__all__ = ["REFUSAL_REASONS", "STOPPING", "Job", "Lane", "Send"]
 
 log = logging.getLogger("krakenwatch.gateway")
 
 #: sends one private call: (method, form fields without a nonce) -> Kraken's answer
 Send = Callable[[str, bytes], ForwardedAnswer]
+REFUSAL_REASONS = ("queue_full", "wait")
 STOPPING = "EService:Unavailable:the krakenwatch gateway is stopping; nothing was sent"
 #: something unexpected broke while the call was being forwarded: it may have reached Kraken
 _INTERNAL = replace(refusal(INTERNAL_ERROR, outcome="upstream_error", status=500), sent=True)
@@ -105,6 +106,9 @@ class Lane:
         self._sending: asyncio.Future[Reply] | None = None
         self._closing = False
         self.in_flight: Job | None = None
+        #: calls answered ``EAPI:Rate limit exceeded`` by the lane, by reason: the queue was full,
+        #: or the call would have waited (or did wait) longer than ``max_wait_s``
+        self.refused = dict.fromkeys(REFUSAL_REASONS, 0)
 
     @property
     def depth(self) -> int:
@@ -118,8 +122,10 @@ class Lane:
             return refusal(STOPPING, outcome="upstream_error", status=503)
         cost = call_cost(method)
         ahead = sum(job.cost for job in self._queue)
-        if len(self._queue) >= self.capacity or self.rate.wait_s(cost, ahead) > self.max_wait_s:
-            return refusal(RATE_LIMITED, outcome="rate_limited")
+        if len(self._queue) >= self.capacity:
+            return self._refused("queue_full")
+        if self.rate.wait_s(cost, ahead) > self.max_wait_s:
+            return self._refused("wait")
         loop = asyncio.get_running_loop()
         now = self._clock()
         job = Job(method, fields, cost, now, now + self.max_wait_s, loop.create_future())
@@ -167,7 +173,7 @@ class Lane:
         """The call to send now, or when to look again (``None``: when something happens)."""
         for job in [j for j in self._queue if j.deadline <= now]:
             self._queue.remove(job)
-            self._resolve(job, refusal(RATE_LIMITED, outcome="rate_limited"))
+            self._resolve(job, self._refused("wait"))
         for job in self._queue:  # not judged by the call counter: no need to wait for budget
             if job.cost <= 0:
                 self._queue.remove(job)
@@ -180,7 +186,7 @@ class Lane:
             if now + wait <= head.deadline:
                 return None, min(wait, min(j.deadline for j in self._queue) - now)
             # it cannot fit in time: say so now rather than at its deadline
-            self._resolve(self._queue.popleft(), refusal(RATE_LIMITED, outcome="rate_limited"))
+            self._resolve(self._queue.popleft(), self._refused("wait"))
         return None, None
 
     def _start(self, job: Job) -> None:
@@ -215,6 +221,10 @@ class Lane:
         except Exception:
             log.exception("%s %s: forwarding failed", self.account, job.method)
             return _INTERNAL
+
+    def _refused(self, reason: str) -> Reply:
+        self.refused[reason] += 1
+        return refusal(RATE_LIMITED, outcome="rate_limited")
 
     @staticmethod
     def _resolve(job: Job, reply: Reply) -> None:

@@ -10,6 +10,9 @@
 ``krakenwatch_gateway_rate_level``                     the modelled call counter per account
 ``krakenwatch_gateway_rate_limit``                     the most the model lets it reach
 ``krakenwatch_gateway_queue_depth``                    calls waiting per account
+``krakenwatch_gateway_queue_refusals_total``           calls the gateway answered ``EAPI:Rate
+                                                       limit exceeded`` by reason (``queue_full``,
+                                                       ``wait``: longer than --max-queue-wait)
 ``krakenwatch_gateway_kraken_errors_total``            Kraken's error answers by code
 ``krakenwatch_gateway_abandoned_total``                calls dropped because the client left
 ``krakenwatch_gateway_public_requests_total``          public calls by method and outcome
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -38,7 +41,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .answers import Reply, code_label
@@ -64,6 +67,8 @@ class LaneGauge:
     counter: float
     limit: float
     depth: int
+    #: refusals so far by reason (a counter)
+    refused: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,7 @@ class _LaneCollector(Collector):
     def __init__(self, lanes: Callable[[], Iterable[LaneGauge]]):
         self.lanes = lanes
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         counter = GaugeMetricFamily(
             "krakenwatch_gateway_rate_level",
             "The gateway's model of the key's Kraken call counter (conservative).",
@@ -207,8 +212,15 @@ class _LaneCollector(Collector):
             "Private calls waiting for their key.",
             labels=["account"],
         )
+        refusals = CounterMetricFamily(
+            "krakenwatch_gateway_queue_refusals",
+            "Calls the gateway answered EAPI:Rate limit exceeded itself (never sent), by reason.",
+            labels=["account", "reason"],
+        )
         for lane in self.lanes():
             counter.add_metric([lane.account], lane.counter)
             limit.add_metric([lane.account], lane.limit)
             depth.add_metric([lane.account], float(lane.depth))
-        yield from (counter, limit, depth)
+            for reason, count in lane.refused.items():
+                refusals.add_metric([lane.account, reason], float(count))
+        yield from (counter, limit, depth, refusals)

@@ -18,13 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import krakenex
 import pytest
 import yaml
 
 from simulator import OtherWriter, Simulator, builtin_scenario
 from simulator.environment import scenario_environment
 from testkit.env import clean_environ
+from testkit.gateway import account_environ, gateway_process
 from testkit.net import eventually, free_port, http_get, status_of
+from testkit.sim import one_key_simulator
 
 from .deploykit import (
     ALERTS_TEST_YML,
@@ -40,6 +43,10 @@ from .deploykit import (
 )
 
 REQUIRED_ALERTS = {
+    "KrakenwatchGatewayDown",
+    "KrakenGatewayInvalidNonce",
+    "KrakenGatewayRateLimited",
+    "KrakenGatewayQueueSaturated",
     "KrakenInvalidNonceErrors",
     "KrakenAccountDown",
     "KrakenVerificationCheckFailing",
@@ -47,6 +54,10 @@ REQUIRED_ALERTS = {
     "KrakenwatchDown",
 }
 ACCOUNTS = {"MASTER", "USER:daivon", "USER:tania_gilbert"}
+#: scrape job -> its target in the shipped prometheus.yml (the compose service names)
+SHIPPED_TARGETS = {"krakenwatch": "krakenwatch:8501", "krakenwatch-gateway": "gateway:8788"}
+#: the rule group of the signing gateway (its metrics exist only where a gateway runs)
+GATEWAY_GROUP = "krakenwatch-gateway"
 
 
 def run_promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -55,9 +66,14 @@ def run_promtool(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def alert_rules() -> list[dict[str, Any]]:
+def alert_rules(group: str | None = None) -> list[dict[str, Any]]:
+    """Every alert rule, or those of one group."""
     doc = yaml.safe_load(ALERTS_YML.read_text())
-    return [rule for group in doc["groups"] for rule in group["rules"]]
+    return [rule for g in doc["groups"] if group in (None, g["name"]) for rule in g["rules"]]
+
+
+def rule_metrics(rules: list[dict[str, Any]]) -> set[str]:
+    return {name for rule in rules for name in re.findall(r"\bkrakenwatch_[a-z_]+\b", rule["expr"])}
 
 
 # ------------------------------------------------------------------------------------ promtool
@@ -200,17 +216,21 @@ def derive_rule_file(tmp_path: Path) -> Path:
     return path
 
 
-def derive_config_file(tmp_path: Path, target: str, rules: Path) -> Path:
-    """The shipped prometheus.yml with the krakenwatch target replaced, the rule file replaced by
-    the test copy and 1 s scrape/evaluation intervals."""
+def derive_config_file(
+    tmp_path: Path, target: str, rules: Path, job_name: str = "krakenwatch"
+) -> Path:
+    """The shipped prometheus.yml with only the ``job_name`` job, its target replaced, the rule
+    file replaced by the test copy and 1 s scrape/evaluation intervals."""
     doc = yaml.safe_load(PROMETHEUS_YML.read_text())
     doc["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     assert doc["rule_files"] == ["alerts.yml"]
     doc["rule_files"] = [str(rules)]
-    (job,) = [j for j in doc["scrape_configs"] if j["job_name"] == "krakenwatch"]
+    assert {j["job_name"] for j in doc["scrape_configs"]} == set(SHIPPED_TARGETS)
+    (job,) = [j for j in doc["scrape_configs"] if j["job_name"] == job_name]
+    doc["scrape_configs"] = [job]
     for key in ("scrape_interval", "scrape_timeout"):
         job.pop(key, None)
-    assert job["static_configs"] == [{"targets": ["krakenwatch:8501"]}]
+    assert job["static_configs"] == [{"targets": [SHIPPED_TARGETS[job_name]]}]
     job["static_configs"] = [{"targets": [target]}]
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -220,8 +240,10 @@ def derive_config_file(tmp_path: Path, target: str, rules: Path) -> Path:
 
 
 @contextmanager
-def prometheus_server(tmp_path: Path, target: str) -> Iterator[Prometheus]:
-    config = derive_config_file(tmp_path, target, derive_rule_file(tmp_path))
+def prometheus_server(
+    tmp_path: Path, target: str, job_name: str = "krakenwatch"
+) -> Iterator[Prometheus]:
+    config = derive_config_file(tmp_path, target, derive_rule_file(tmp_path), job_name)
     port = free_port()
     argv = [
         prometheus(),
@@ -309,14 +331,8 @@ def _scrape_healthy_then_fail(
 
     # every metric the rules use exists in Prometheus (a typo in a rule would never fire)
     names = {r["metric"]["__name__"] for r in prom.query('{__name__=~"krakenwatch_.+"}')}
-    rule_metrics = {
-        name
-        for rule in alert_rules()
-        for name in re.findall(r"\bkrakenwatch_[a-z_]+\b", rule["expr"])
-    }
-    assert rule_metrics <= names, (
-        f"rules use metrics krakenwatch does not export: {rule_metrics - names}"
-    )
+    used = {m for m in rule_metrics(alert_rules()) if not m.startswith("krakenwatch_gateway_")}
+    assert used <= names, f"rules use metrics krakenwatch does not export: {used - names}"
 
     # the shipped rules are loaded, and none of the alerts stays active while all is well
     groups = prom.api("rules")["groups"]
@@ -356,3 +372,81 @@ def _scrape_healthy_then_fail(
     krakenwatch.stop()
     prom.wait(lambda: active("KrakenwatchDown"), "KrakenwatchDown")
     assert time.monotonic() - started < 60, json.dumps(prom.api("alerts"), indent=1)
+
+
+# ------------------------------------------------------------------------ the signing gateway
+@pytest.mark.slow
+def test_real_prometheus_scrapes_the_gateway_and_its_alerts_fire(tmp_path: Path) -> None:
+    """`krakenwatch gateway` (Starter tier, --max-queue-wait 0.5) in front of the simulator,
+    scraped by a real Prometheus with the shipped rules (job krakenwatch-gateway)."""
+    with one_key_simulator("gateway-alerts") as (sim, key, secret):
+        env = {
+            **account_environ({"MASTER": (key, secret)}, sim.url, tmp_path / "data"),
+            "KRAKEN_MASTER_TIER": "starter",
+        }
+        with gateway_process(env, tmp_path, ["--max-queue-wait", "0.5"]) as gw:
+            target = gw.url.removeprefix("http://")
+            with prometheus_server(tmp_path / "prometheus", target, GATEWAY_GROUP) as prom:
+                prom.context = gw.output
+                _gateway_alerts(sim, key, secret, gw, prom)
+
+
+def _gateway_alerts(sim: Simulator, key: str, secret: str, gw: Any, prom: Prometheus) -> None:
+    api = krakenex.API(key, secret)
+    api.uri = gw.url
+
+    def target_up() -> bool:
+        targets = prom.api("targets")["activeTargets"]
+        return any(t["labels"]["job"] == GATEWAY_GROUP and t["health"] == "up" for t in targets)
+
+    prom.wait(target_up, "the gateway target to be up")
+    assert api.query_private("Balance")["error"] == []
+    # every gateway metric the rules use is exported (a typo in a rule would never fire)
+    used = {m for m in rule_metrics(alert_rules()) if m.startswith("krakenwatch_gateway_")}
+
+    def exported() -> set[str] | None:
+        names = {
+            r["metric"]["__name__"] for r in prom.query('{__name__=~"krakenwatch_gateway_.+"}')
+        }
+        return names if used <= names else None
+
+    prom.wait(exported, f"Prometheus to have {sorted(used)}")
+
+    def quiet() -> bool:  # KrakenwatchDown: this Prometheus scrapes no dashboard
+        return all(
+            a["labels"]["alertname"] == "KrakenwatchDown" for a in prom.api("alerts")["alerts"]
+        )
+
+    prom.wait(quiet, "no gateway alert while healthy")
+
+    def active(name: str, **labels: str) -> list[dict[str, Any]]:
+        return [
+            a
+            for a in prom.alerts(name)
+            if a["state"] in ("pending", "firing")
+            and all(a["labels"].get(k) == v for k, v in labels.items())
+        ]
+
+    # another program writes with the key outside the gateway, 5 s ahead: Kraken rejects the
+    # gateway's nonces; bots keep calling, and soon the gateway holds them back (Starter budget)
+    sim.update_key(key, other_writer=OtherWriter(interval_ms=50, lead_ms=5000))
+    answers = {api.query_private("Balance")["error"][0] for _ in range(20)}
+    assert answers == {"EAPI:Invalid nonce", "EAPI:Rate limit exceeded"}, answers
+    (alert,) = prom.wait(
+        lambda: active("KrakenGatewayInvalidNonce", account="MASTER"), "KrakenGatewayInvalidNonce"
+    )
+    assert (
+        alert["labels"]["severity"] == "critical"
+        and "Remedy:" in alert["annotations"]["description"]
+    )
+    prom.wait(
+        lambda: active("KrakenGatewayQueueSaturated", account="MASTER"),
+        "KrakenGatewayQueueSaturated",
+    )
+    assert not active("KrakenInvalidNonceErrors"), (
+        "the generic alert must give way to the gateway's"
+    )
+    assert not active("KrakenGatewayRateLimited")  # Kraken never said "rate limit"
+    assert sim.stats(key).rate_limited == 0
+    gw.proc.terminate()
+    prom.wait(lambda: active("KrakenwatchGatewayDown"), "KrakenwatchGatewayDown")

@@ -105,6 +105,9 @@ def test_a_full_queue_and_a_too_long_wait_are_answered_by_the_gateway(
         "outcome": "rate_limited",
     }
     assert registry.get_sample_value("krakenwatch_gateway_requests_total", labels) == 3
+    refusals = "krakenwatch_gateway_queue_refusals_total"
+    assert registry.get_sample_value(refusals, {"account": "MASTER", "reason": "queue_full"}) == 1
+    assert registry.get_sample_value(refusals, {"account": "MASTER", "reason": "wait"}) == 2
     assert krakenex_call(gw.url, key, secret) == []
 
 
