@@ -34,6 +34,9 @@ SUITE: dict[int, tuple[str, str]] = {
     5: ("bench.scrape", "Scrape cost"),
     6: ("bench.dashboard_cost", "Dashboard cost"),
     7: ("bench.soak", "Soak"),
+    8: ("bench.gateway_latency", "Gateway added latency"),
+    9: ("bench.gateway_throughput", "Gateway throughput across keys"),
+    10: ("bench.gateway_race", "Gateway nonce race"),
 }
 DEFAULT_OUTPUT = ROOT / "bench" / "RESULTS.md"
 

@@ -24,7 +24,8 @@ __all__ = ["GatewayThread", "base_url", "bind", "run"]
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (``OSError`` when that is not possible)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, as getaddrinfo would: asyncio sets TCP_NODELAY only on such sockets
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

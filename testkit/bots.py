@@ -7,7 +7,7 @@ exception's type; answers the gateway made itself (header ``X-Krakenwatch-Gatewa
 krakenex only) get `` (gateway)`` appended.
 
 Run as ``python -m testkit.bots`` this module is one bot process: a JSON job on stdin, ``ready``
-on stdout, then it waits for ``go`` and prints its outcomes as one JSON line.
+on stdout, then it waits for ``go`` and prints its outcomes and its run time as one JSON line.
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
 from .env import ROOT, subprocess_environ
 
-__all__ = ["CLIENTS", "make_bot", "run_bot_processes", "run_threads"]
+__all__ = ["CLIENTS", "BotsRun", "make_bot", "run_bot_processes", "run_threads"]
 
 CLIENTS = ("krakenex", "kraken-sdk", "ccxt")
 GATEWAY_HEADER = "X-Krakenwatch-Gateway"
@@ -115,8 +117,7 @@ def make_bot(client: str, key: str, secret: str, url: str) -> Bot:
 
 def run_threads(
     client: str,
-    key: str,
-    secret: str,
+    keys: Sequence[tuple[str, str]],
     url: str,
     *,
     threads: int,
@@ -125,15 +126,14 @@ def run_threads(
     shared: bool = True,
     before_go: Callable[[], None] | None = None,
 ) -> Counter[str]:
-    """``threads`` threads x ``calls`` calls, released together; ``shared``: one client object
-    for all threads (as a bot process has), else one each. Returns the outcomes."""
+    """``threads`` threads per key x ``calls`` calls each, all released together; ``shared``: the
+    threads of a key share one client object (as in one bot process), else one each."""
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()
-    barrier = threading.Barrier(threads + 1)
-    common = make_bot(client, key, secret, url) if shared else None
+    barrier = threading.Barrier(threads * len(keys) + 1)
 
-    def worker() -> None:
-        bot = common or make_bot(client, key, secret, url)
+    def worker(make: Callable[[], Bot]) -> None:
+        bot = make()
         local: Counter[str] = Counter()
         barrier.wait()
         for _ in range(calls):
@@ -141,7 +141,14 @@ def run_threads(
         with lock:
             outcomes.update(local)
 
-    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    pool = []
+    for key, secret in keys:
+        common = make_bot(client, key, secret, url) if shared else None
+
+        def make(key: str = key, secret: str = secret, common: Bot | None = common) -> Bot:
+            return common or make_bot(client, key, secret, url)
+
+        pool += [threading.Thread(target=worker, args=(make,), daemon=True) for _ in range(threads)]
     for t in pool:
         t.start()
     if before_go is not None:
@@ -152,9 +159,17 @@ def run_threads(
     return outcomes
 
 
-def run_bot_processes(jobs: Sequence[Mapping[str, Any]]) -> Counter[str]:
-    """One process per job (``client``, ``key``, ``secret``, ``url``, ``threads``, ``calls``,
-    optional ``method``), all released together once every one is ready; the summed outcomes."""
+@dataclass
+class BotsRun:
+    outcomes: Counter[str]
+    #: from "go" to the last answer of the slowest process
+    seconds: float
+
+
+def run_bot_processes(jobs: Sequence[Mapping[str, Any]]) -> BotsRun:
+    """One process per job (``client``, ``keys`` as ``[[key, secret], ...]``, ``url``,
+    ``threads`` per key, ``calls``, optional ``method`` and ``shared``), all released together once
+    every one is ready: the summed outcomes and the wall time."""
     children = [
         subprocess.Popen(
             [sys.executable, "-m", "testkit.bots"],
@@ -182,13 +197,15 @@ def run_bot_processes(jobs: Sequence[Mapping[str, Any]]) -> Counter[str]:
             assert child.stdin is not None
             child.stdin.write("go\n")
             child.stdin.flush()
-        total: Counter[str] = Counter()
+        run = BotsRun(Counter(), 0.0)
         for child in children:
             out, err = child.communicate(timeout=WORKER_TIMEOUT_S)
             if child.returncode != 0:
                 raise RuntimeError(f"bot exited {child.returncode}: {err.strip()[-800:]}")
-            total.update(json.loads(out.strip().splitlines()[-1]))
-        return total
+            report = json.loads(out.strip().splitlines()[-1])
+            run.outcomes.update(report["outcomes"])
+            run.seconds = max(run.seconds, float(report["seconds"]))
+        return run
     finally:
         for child in children:
             if child.poll() is None:
@@ -198,16 +215,17 @@ def run_bot_processes(jobs: Sequence[Mapping[str, Any]]) -> Counter[str]:
 
 def _worker_main() -> int:
     job = json.loads(sys.stdin.readline())
+    started: list[float] = []
 
     def ready_then_wait() -> None:
         print("ready", flush=True)
         if sys.stdin.readline().strip() != "go":
             raise SystemExit("no 'go' from the parent")
+        started.append(time.perf_counter())
 
     outcomes = run_threads(
         job["client"],
-        job["key"],
-        job["secret"],
+        [(key, secret) for key, secret in job["keys"]],
         job["url"],
         threads=int(job["threads"]),
         calls=int(job["calls"]),
@@ -215,7 +233,8 @@ def _worker_main() -> int:
         shared=bool(job.get("shared", True)),
         before_go=ready_then_wait,
     )
-    print(json.dumps(dict(outcomes)), flush=True)
+    seconds = time.perf_counter() - started[0]
+    print(json.dumps({"outcomes": dict(outcomes), "seconds": seconds}), flush=True)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -217,3 +218,12 @@ def test_answers_pass_krakens_bytes_and_say_how_they_count() -> None:
     (code,) = json.loads(timeout.body)["error"]
     assert "may have been executed" in code and "check" in code
     assert code_label("EGeneral:Invalid arguments:volume") == "EGeneral:Invalid arguments"
+
+
+def test_the_listening_socket_names_tcp_so_asyncio_disables_nagle() -> None:
+    """asyncio sets TCP_NODELAY on accepted connections only when the listening socket says
+    IPPROTO_TCP; without it every answer (headers, then body) waits ~40 ms for a delayed ACK."""
+    from gateway.server import bind
+
+    with bind("127.0.0.1", 0) as sock:
+        assert sock.proto == socket.IPPROTO_TCP

@@ -21,7 +21,7 @@ CALLS = 10
 
 
 def load(url: str, key: str, secret: str) -> list[dict[str, object]]:
-    bot = {"url": url, "key": key, "secret": secret, "calls": CALLS}
+    bot = {"url": url, "keys": [[key, secret]], "calls": CALLS}
     return [
         {**bot, "client": "krakenex", "threads": 4},
         {**bot, "client": "krakenex", "threads": 4},
@@ -42,13 +42,13 @@ def test_krakenex_kraken_sdk_and_ccxt_on_one_key_through_the_gateway(tmp_path: P
     with Simulator(scenario) as sim:
         env = account_environ({"MASTER": (key, secret)}, sim.url, tmp_path / "data")
         with gateway_process(env, tmp_path, ["--no-rate-model"]) as gw:
-            through = run_bot_processes(load(gw.url, key, secret))
+            through = run_bot_processes(load(gw.url, key, secret)).outcomes
         stats = sim.stats("race")
         assert through == Counter({"ok": total}), through
         assert stats.invalid_nonce == 0 and stats.accepted == total
         assert stats.max_concurrency == 1
         # the contrast: the same bots straight at the simulator, on a key of their own
-        direct = run_bot_processes(load(sim.url, direct_key, direct_secret))
+        direct = run_bot_processes(load(sim.url, direct_key, direct_secret)).outcomes
         rejected = sim.stats("direct").invalid_nonce
         assert rejected > 0 and direct["EAPI:Invalid nonce"] == rejected, direct
         print(f"rejected: direct {100 * rejected / total:.0f} %, through the gateway 0 %")

@@ -19,7 +19,7 @@ ORDER = {"pair": "XBTUSD", "type": "buy", "ordertype": "market", "volume": "1", 
 
 def burst(url: str, key: str, secret: str) -> Counter[str]:
     """40 krakenex calls from 4 threads (one client object each: no nonce clashes), at once."""
-    return run_threads("krakenex", key, secret, url, threads=4, calls=10, shared=False)
+    return run_threads("krakenex", [(key, secret)], url, threads=4, calls=10, shared=False)
 
 
 def test_a_burst_on_a_starter_key_never_earns_krakens_rate_limit_error(start_gateway) -> None:
