@@ -12,20 +12,18 @@ on stdout, then it waits for ``go`` and prints its outcomes and its run time as 
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import requests
 
-from .env import ROOT, subprocess_environ
+from .release import released_threads, run_released, serve_released
 
 __all__ = ["CLIENTS", "BotsRun", "make_bot", "run_bot_processes", "run_threads"]
 
@@ -128,35 +126,11 @@ def run_threads(
 ) -> Counter[str]:
     """``threads`` threads per key x ``calls`` calls each, all released together; ``shared``: the
     threads of a key share one client object (as in one bot process), else one each."""
-    outcomes: Counter[str] = Counter()
-    lock = threading.Lock()
-    barrier = threading.Barrier(threads * len(keys) + 1)
-
-    def worker(make: Callable[[], Bot]) -> None:
-        bot = make()
-        local: Counter[str] = Counter()
-        barrier.wait()
-        for _ in range(calls):
-            local[bot(method)] += 1
-        with lock:
-            outcomes.update(local)
-
-    pool = []
+    bots: list[Bot] = []
     for key, secret in keys:
         common = make_bot(client, key, secret, url) if shared else None
-
-        def make(key: str = key, secret: str = secret, common: Bot | None = common) -> Bot:
-            return common or make_bot(client, key, secret, url)
-
-        pool += [threading.Thread(target=worker, args=(make,), daemon=True) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    if before_go is not None:
-        before_go()
-    barrier.wait()
-    for t in pool:
-        t.join()
-    return outcomes
+        bots += [common or make_bot(client, key, secret, url) for _ in range(threads)]
+    return released_threads([partial(bot, method) for bot in bots], calls, before_go)
 
 
 @dataclass
@@ -170,57 +144,18 @@ def run_bot_processes(jobs: Sequence[Mapping[str, Any]]) -> BotsRun:
     """One process per job (``client``, ``keys`` as ``[[key, secret], ...]``, ``url``,
     ``threads`` per key, ``calls``, optional ``method`` and ``shared``), all released together once
     every one is ready: the summed outcomes and the wall time."""
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "testkit.bots"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=subprocess_environ(),
-        )
-        for _ in jobs
-    ]
-    try:
-        for child, job in zip(children, jobs, strict=True):
-            assert child.stdin is not None
-            child.stdin.write(json.dumps(dict(job)) + "\n")
-            child.stdin.flush()
-        for child in children:
-            assert child.stdout is not None
-            line = child.stdout.readline().strip()
-            if line != "ready":
-                _, err = child.communicate(timeout=10)
-                raise RuntimeError(f"bot did not get ready ({line!r}): {err.strip()[-800:]}")
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        run = BotsRun(Counter(), 0.0)
-        for child in children:
-            out, err = child.communicate(timeout=WORKER_TIMEOUT_S)
-            if child.returncode != 0:
-                raise RuntimeError(f"bot exited {child.returncode}: {err.strip()[-800:]}")
-            report = json.loads(out.strip().splitlines()[-1])
-            run.outcomes.update(report["outcomes"])
-            run.seconds = max(run.seconds, float(report["seconds"]))
-        return run
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+    run = BotsRun(Counter(), 0.0)
+    for report in run_released("testkit.bots", jobs, WORKER_TIMEOUT_S):
+        run.outcomes.update(report["outcomes"])
+        run.seconds = max(run.seconds, float(report["seconds"]))
+    return run
 
 
-def _worker_main() -> int:
-    job = json.loads(sys.stdin.readline())
+def _work(job: dict[str, Any], ready_then_wait: Callable[[], None]) -> dict[str, Any]:
     started: list[float] = []
 
-    def ready_then_wait() -> None:
-        print("ready", flush=True)
-        if sys.stdin.readline().strip() != "go":
-            raise SystemExit("no 'go' from the parent")
+    def go() -> None:
+        ready_then_wait()
         started.append(time.perf_counter())
 
     outcomes = run_threads(
@@ -231,12 +166,10 @@ def _worker_main() -> int:
         calls=int(job["calls"]),
         method=job.get("method", "Balance"),
         shared=bool(job.get("shared", True)),
-        before_go=ready_then_wait,
+        before_go=go,
     )
-    seconds = time.perf_counter() - started[0]
-    print(json.dumps({"outcomes": dict(outcomes), "seconds": seconds}), flush=True)
-    return 0
+    return {"outcomes": dict(outcomes), "seconds": time.perf_counter() - started[0]}
 
 
 if __name__ == "__main__":
-    sys.exit(_worker_main())
+    sys.exit(serve_released(_work))

@@ -3,6 +3,8 @@ of the test process), and an upstream that records the raw requests it gets.
 
 * ``sim_key`` -> ``(sim, key, secret)``: a simulator (no latency, no rate limit, no lockout) with
   one key named ``gw``.
+* ``sim_env``: the KRAKEN_* variables (and a data dir) of MASTER on ``sim_key``'s key, for a
+  gateway process.
 * ``start_gateway(url, accounts=None, **settings) -> GatewayThread``: a gateway for ``accounts``
   (default: MASTER on ``sim_key``'s key) in front of ``url``; stopped at teardown.
 * ``recorder`` -> :class:`Recorder`: an HTTP server that records every request and answers with
@@ -23,7 +25,7 @@ import pytest
 from broker import AccountConfig
 from gateway.server import GatewayThread
 from simulator import Simulator
-from testkit.gateway import account, gateway_thread
+from testkit.gateway import account, account_environ, gateway_thread
 from testkit.sim import one_key_simulator
 
 StartGateway = Callable[..., GatewayThread]
@@ -33,6 +35,12 @@ StartGateway = Callable[..., GatewayThread]
 def sim_key() -> Iterator[tuple[Simulator, str, str]]:
     with one_key_simulator("gw", latency_ms=(0, 0)) as found:
         yield found
+
+
+@pytest.fixture
+def sim_env(tmp_path: Path, sim_key: tuple[Simulator, str, str]) -> dict[str, str]:
+    sim, key, secret = sim_key
+    return account_environ({"MASTER": (key, secret)}, sim.url, tmp_path / "data")
 
 
 @pytest.fixture

@@ -44,11 +44,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *culprits: s
 
 @pytest.mark.slow
 def test_the_gateway_process_serves_reports_health_and_metrics_and_stops_on_sigterm(
-    sim_key, tmp_path: Path
+    sim_key, sim_env, tmp_path: Path
 ) -> None:
-    sim, key, secret = sim_key
-    env = account_environ({"MASTER": (key, secret)}, sim.url, tmp_path / "data")
-    with gateway_process(env, tmp_path) as gw:
+    _sim, key, secret = sim_key
+    with gateway_process(sim_env, tmp_path) as gw:
         assert f"gateway listening on {gw.url}\naccounts: MASTER" in gw.output()
         api = krakenex.API(key, secret)
         api.uri = gw.url
@@ -141,11 +140,9 @@ def test_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_binding_beyond_loopback_warns_that_anyone_with_a_secret_can_trade(
-    sim_key, tmp_path: Path
+    sim_env, tmp_path: Path
 ) -> None:
-    sim, key, secret = sim_key
-    env = account_environ({"MASTER": (key, secret)}, sim.url, tmp_path / "data")
-    with gateway_process(env, tmp_path, ["--host", "0.0.0.0"]) as gw:  # noqa: S104
+    with gateway_process(sim_env, tmp_path, ["--host", "0.0.0.0"]) as gw:  # noqa: S104
         assert (
             "warning: listening on 0.0.0.0: anyone who can reach this port and knows" in gw.output()
         )
