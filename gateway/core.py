@@ -225,7 +225,9 @@ class Gateway:
         self, account: str, method: str, fields: bytes = b"", client: str = "internal"
     ) -> Reply:
         """An in-process private call for ``account`` through its key's lane (for the monitor
-        under ``up --gateway``): same writer, same rate budget, same metrics as the bots'."""
+        under ``up --gateway``): same writer, same rate budget, same metrics as the bots'.
+        ``fields`` is the form-encoded body without a nonce. Await it on the gateway's event loop
+        (from another thread: ``asyncio.run_coroutine_threadsafe``)."""
         reply, job = await self._queue(account, method, fields, None)
         assert reply is not None
         return self._done(_Caller(client, account), method_label(method, private=True), reply, job)

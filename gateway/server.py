@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 
@@ -42,9 +43,9 @@ def base_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _server(gateway: Gateway) -> uvicorn.Server:
+def _server(gateway: Gateway, app: Any = None) -> uvicorn.Server:
     config = uvicorn.Config(
-        gateway.app(),
+        app if app is not None else gateway.app(),
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -77,13 +78,14 @@ async def _serve(
 
 
 class GatewayThread:
-    """A gateway served by uvicorn in a daemon thread, on ``host:port`` (0: a free port)."""
+    """A gateway served by uvicorn in a daemon thread, on ``host:port`` (0: a free port); ``app``:
+    a host app that mounts :meth:`Gateway.routes` and starts and stops it (embedding)."""
 
-    def __init__(self, gateway: Gateway, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, gateway: Gateway, host: str = "127.0.0.1", port: int = 0, app: Any = None):
         self.gateway = gateway
         self._sock = bind(host, port)
         self.url = base_url(self._sock)
-        self._server = _server(gateway)
+        self._server = _server(gateway, app)
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._sock]},
