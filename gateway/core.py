@@ -118,12 +118,15 @@ class Gateway:
         self.observer = RateObserver({key_id: lane.rate for key_id, lane in self._lanes.items()})
         self.started = False
         self.stopping = False
+        #: the event loop the gateway serves on (set by :meth:`start`)
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Ready to serve (called from the server's lifespan)."""
         self.settings.store_dir.mkdir(parents=True, exist_ok=True)
+        self.loop = asyncio.get_running_loop()
         self.started = True
 
     async def stop(self) -> None:
@@ -231,6 +234,20 @@ class Gateway:
         reply, job = await self._queue(account, method, fields, None)
         assert reply is not None
         return self._done(_Caller(client, account), method_label(method, private=True), reply, job)
+
+    def call(
+        self,
+        account: str,
+        method: str,
+        fields: bytes = b"",
+        client: str = "internal",
+        timeout: float | None = None,
+    ) -> Reply:
+        """:meth:`forward` from another thread (the monitor's): blocks until the answer."""
+        if self.loop is None:
+            raise RuntimeError("the gateway is not started")
+        call = self.forward(account, method, fields, client)
+        return asyncio.run_coroutine_threadsafe(call, self.loop).result(timeout)
 
     async def public_call(self, method: str, query: str) -> Reply:
         """Answer ``GET /0/public/<method>?<query>``."""
