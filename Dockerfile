@@ -1,8 +1,11 @@
-# krakenwatch: dashboard + /metrics + /api/verify + monitor in one process (`krakenwatch up`).
+# krakenwatch: dashboard + /metrics + /api/verify + monitor in one process (`krakenwatch up`), and
+# the signing gateway (`krakenwatch gateway`) from the same image.
 #
 #   docker build -t krakenwatch .
 #   docker run --rm --env-file .env -p 127.0.0.1:8501:8501 -v krakenwatch-data:/data krakenwatch
 #   docker run --rm --env-file .env krakenwatch check      # one-shot verification, exit code
+#   docker run --rm --env-file .env -p 127.0.0.1:8788:8788 -v krakenwatch-data:/data \
+#     krakenwatch gateway --host 0.0.0.0                    # bots use http://HOST:8788
 #
 # Keep /data on a volume: it holds the nonce high-water marks (losing them can cause
 # EAPI:Invalid nonce after a restart) and the event database.
@@ -25,6 +28,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY README.md ./
 COPY broker ./broker
 COPY dashboard ./dashboard
+COPY gateway ./gateway
 COPY simulator ./simulator
 RUN pip install --no-deps .
 
@@ -47,9 +51,11 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /home/krakenwatch
 USER 10001:10001
 VOLUME /data
-EXPOSE 8501
+# 8501: the dashboard (the default command); 8788: the gateway (`gateway --host 0.0.0.0`)
+EXPOSE 8501 8788
 
-# Streamlit's liveness endpoint, checked with the image's own Python (no curl in the image).
+# The dashboard's liveness: Streamlit's endpoint, checked with the image's own Python (no curl in
+# the image). A gateway container overrides it with GET /healthz on 8788 (deploy/docker-compose.yml).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status == 200 else 1)"]
 

@@ -35,6 +35,9 @@ SUITE: dict[int, tuple[str, str]] = {
     6: ("bench.dashboard_cost", "Dashboard cost"),
     7: ("bench.soak", "Soak"),
     8: ("bench.nonce_store", "Redis nonce store"),
+    9: ("bench.gateway_latency", "Gateway added latency"),
+    10: ("bench.gateway_throughput", "Gateway throughput across keys"),
+    11: ("bench.gateway_race", "Gateway nonce race"),
 }
 DEFAULT_OUTPUT = ROOT / "bench" / "RESULTS.md"
 

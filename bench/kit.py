@@ -12,7 +12,9 @@ from pathlib import Path
 
 from simulator import KeySpec, Scenario, Simulator
 from simulator.builtin import fake_key, fake_secret
+from simulator.environment import scenario_environment
 from testkit.env import ROOT, clean_environ, subprocess_environ
+from testkit.gateway import GatewayProcess, gateway_process
 from testkit.sim import simulator_process
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "clean_environ",
     "external_simulator",
     "fleet_keys",
+    "gateway",
     "key_spec",
     "running",
     "subprocess_environ",
@@ -90,3 +93,14 @@ def external_simulator(ctx: Context, scenario: Scenario, name: str) -> Iterator[
     GIL, as with a remote Kraken); yields its URL."""
     with simulator_process(scenario, ctx.scratch(f"sim-{name}")) as url:
         yield url
+
+
+@contextlib.contextmanager
+def gateway(ctx: Context, scenario: Scenario, url: str, name: str) -> Iterator[GatewayProcess]:
+    """``krakenwatch gateway`` (the real process) for the accounts of ``scenario``'s keys, in front
+    of the simulator at ``url``; the simulator has no rate limit, so neither does the gateway's
+    model (``--no-rate-model``)."""
+    workdir = ctx.scratch(f"gateway-{name}")
+    env = {**scenario_environment(scenario, url), "KRAKENWATCH_DATA_DIR": str(workdir / "data")}
+    with gateway_process(env, workdir, ["--no-rate-model"]) as process:
+        yield process

@@ -17,10 +17,7 @@ layout (a JSON job on stdin, "ready" on stdout, waits for "go", prints the outco
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -33,9 +30,10 @@ import requests
 
 from broker import KrakenClient
 from simulator import Scenario, Simulator
+from testkit.release import released_threads, run_released, serve_released
 from testkit.seed import SeedNonceGenerator
 
-from .kit import ROOT, Context, key_spec, running, subprocess_environ
+from .kit import Context, key_spec, running
 from .report import Section, Summary, Table, Verdict
 
 NUMBER = 1
@@ -68,102 +66,40 @@ def hammer(
     api: Any, threads: int, calls: int, before_go: Callable[[], None] | None = None
 ) -> Counter[str]:
     """``threads`` threads x ``calls`` Balance calls on ``api``, released together; outcomes."""
-    outcomes: Counter[str] = Counter()
-    lock = threading.Lock()
-    barrier = threading.Barrier(threads + 1)
 
-    def worker() -> None:
-        local: Counter[str] = Counter()
-        barrier.wait()
-        for _ in range(calls):
-            try:
-                errors = api.query_private("Balance", timeout=30)["error"]
-                local[errors[0] if errors else "ok"] += 1
-            except requests.RequestException as exc:
-                local[type(exc).__name__] += 1
-        with lock:
-            outcomes.update(local)
+    def call() -> str:
+        try:
+            errors = api.query_private("Balance", timeout=30)["error"]
+        except requests.RequestException as exc:
+            return type(exc).__name__
+        return str(errors[0]) if errors else "ok"
 
-    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    if before_go is not None:
-        before_go()
-    barrier.wait()
-    for t in pool:
-        t.join()
-    return outcomes
+    return released_threads([call] * threads, calls, before_go)
 
 
 def run_processes(
     config: str, key: str, secret: str, url: str, store: Path, procs: int, threads: int, calls: int
 ) -> Counter[str]:
     """``procs`` worker processes on one key, released together once all are ready."""
-    job = json.dumps(
-        {
-            "config": config,
-            "key": key,
-            "secret": secret,
-            "url": url,
-            "store": str(store),
-            "threads": threads,
-            "calls": calls,
-        }
-    )
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bench.nonce_race"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env=subprocess_environ(),
-        )
-        for _ in range(procs)
-    ]
-    try:
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write(job + "\n")
-            child.stdin.flush()
-        for child in children:
-            assert child.stdout is not None
-            line = child.stdout.readline().strip()
-            if line != "ready":
-                _, err = child.communicate(timeout=10)
-                raise RuntimeError(f"worker did not get ready ({line!r}): {err.strip()[-500:]}")
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        total: Counter[str] = Counter()
-        for child in children:
-            out, err = child.communicate(timeout=WORKER_TIMEOUT_S)
-            if child.returncode != 0:
-                raise RuntimeError(f"worker exited {child.returncode}: {err.strip()[-500:]}")
-            total.update(json.loads(out.strip().splitlines()[-1]))
-        return total
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+    job = {
+        "config": config,
+        "key": key,
+        "secret": secret,
+        "url": url,
+        "store": str(store),
+        "threads": threads,
+        "calls": calls,
+    }
+    total: Counter[str] = Counter()
+    for outcomes in run_released("bench.nonce_race", [job] * procs, WORKER_TIMEOUT_S):
+        total.update(outcomes)
+    return total
 
 
-def worker_main() -> int:
+def _work(job: dict[str, Any], ready_then_wait: Callable[[], None]) -> dict[str, int]:
     """One process of the 2-process layout (see the module docstring)."""
-    job = json.loads(sys.stdin.readline())
     api = make_api(job["config"], job["key"], job["secret"], job["url"], job["store"])
-
-    def ready_then_wait() -> None:
-        print("ready", flush=True)
-        if sys.stdin.readline().strip() != "go":
-            raise SystemExit("no 'go' from the parent")
-
-    outcomes = hammer(api, int(job["threads"]), int(job["calls"]), ready_then_wait)
-    print(json.dumps(dict(outcomes)), flush=True)
-    return 0
+    return dict(hammer(api, int(job["threads"]), int(job["calls"]), ready_then_wait))
 
 
 @dataclass
@@ -280,4 +216,4 @@ def run(ctx: Context) -> Section:
 
 
 if __name__ == "__main__":
-    sys.exit(worker_main())
+    sys.exit(serve_released(_work))

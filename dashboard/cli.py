@@ -26,11 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"krakenwatch {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    # listed here; `main` hands its arguments to the simulator's own parser, so that no other
-    # command imports the simulator
+    # listed here; `main` hands their arguments to the simulator's and the gateway's own
+    # parsers, so that no other command imports them
     commands.add_parser(
         "simulator",
         help="run the local Kraken API simulator (for tests, the demo and bots)",
+        add_help=False,
+    )
+    commands.add_parser(
+        "gateway",
+        help="run the signing gateway: a Kraken-compatible endpoint bots use instead of Kraken",
         add_help=False,
     )
     chk = commands.add_parser(
@@ -66,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simulator.cli import run_simulator_cli
 
         return run_simulator_cli(arguments[1:])
+    if arguments[:1] == ["gateway"]:
+        from gateway.cli import main as run_gateway_cli
+
+        return run_gateway_cli(arguments[1:])
     parser = build_parser()
     args = parser.parse_args(arguments)
     if getattr(args, "run", None) is None:

@@ -1,4 +1,4 @@
-"""Results of the endpoints the simulator implements (public Time/SystemStatus, private
+"""Results of the endpoints the simulator implements (public Time/SystemStatus/Assets, private
 Balance, BalanceEx, TradeBalance, OpenOrders and AddOrder with ``validate``). Market data
 (public Ticker/AssetPairs) and the USD prices live in :mod:`simulator.market`."""
 
@@ -19,7 +19,15 @@ PRIVATE_METHODS: dict[str, str] = {
     "OpenOrders": "orders",
     "AddOrder": "trade",
 }
-PUBLIC_METHODS = ("Time", "SystemStatus")
+PUBLIC_METHODS = ("Time", "SystemStatus", "Assets")
+
+#: a few of Kraken's assets, as ``Assets`` describes them (reference data: it never changes here)
+_ASSETS = {
+    "XXBT": {"aclass": "currency", "altname": "XBT", "decimals": 10, "display_decimals": 5},
+    "XETH": {"aclass": "currency", "altname": "ETH", "decimals": 10, "display_decimals": 5},
+    "ZUSD": {"aclass": "currency", "altname": "USD", "decimals": 4, "display_decimals": 2},
+    "USDT": {"aclass": "currency", "altname": "USDT", "decimals": 8, "display_decimals": 4},
+}
 
 _ORDER_TYPES = (
     "market",
@@ -39,6 +47,8 @@ _FOUR = Decimal("0.0001")
 
 def public_result(method: str, status: str, now: float) -> dict[str, Any]:
     whole = int(now // 1)
+    if method == "Assets":
+        return {name: {**info, "status": "enabled"} for name, info in _ASSETS.items()}
     if method == "Time":
         t = time.gmtime(whole)
         rfc1123 = time.strftime(f"%a, {t.tm_mday:2d} %b %y %H:%M:%S +0000", t)

@@ -35,6 +35,8 @@ from .deploykit import (
 
 #: where the shipped prometheus.yml sends alerts (the compose service)
 SHIPPED_ALERTMANAGER = "alertmanager:9093"
+#: scrape job -> its target in the shipped prometheus.yml (the compose service names)
+SHIPPED_TARGETS = {"krakenwatch": "krakenwatch:8501", "krakenwatch-gateway": "gateway:8788"}
 _DURATION_RE = re.compile(r"(\d+)([smh])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600}
 
@@ -45,9 +47,10 @@ def run_promtool(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def alert_rules() -> list[dict[str, Any]]:
+def alert_rules(group: str | None = None) -> list[dict[str, Any]]:
+    """Every alert rule, or those of one group."""
     doc = yaml.safe_load(ALERTS_YML.read_text())
-    return [rule for group in doc["groups"] for rule in group["rules"]]
+    return [rule for g in doc["groups"] if group in (None, g["name"]) for rule in g["rules"]]
 
 
 def seconds(duration: str) -> int:
@@ -168,19 +171,25 @@ def derive_rule_file(tmp_path: Path, shorten: Callable[[str], str] = one_second)
 
 
 def derive_config_file(
-    tmp_path: Path, target: str, rules: Path, alertmanager: str | None = None
+    tmp_path: Path,
+    target: str,
+    rules: Path,
+    alertmanager: str | None = None,
+    job_name: str = "krakenwatch",
 ) -> Path:
-    """The shipped prometheus.yml with the krakenwatch target replaced, the rule file replaced by
-    the test copy, 1 s scrape/evaluation intervals, and its Alertmanager replaced by
-    ``alertmanager`` (host:port) or, without one, removed."""
+    """The shipped prometheus.yml with only the ``job_name`` job, its target replaced, the rule
+    file replaced by the test copy, 1 s scrape/evaluation intervals, and its Alertmanager
+    replaced by ``alertmanager`` (host:port) or, without one, removed."""
     doc = yaml.safe_load(PROMETHEUS_YML.read_text())
     doc["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     assert doc["rule_files"] == ["alerts.yml"]
     doc["rule_files"] = [str(rules)]
-    (job,) = [j for j in doc["scrape_configs"] if j["job_name"] == "krakenwatch"]
+    assert {j["job_name"] for j in doc["scrape_configs"]} == set(SHIPPED_TARGETS)
+    (job,) = [j for j in doc["scrape_configs"] if j["job_name"] == job_name]
+    doc["scrape_configs"] = [job]
     for key in ("scrape_interval", "scrape_timeout"):
         job.pop(key, None)
-    assert job["static_configs"] == [{"targets": ["krakenwatch:8501"]}]
+    assert job["static_configs"] == [{"targets": [SHIPPED_TARGETS[job_name]]}]
     job["static_configs"] = [{"targets": [target]}]
     (manager,) = doc["alerting"]["alertmanagers"]
     assert manager["static_configs"] == [{"targets": [SHIPPED_ALERTMANAGER]}]
@@ -202,11 +211,12 @@ def prometheus_server(
     *,
     shorten: Callable[[str], str] = one_second,
     alertmanager: str | None = None,
+    job_name: str = "krakenwatch",
 ) -> Iterator[Prometheus]:
-    """Debian's `prometheus` on a free loopback port, temporary storage, scraping ``target`` with
-    the derived config and rules; stopped after the block."""
+    """Debian's `prometheus` on a free loopback port, temporary storage, scraping ``target`` as
+    ``job_name`` with the derived config and rules; stopped after the block."""
     rules = derive_rule_file(tmp_path, shorten)
-    config = derive_config_file(tmp_path, target, rules, alertmanager)
+    config = derive_config_file(tmp_path, target, rules, alertmanager, job_name)
     port = free_port()
     argv = [
         prometheus(),

@@ -13,7 +13,14 @@ RUNBOOK_BASE = "https://github.com/krakenwatch/krakenwatch/blob/main/README.md"
 #: alerts about one account: they carry an `account` label and annotation, and Alertmanager
 #: holds them back while Kraken is not online
 PER_ACCOUNT_ALERTS = frozenset(
-    {"KrakenInvalidNonceErrors", "KrakenAccountDown", "KrakenVerificationCheckFailing"}
+    {
+        "KrakenInvalidNonceErrors",
+        "KrakenAccountDown",
+        "KrakenVerificationCheckFailing",
+        "KrakenGatewayInvalidNonce",
+        "KrakenGatewayRateLimited",
+        "KrakenGatewayQueueSaturated",
+    }
 )
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE_RE = re.compile(r"^\s*(```|~~~)")

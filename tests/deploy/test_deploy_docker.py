@@ -45,7 +45,8 @@ from .deploykit import (
 
 CONTAINER_PORT = "8501"
 #: the packages the image ships (the wheel holds every file of them)
-SHIPPED = ("broker/", "dashboard/", "simulator/")
+SHIPPED = ("broker/", "dashboard/", "gateway/", "simulator/")
+GATEWAY_PORT = "8788"
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_runtime_runs_unprivileged_with_a_data_volume_and_exec_form_commands(
     volume = runtime.last("VOLUME")
     assert volume is not None and volume.args.strip() in ("/data", '["/data"]')
     expose = runtime.last("EXPOSE")
-    assert expose is not None and expose.args.split() == [CONTAINER_PORT]
+    assert expose is not None and expose.args.split() == [CONTAINER_PORT, GATEWAY_PORT]
     entrypoint = runtime.last("ENTRYPOINT")
     cmd = runtime.last("CMD")
     assert entrypoint is not None and entrypoint.exec_form() == ["krakenwatch"]
@@ -196,6 +197,7 @@ def context_files() -> list[str]:
         ("simulator/scenarios/example.toml", True),
         ("testkit/procs.py", False),
         ("dashboard/cli.py", True),
+        ("gateway/core.py", True),
         (".env", False),
         (".env.production", False),
         ("broker/.env", False),
@@ -312,8 +314,34 @@ def test_compose_runs_krakenwatch_and_prometheus_with_the_shipped_files() -> Non
         assert target in mounts, f"{rule_file} is not mounted next to prometheus.yml"
         assert (here / mounts[target]).resolve() == ROOT / "deploy/prometheus" / rule_file
     assert "--config.file=/etc/prometheus/prometheus.yml" in prom["command"]
-    (job,) = shipped["scrape_configs"]
-    assert job["static_configs"][0]["targets"] == ["krakenwatch:8501"]
+    jobs = {job["job_name"]: job for job in shipped["scrape_configs"]}
+    assert set(jobs) == {"krakenwatch", "krakenwatch-gateway"}
+    assert jobs["krakenwatch"]["static_configs"][0]["targets"] == ["krakenwatch:8501"]
+    assert jobs["krakenwatch-gateway"]["static_configs"][0]["targets"] == [
+        f"gateway:{GATEWAY_PORT}"
+    ]
+    assert {"krakenwatch", "gateway"} <= set(prom["depends_on"])
+
+
+def test_compose_runs_the_gateway_from_the_same_image_and_an_example_bot_through_it() -> None:
+    compose = yaml.safe_load(COMPOSE_YML.read_text())
+    here = COMPOSE_YML.parent
+    kw, gateway = compose["services"]["krakenwatch"], compose["services"]["gateway"]
+    assert gateway["image"] == kw["image"] and "build" not in gateway
+    assert gateway["command"] == ["gateway", "--host", "0.0.0.0", "--port", GATEWAY_PORT]  # noqa: S104
+    env_files = (
+        gateway["env_file"] if isinstance(gateway["env_file"], list) else [gateway["env_file"]]
+    )
+    assert [(here / str(e)).resolve() for e in env_files] == [ROOT / ".env"]
+    # one nonce store for the dashboard and the gateway
+    assert [v for v in gateway["volumes"] if str(v).endswith(":/data")] == [
+        v for v in kw["volumes"] if str(v).endswith(":/data")
+    ]
+    assert gateway["ports"] == [f"127.0.0.1:{GATEWAY_PORT}:{GATEWAY_PORT}"]
+    assert f"http://127.0.0.1:{GATEWAY_PORT}/healthz" in " ".join(gateway["healthcheck"]["test"])
+    bot = compose["services"]["bot"]
+    assert bot["profiles"] == ["example-bot"] and "gateway" in bot["depends_on"]
+    assert f'api.uri = "http://gateway:{GATEWAY_PORT}"' in bot["command"][0]
 
 
 def test_compose_runs_alertmanager_with_the_shipped_config_and_prometheus_sends_to_it() -> None:
@@ -430,3 +458,49 @@ def test_entrypoint_and_healthcheck_as_written_start_the_app_and_report_healthy(
         code = app.stop(grace=10)
         assert code in (0, -signal.SIGTERM), f"exit {code} after SIGTERM\n{app.output()}"
     assert run_healthcheck(check, env, cwd) not in (0, None), "healthy after the app stopped"
+
+
+@pytest.mark.slow
+def test_compose_gateway_command_and_healthcheck_as_written_serve_and_report_healthy(
+    runtime: Stage, tmp_path: Path, healthy_simulator: tuple[Simulator, dict[str, str]]
+) -> None:
+    """The gateway service: the image's ENTRYPOINT + the compose command, and the compose
+    healthcheck, run as written (only the port and the bind address are substituted)."""
+    _sim, kraken_env = healthy_simulator
+    service = yaml.safe_load(COMPOSE_YML.read_text())["services"]["gateway"]
+    port = str(free_port())
+    entrypoint = runtime.last("ENTRYPOINT")
+    assert entrypoint is not None
+    substitute = {GATEWAY_PORT: port, "0.0.0.0": "127.0.0.1"}  # noqa: S104
+    argv = [
+        substitute.get(word, word) for word in (entrypoint.exec_form() or []) + service["command"]
+    ]
+    test = service["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    url = f"127.0.0.1:{GATEWAY_PORT}/"
+    check = Healthcheck(
+        {"timeout": service["healthcheck"]["timeout"]},
+        [word.replace(url, f"127.0.0.1:{port}/") for word in test[1:]],
+    )
+    env = container_environment(runtime, tmp_path)
+    env.update(kraken_env)
+    cwd = tmp_path / "home"
+    assert run_healthcheck(check, env, cwd) not in (0, None), "healthy before the gateway started"
+    with running(argv, tmp_path / "gateway.log", env=env, cwd=cwd) as gateway:
+
+        def healthy() -> bool:
+            assert gateway.alive(), gateway.output()
+            return run_healthcheck(check, env, cwd) == 0
+
+        eventually(
+            healthy,
+            60,
+            what="the gateway healthcheck to pass",
+            interval=0.2,
+            on_timeout=gateway.output,
+        )
+        assert f"gateway listening on http://127.0.0.1:{port}" in gateway.output()
+        assert gateway.catches(signal.SIGTERM), "SIGTERM is not handled: `docker stop` would hang"
+        code = gateway.stop(grace=10)
+        assert code in (0, -signal.SIGTERM), f"exit {code} after SIGTERM\n{gateway.output()}"
+    assert run_healthcheck(check, env, cwd) not in (0, None), "healthy after the gateway stopped"

@@ -14,12 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import krakenex
 import pytest
 import yaml
 
 from simulator import OtherWriter, Simulator, builtin_scenario
 from simulator.environment import scenario_environment
+from testkit.gateway import account_environ, gateway_process
 from testkit.net import http_get
+from testkit.sim import one_key_simulator
 
 from .deploykit import ALERTS_TEST_YML, ALERTS_YML, PROMETHEUS_YML, promtool
 from .promkit import (
@@ -39,6 +42,10 @@ from .runbook import (
 )
 
 REQUIRED_ALERTS = {
+    "KrakenwatchGatewayDown",
+    "KrakenGatewayInvalidNonce",
+    "KrakenGatewayRateLimited",
+    "KrakenGatewayQueueSaturated",
     "KrakenInvalidNonceErrors",
     "KrakenAccountDown",
     "KrakenVerificationCheckFailing",
@@ -47,6 +54,12 @@ REQUIRED_ALERTS = {
     "KrakenNotOnline",
 }
 ACCOUNTS = {"MASTER", "USER:daivon", "USER:tania_gilbert"}
+#: the rule group of the signing gateway (its metrics exist only where a gateway runs)
+GATEWAY_GROUP = "krakenwatch-gateway"
+
+
+def rule_metrics(rules: list[dict[str, Any]]) -> set[str]:
+    return {name for rule in rules for name in re.findall(r"krakenwatch_[a-z_]+", rule["expr"])}
 
 
 # ------------------------------------------------------------------------------------ promtool
@@ -181,14 +194,8 @@ def _scrape_healthy_then_fail(
 
     # every metric the rules use exists in Prometheus (a typo in a rule would never fire)
     names = {r["metric"]["__name__"] for r in prom.query('{__name__=~"krakenwatch_.+"}')}
-    rule_metrics = {
-        name
-        for rule in alert_rules()
-        for name in re.findall(r"\bkrakenwatch_[a-z_]+\b", rule["expr"])
-    }
-    assert rule_metrics <= names, (
-        f"rules use metrics krakenwatch does not export: {rule_metrics - names}"
-    )
+    used = {m for m in rule_metrics(alert_rules()) if not m.startswith("krakenwatch_gateway_")}
+    assert used <= names, f"rules use metrics krakenwatch does not export: {used - names}"
 
     # the shipped rules are loaded, and none of the alerts stays active while all is well
     groups = prom.api("rules")["groups"]
@@ -220,3 +227,81 @@ def _scrape_healthy_then_fail(
     krakenwatch.stop()
     prom.wait(lambda: prom.active("KrakenwatchDown"), "KrakenwatchDown")
     assert time.monotonic() - started < 60, json.dumps(prom.api("alerts"), indent=1)
+
+
+# ------------------------------------------------------------------------ the signing gateway
+@pytest.mark.slow
+def test_real_prometheus_scrapes_the_gateway_and_its_alerts_fire(tmp_path: Path) -> None:
+    """`krakenwatch gateway` (Starter tier, --max-queue-wait 0.5) in front of the simulator,
+    scraped by a real Prometheus with the shipped rules (job krakenwatch-gateway)."""
+    with one_key_simulator("gateway-alerts") as (sim, key, secret):
+        env = {
+            **account_environ({"MASTER": (key, secret)}, sim.url, tmp_path / "data"),
+            "KRAKEN_MASTER_TIER": "starter",
+        }
+        with gateway_process(env, tmp_path, ["--max-queue-wait", "0.5"]) as gw:
+            target = gw.url.removeprefix("http://")
+            with prometheus_server(tmp_path / "prometheus", target, job_name=GATEWAY_GROUP) as prom:
+                prom.context = gw.output
+                _gateway_alerts(sim, key, secret, gw, prom)
+
+
+def _gateway_alerts(sim: Simulator, key: str, secret: str, gw: Any, prom: Prometheus) -> None:
+    api = krakenex.API(key, secret)
+    api.uri = gw.url
+
+    def target_up() -> bool:
+        targets = prom.api("targets")["activeTargets"]
+        return any(t["labels"]["job"] == GATEWAY_GROUP and t["health"] == "up" for t in targets)
+
+    prom.wait(target_up, "the gateway target to be up")
+    assert api.query_private("Balance")["error"] == []
+    # every gateway metric the rules use is exported (a typo in a rule would never fire)
+    used = {m for m in rule_metrics(alert_rules()) if m.startswith("krakenwatch_gateway_")}
+
+    def exported() -> set[str] | None:
+        names = {
+            r["metric"]["__name__"] for r in prom.query('{__name__=~"krakenwatch_gateway_.+"}')
+        }
+        return names if used <= names else None
+
+    prom.wait(exported, f"Prometheus to have {sorted(used)}")
+
+    def quiet() -> bool:  # KrakenwatchDown: this Prometheus scrapes no dashboard
+        return all(
+            a["labels"]["alertname"] == "KrakenwatchDown" for a in prom.api("alerts")["alerts"]
+        )
+
+    prom.wait(quiet, "no gateway alert while healthy")
+
+    def active(name: str, **labels: str) -> list[dict[str, Any]]:
+        return [
+            a
+            for a in prom.alerts(name)
+            if a["state"] in ("pending", "firing")
+            and all(a["labels"].get(k) == v for k, v in labels.items())
+        ]
+
+    # another program writes with the key outside the gateway, 5 s ahead: Kraken rejects the
+    # gateway's nonces; bots keep calling, and soon the gateway holds them back (Starter budget)
+    sim.update_key(key, other_writer=OtherWriter(interval_ms=50, lead_ms=5000))
+    answers = {api.query_private("Balance")["error"][0] for _ in range(20)}
+    assert answers == {"EAPI:Invalid nonce", "EAPI:Rate limit exceeded"}, answers
+    (alert,) = prom.wait(
+        lambda: active("KrakenGatewayInvalidNonce", account="MASTER"), "KrakenGatewayInvalidNonce"
+    )
+    assert (
+        alert["labels"]["severity"] == "critical"
+        and "Remedy:" in alert["annotations"]["description"]
+    )
+    prom.wait(
+        lambda: active("KrakenGatewayQueueSaturated", account="MASTER"),
+        "KrakenGatewayQueueSaturated",
+    )
+    assert not active("KrakenInvalidNonceErrors"), (
+        "the generic alert must give way to the gateway's"
+    )
+    assert not active("KrakenGatewayRateLimited")  # Kraken never said "rate limit"
+    assert sim.stats(key).rate_limited == 0
+    gw.proc.terminate()
+    prom.wait(lambda: active("KrakenwatchGatewayDown"), "KrakenwatchGatewayDown")

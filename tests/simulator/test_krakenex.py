@@ -57,3 +57,13 @@ def test_krakenex_list_values_are_an_invalid_signature(start_simulator, make_key
     sim = start_simulator(Scenario(keys=[spec]))
     reply = _api(sim, spec).query_private("TradeBalance", {"asset": ["ZUSD", "USD"]})
     assert reply == {"error": ["EAPI:Invalid signature"]}
+
+
+def test_public_assets_describes_a_few_assets(start_simulator):
+    sim = start_simulator(Scenario())
+    api = krakenex.API()
+    api.uri = sim.url
+    reply = api.query_public("Assets")
+    assert reply["error"] == []
+    assert reply["result"]["ZUSD"]["decimals"] == 4 and reply["result"]["XXBT"]["altname"] == "XBT"
+    assert {asset["status"] for asset in reply["result"].values()} == {"enabled"}

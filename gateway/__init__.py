@@ -1,0 +1,33 @@
+"""krakenwatch gateway: a Kraken-compatible signing gateway, so every bot on a key is safe and
+observed.
+
+Bots use it instead of ``https://api.kraken.com`` (only their base URL changes). It verifies each
+private call's signature with the account's secret, replaces the bot's nonce with its own (through
+``broker.KrakenClient`` and the shared nonce store), keeps one request per key in flight, holds
+calls within a conservative model of Kraken's rate limit, and passes Kraken's answers back
+unchanged. See the README's "Signing gateway" section.
+
+=====================  ==========================================================================
+module                 concern
+=====================  ==========================================================================
+``core``               :class:`Gateway`: accounts + settings in, calls answered, metrics out
+``routes``             the Starlette routes and app (HTTP semantics, body limit, disconnects)
+``server``             uvicorn: foreground (CLI) or a background thread
+``cli``                ``krakenwatch gateway``
+``settings``           accounts and settings from the environment / ``.env``
+``auth``               who is calling: credential lookup, signature check (pluggable)
+``form``               the bot's nonce out of a form body, every other byte kept
+``replay``             refusing byte-identical replays of state-changing calls
+``methods``            read-only and known method names
+``ratemodel``          the conservative model of Kraken's per-key call counter
+``lanes``              one queue and one writer per key
+``public``             public calls passed through (short cache for reference data)
+``answers``            Kraken's answers passed back; the gateway's own Kraken-shaped answers
+``metrics``            the Prometheus registry and recent errors
+=====================  ==========================================================================
+"""
+
+from .core import Gateway
+from .settings import GatewayConfig, GatewaySettings, load_config
+
+__all__ = ["Gateway", "GatewayConfig", "GatewaySettings", "load_config"]

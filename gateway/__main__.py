@@ -1,0 +1,7 @@
+"""``python -m gateway``: the same as ``krakenwatch gateway``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,135 @@
+"""``krakenwatch gateway``: run the signing gateway.
+
+Bots use it instead of https://api.kraken.com: they change their base URL, nothing else. It is the
+only thing that signs for the configured keys (accounts from the environment and .env, as for
+`up`), so deploy overlaps, several bot processes and tools in other languages can share a key
+without ever producing EAPI:Invalid nonce.
+
+Exit codes: 2 for a configuration error (a bad variable, no account, a port in use); otherwise the
+gateway runs until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from broker import ConfigurationError
+
+__all__ = ["build_parser", "main"]
+
+PROG = "krakenwatch gateway"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, no usage block: the culprit and where to look."""
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description=(__doc__ or "").replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this host only)"
+    )
+    parser.add_argument("--port", type=_port, default=8788, help="port (default 8788; 0: any free)")
+    parser.add_argument(
+        "--max-queue-wait",
+        type=_positive_seconds,
+        default=5.0,
+        metavar="S",
+        help="a call that would wait longer than S seconds for its key's turn or rate budget is "
+        "answered EAPI:Rate limit exceeded by the gateway (default 5)",
+    )
+    parser.add_argument(
+        "--no-rate-model",
+        dest="rate_limited",
+        action="store_false",
+        help="for tests against a simulator without rate limits only: never hold a call for "
+        "Kraken's rate limit (real Kraken keys would earn EAPI:Rate limit exceeded)",
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=None,
+        metavar="F",
+        help="read variables from F instead of ./.env",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .settings import load_config
+
+    try:
+        config = load_config(
+            env_file=args.env_file,
+            max_queue_wait_s=args.max_queue_wait,
+            rate_limited=args.rate_limited,
+        )
+    except ConfigurationError as exc:
+        print(f"{PROG}: {exc.message}", file=sys.stderr)
+        return 2
+    for problem in config.warnings:
+        print(f"{PROG}: {problem.severity}: {problem}", file=sys.stderr)
+
+    from .core import Gateway
+    from .server import bind, run
+
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        print(
+            f"{PROG}: cannot listen on {args.host}:{args.port} (--host/--port): {reason}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.host not in LOOPBACK:
+        print(
+            f"{PROG}: warning: listening on {args.host}: anyone who can reach this port and knows "
+            "an account's API secret can trade through it; keep it on a private network",
+            file=sys.stderr,
+        )
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    gateway = Gateway(config.accounts, config.settings)
+    labels = ", ".join(a.label for a in config.accounts)
+
+    def ready(url: str) -> None:
+        print(f"gateway listening on {url}\naccounts: {labels}", flush=True)
+
+    run(gateway, sock, ready)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

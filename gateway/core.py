@@ -1,0 +1,301 @@
+"""The :class:`Gateway`: accounts + settings in; private and public calls answered; metrics out.
+
+It knows nothing about HTTP servers: :mod:`gateway.routes` turns it into Starlette routes,
+:mod:`gateway.server` runs those on uvicorn. Embedding it (``up --gateway``) means mounting
+:meth:`Gateway.routes` and calling :meth:`Gateway.start` / :meth:`Gateway.stop` from the host's
+lifespan; :meth:`Gateway.forward` lets in-process callers (the monitor's polling) share a key's
+single writer and rate budget with the bots.
+
+A private call goes through, in order: the method name, the credential (``API-Key``), the body
+(form-encoded, exactly one nonce), the signature over the raw body, the replay guard, then the
+key's :class:`~gateway.lanes.Lane`, which sends it with the gateway's own nonce through
+``KrakenClient.forward_private`` (the shared nonce store, so ``up``, ``check`` and Python bots on
+the host coordinate with it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+
+from broker import AccountConfig, KrakenClient, Observer
+from broker.limits import Tier
+
+from .answers import Reply, refusal
+from .auth import UNKNOWN, AccountKeys, Authenticator, signature_matches
+from .form import BodyError, check_content_type, split_nonce
+from .lanes import STOPPING, Job, Lane
+from .methods import method_label, valid_method
+from .metrics import GatewayMetrics, LaneGauge
+from .public import PublicProxy
+from .ratemodel import RateModel, RateObserver
+from .replay import ReplayGuard
+from .settings import GatewaySettings
+
+__all__ = ["Gateway"]
+
+#: threads for public calls (private calls have one per key)
+PUBLIC_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class _Caller:
+    """Who a private call is counted for."""
+
+    client: str = UNKNOWN
+    account: str = UNKNOWN
+
+
+class Gateway:
+    """A Kraken-compatible signing gateway for ``accounts`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        accounts: Sequence[AccountConfig],
+        settings: GatewaySettings,
+        *,
+        authenticator: Authenticator | None = None,
+        registry: CollectorRegistry | None = None,
+        invalid_nonces: Counter | None = None,
+        observer: Observer | None = None,
+    ):
+        if not accounts:
+            raise ValueError("a gateway needs at least one account")
+        self.settings = settings
+        self.accounts = list(accounts)
+        self.authenticator = authenticator or AccountKeys(self.accounts)
+        self.replays = ReplayGuard(settings.replay_window_s, settings.replay_capacity)
+        by_key: dict[str, list[AccountConfig]] = {}
+        for account in self.accounts:
+            by_key.setdefault(account.key_id, []).append(account)
+        self._executor = ThreadPoolExecutor(len(by_key), thread_name_prefix="gateway-key")
+        self._public_executor = ThreadPoolExecutor(PUBLIC_WORKERS, thread_name_prefix="gateway-pub")
+        self._lanes: dict[str, Lane] = {}
+        self._clients: list[KrakenClient] = []
+        for key_id, sharing in by_key.items():
+            first = sharing[0]
+            client = KrakenClient(
+                first.key,
+                first.secret,
+                account=first.label,
+                nonce_unit=first.nonce_unit,
+                store_dir=settings.store_dir,
+                base_url=settings.api_url,
+                timeout=settings.request_timeout_s,
+                observer=observer,
+            )
+            self._clients.append(client)
+            # a key under two labels has one counter at Kraken: the stricter tier holds
+            tier = min((settings.tier_of(a) for a in sharing), key=_strictness)
+            self._lanes[key_id] = Lane(
+                first.label,
+                client.forward_private,
+                RateModel(tier, enforce=settings.rate_limited),
+                self._executor,
+                capacity=settings.max_queue,
+                max_wait_s=settings.max_queue_wait_s,
+            )
+        self._lane_of = {a.label: self._lanes[a.key_id] for a in self.accounts}
+        self.public = PublicProxy(
+            settings.api_url,
+            self._public_executor,
+            timeout_s=settings.request_timeout_s,
+            cache_s=settings.public_cache_s,
+        )
+        self.metrics = GatewayMetrics(
+            [lane.account for lane in self._lanes.values()],
+            self._gauges,
+            registry=registry,
+            invalid_nonces=invalid_nonces,
+        )
+        #: charges calls made by other clients of these keys (the monitor's) to the rate models
+        self.observer = RateObserver({key_id: lane.rate for key_id, lane in self._lanes.items()})
+        self.started = False
+        self.stopping = False
+        #: the event loop the gateway serves on (set by :meth:`start`)
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Ready to serve (called from the server's lifespan)."""
+        self.settings.store_dir.mkdir(parents=True, exist_ok=True)
+        self.loop = asyncio.get_running_loop()
+        self.started = True
+
+    async def stop(self) -> None:
+        """Refuse what is queued, let calls in flight finish, release threads and sessions."""
+        self.stopping = True
+        await asyncio.gather(*(lane.close() for lane in self._lanes.values()))
+        self.public.close()
+        for client in self._clients:
+            client.session.close()
+        self._executor.shutdown(wait=False)
+        self._public_executor.shutdown(wait=False)
+
+    def routes(self) -> list[Any]:
+        """The Starlette routes (private, public, ``/metrics``, ``/healthz``)."""
+        from .routes import create_routes
+
+        return create_routes(self)
+
+    def app(self) -> Any:
+        """A Starlette app serving :meth:`routes`, starting and stopping with its lifespan."""
+        from .routes import create_app
+
+        return create_app(self)
+
+    # -- what others read -------------------------------------------------------------------------
+
+    def rate_model(self, account: str) -> RateModel:
+        """The rate model of ``account``'s key (shared by every label of that key)."""
+        return self._lane_of[account].rate
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the gateway can serve, and why (per account: queue, modelled counter)."""
+        store_ok = os.access(self.settings.store_dir, os.W_OK)
+        ok = self.started and not self.stopping and store_ok
+        doc = {
+            "ok": ok,
+            "started": self.started,
+            "stopping": self.stopping,
+            "nonce_store_writable": store_ok,
+            "accounts": [
+                {
+                    "account": a.label,
+                    "tier": self.settings.tier_of(a).name,
+                    "queue_depth": self._lane_of[a.label].depth,
+                    "rate_counter": round(self._lane_of[a.label].rate.level(), 3),
+                }
+                for a in self.accounts
+            ],
+        }
+        return ok, doc
+
+    def _gauges(self) -> Iterator[LaneGauge]:
+        for lane in self._lanes.values():
+            yield LaneGauge(
+                lane.account, lane.rate.level(), lane.rate.limit, lane.depth, dict(lane.refused)
+            )
+
+    # -- calls ------------------------------------------------------------------------------------
+
+    async def private(
+        self,
+        method: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        disconnected: Callable[[], Awaitable[object]] | None = None,
+    ) -> Reply | None:
+        """Answer ``POST /0/private/<method>`` (``headers`` with lower-case names). ``None`` when
+        the client went away before its call was sent (it was dropped, nothing was sent)."""
+        label = method_label(method, private=True)
+        caller = _Caller()
+        if not valid_method(method):
+            return self._done(caller, label, refusal("EGeneral:Unknown method"))
+        principal = self.authenticator.identify(headers.get("api-key", ""))
+        if principal is None:
+            return self._done(caller, label, refusal("EAPI:Invalid key"))
+        caller = _Caller(principal.client, principal.account.label)
+        try:
+            check_content_type(headers.get("content-type"))
+            parts = split_nonce(body)
+        except BodyError as exc:
+            return self._done(caller, label, refusal(exc.code))
+        urlpath = f"/0/private/{method}"
+        if not signature_matches(
+            principal.secret, urlpath, parts.nonce_text, body, headers.get("api-sign", "")
+        ):
+            return self._done(caller, label, refusal("EAPI:Invalid signature"))
+        digest = self.replays.admit(principal.client + principal.account.key_id, method, body)
+        if digest is None:
+            return self._done(caller, label, refusal("EAPI:Invalid nonce"))
+        reply, job = await self._queue(principal.account.label, method, parts.fields, disconnected)
+        if reply is None or not reply.sent:
+            self.replays.forget(digest)
+        if reply is None:
+            self.metrics.abandoned.labels(self._lane_of[caller.account].account).inc()
+            return None
+        return self._done(caller, label, reply, job)
+
+    async def forward(
+        self, account: str, method: str, fields: bytes = b"", client: str = "internal"
+    ) -> Reply:
+        """An in-process private call for ``account`` through its key's lane (for the monitor
+        under ``up --gateway``): same writer, same rate budget, same metrics as the bots'.
+        ``fields`` is the form-encoded body without a nonce. Await it on the gateway's event loop
+        (from another thread: ``asyncio.run_coroutine_threadsafe``)."""
+        reply, job = await self._queue(account, method, fields, None)
+        assert reply is not None
+        return self._done(_Caller(client, account), method_label(method, private=True), reply, job)
+
+    def call(
+        self,
+        account: str,
+        method: str,
+        fields: bytes = b"",
+        client: str = "internal",
+        timeout: float | None = None,
+    ) -> Reply:
+        """:meth:`forward` from another thread (the monitor's): blocks until the answer."""
+        if self.loop is None:
+            raise RuntimeError("the gateway is not started")
+        call = self.forward(account, method, fields, client)
+        return asyncio.run_coroutine_threadsafe(call, self.loop).result(timeout)
+
+    async def public_call(self, method: str, query: str) -> Reply:
+        """Answer ``GET /0/public/<method>?<query>``."""
+        label = method_label(method, private=False)
+        if not valid_method(method):
+            reply = refusal("EGeneral:Unknown method")
+            self.metrics.public.labels(label, reply.outcome).inc()
+            return reply
+        reply, cached = await self.public.get(method, query)
+        self.metrics.public.labels(label, "cached" if cached else reply.outcome).inc()
+        return reply
+
+    async def _queue(
+        self,
+        account: str,
+        method: str,
+        fields: bytes,
+        disconnected: Callable[[], Awaitable[object]] | None,
+    ) -> tuple[Reply | None, Job | None]:
+        lane = self._lane_of[account]
+        if self.stopping:
+            return refusal(STOPPING, outcome="upstream_error", status=503), None
+        job = lane.submit(method, fields)
+        if isinstance(job, Reply):
+            return job, None
+        if disconnected is not None and job.started_at is None:  # queued: watch the client
+            left: asyncio.Future[object] = asyncio.ensure_future(disconnected())
+            try:
+                await asyncio.wait((job.future, left), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                left.cancel()
+            if not job.future.done() and lane.withdraw(job):
+                return None, job
+        return await asyncio.shield(job.future), job
+
+    def _done(self, caller: _Caller, method: str, reply: Reply, job: Job | None = None) -> Reply:
+        lane = self._lane_of.get(caller.account)
+        account = lane.account if lane is not None else caller.account
+        self.metrics.record(
+            caller.client,
+            account,
+            method,
+            reply,
+            queue_wait_s=job.queue_wait_s if job is not None else None,
+            upstream_s=job.upstream_s if job is not None else None,
+        )
+        return reply
+
+
+def _strictness(tier: Tier) -> tuple[float, float]:
+    return tier.maximum, tier.decay_per_s

@@ -1,0 +1,114 @@
+"""The gateway's configuration: the accounts (same environment and ``.env`` as ``up``) and its
+settings, built in one place and passed in.
+
+Unlike ``up``, which shows a broken account on the dashboard and carries on, the gateway refuses
+to start with any configuration error: it is the bots' trading path, and a bot whose account is
+misconfigured would only see ``EAPI:Invalid key``. Errors raise :class:`broker.ConfigurationError`
+naming the variable; warnings (a key under two labels) are returned for printing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from broker import (
+    AccountConfig,
+    ConfigurationError,
+    Problem,
+    discover_accounts,
+    load_environment,
+)
+from broker.accounts import DEFAULT_API_URL
+from broker.limits import DEFAULT_TIER, Tier, parse_tier
+from broker.paths import default_data_dir, nonce_store_dir
+
+from .replay import DEFAULT_CAPACITY, DEFAULT_WINDOW_S
+
+__all__ = ["GatewayConfig", "GatewaySettings", "load_config"]
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    api_url: str = DEFAULT_API_URL
+    #: the nonce store shared with ``up``, ``check`` and Python bots on this host
+    store_dir: Path = field(default_factory=lambda: nonce_store_dir(default_data_dir()))
+    #: the tier of accounts without ``KRAKEN_<ACCOUNT>_TIER`` (``KRAKENWATCH_TIER``)
+    default_tier: str = DEFAULT_TIER
+    #: per request to Kraken (``KRAKENWATCH_REQUEST_TIMEOUT``)
+    request_timeout_s: float = 10.0
+    #: a call that would wait longer for its key is answered ``EAPI:Rate limit exceeded``
+    max_queue_wait_s: float = 5.0
+    #: calls that may wait per key
+    max_queue: int = 64
+    #: the largest private request body accepted
+    max_body_bytes: int = 64 * 1024
+    #: how long ``Assets``/``AssetPairs`` answers are reused (0: never)
+    public_cache_s: float = 60.0
+    #: ``False`` only against a simulator without rate limits (tests, benchmarks): calls are
+    #: counted but never held
+    rate_limited: bool = True
+    replay_window_s: float = DEFAULT_WINDOW_S
+    replay_capacity: int = DEFAULT_CAPACITY
+
+    def tier_of(self, account: AccountConfig) -> Tier:
+        return parse_tier(account.tier or self.default_tier)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    accounts: list[AccountConfig]
+    settings: GatewaySettings
+    #: problems that do not stop the gateway (printed at start)
+    warnings: list[Problem]
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, maximum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 < value <= maximum:
+        raise ConfigurationError(
+            f"{name}: {raw!r} is not a number of seconds in (0, {maximum:g}]", variable=name
+        )
+    return value
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None,
+    env_file: str | Path | None = None,
+    *,
+    use_dotenv: bool = True,
+    **overrides: object,
+) -> GatewayConfig:
+    """Accounts and settings from the environment over ``.env``; ``overrides`` set
+    :class:`GatewaySettings` fields (the command line's flags)."""
+    env = load_environment(environ, env_file, use_dotenv=use_dotenv)
+    discovery = discover_accounts(env)
+    errors = discovery.errors
+    if errors:
+        raise ConfigurationError("; ".join(str(p) for p in errors), variable=errors[0].variable)
+    if not discovery.accounts:
+        raise ConfigurationError(
+            "no Kraken account configured: set KRAKEN_MASTER_API_KEY and KRAKEN_MASTER_API_SECRET "
+            "(or KRAKEN_USER_<NAME>_API_KEY and _API_SECRET) in the environment or .env"
+        )
+    tier = env.get("KRAKENWATCH_TIER", "").strip() or DEFAULT_TIER
+    try:
+        tier = parse_tier(tier).name
+    except ValueError as exc:
+        raise ConfigurationError(f"KRAKENWATCH_TIER: {exc}", variable="KRAKENWATCH_TIER") from None
+    settings = GatewaySettings(
+        api_url=discovery.api_url,
+        store_dir=nonce_store_dir(discovery.data_dir),
+        default_tier=tier,
+        request_timeout_s=_seconds(env, "KRAKENWATCH_REQUEST_TIMEOUT", 10.0, 300.0),
+        **overrides,  # type: ignore[arg-type]
+    )
+    return GatewayConfig(list(discovery.accounts), settings, list(discovery.problems))
