@@ -6,11 +6,16 @@ Each key has two records, locked in this order for as long as a request is in fl
    directory (``$XDG_RUNTIME_DIR``, else a private ``/tmp/krakenwatch-<uid>``). Every process of
    this user on this host takes turns through it, whatever data directory it was given.
 2. **the data directory's**: ``<data dir>/nonces/<key id>.nonce``. It survives reboots, so a restart
-   starts above the last nonce sent; it is written with ``pwrite`` and ``fdatasync``ed before the
-   request leaves (``durable=False`` skips the sync).
+   starts above the last nonce sent.
 
 Both hold ``<high-water> <unit>`` (plus ``hold=<unix time>`` while a request's outcome is unknown);
-the next nonce is above both. Processes of other users, other containers and other hosts share
+the next nonce is above both. The data directory's record also holds ``bound=<nonce>``: a mark
+synced to disk (``fdatasync``) that every nonce sent stays below. When a nonce would pass it, the
+bound moves one second (in the key's unit) past that nonce and is synced before the request
+leaves; the exact high-water mark is written with a plain ``pwrite`` on every call. So a key costs
+one sync per second at most, not one per call, and after a power loss (which loses what was not
+synced) the first look at the key starts above the bound, hence above every nonce ever sent, at
+most a second ahead of the clock. ``durable=False`` never syncs. Processes of other users, other containers and other hosts share
 neither record: use the Redis store (or the signing gateway) for them.
 
 POSIX only. ``flock`` locks belong to an open file description, so a forked child must reopen its
@@ -30,7 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import NonceStoreError
-from .nonce import NONCE_UNITS, NonceRecord
+from .nonce import NONCE_UNITS, NonceRecord, convert
 
 __all__ = ["FileStore", "host_lock_dir"]
 
@@ -77,6 +82,8 @@ class _RecordFile:
         self.path = path
         self.durable = durable
         self._fd: int | None = None
+        #: the record as last read or written under the current lock
+        self._seen: NonceRecord | None = None
 
     def _open(self) -> int:
         if self._fd is None:
@@ -86,13 +93,21 @@ class _RecordFile:
 
     def read(self) -> NonceRecord | None:
         raw = os.pread(self._open(), _RECORD_SIZE, 0).decode("ascii", "replace").strip("\0 \n")
+        self._seen = None
         if not raw:
             return None
         try:
             hw_text, unit, *rest = raw.split()
-            high_water = int(hw_text)
-            hold_until = float(rest[0].removeprefix("hold=")) if rest else 0.0
-            if unit not in NONCE_UNITS or not 0 <= high_water <= _MAX_NONCE or len(rest) > 1:
+            extra = dict(item.split("=", 1) for item in rest)
+            record = NonceRecord(
+                int(hw_text), unit, float(extra.pop("hold", 0.0)), int(extra.pop("bound", 0))
+            )
+            if (
+                unit not in NONCE_UNITS
+                or extra
+                or not 0 <= record.high_water <= _MAX_NONCE
+                or not 0 <= record.bound <= _MAX_NONCE
+            ):
                 raise ValueError(raw)
         except ValueError:
             raise NonceStoreError(
@@ -100,18 +115,32 @@ class _RecordFile:
                 "record. Move it aside only if no other program uses this key, then restart.",
                 path=self.path,
             ) from None
-        return NonceRecord(high_water, unit, hold_until)
+        self._seen = record
+        return record
 
     def write(self, record: NonceRecord) -> None:
+        """Write ``record``; when durable, keep the synced bound above it (see the module
+        docstring). Call :meth:`read` first, under the same lock."""
+        bound, sync = 0, False
+        if self.durable:
+            seen = self._seen
+            if seen is not None and seen.bound:
+                bound = convert(seen.bound, seen.unit, record.unit)
+            if record.high_water > bound:
+                bound = min(record.high_water + NONCE_UNITS[record.unit], _MAX_NONCE)
+                sync = True
         text = f"{record.high_water} {record.unit}"
         if record.hold_until:
             text += f" hold={record.hold_until:.3f}"
+        if bound:
+            text += f" bound={bound}"
         line = f"{text}\n".ljust(_RECORD_SIZE - 1) + "\n"
         fd = self._open()
         if os.pwrite(fd, line.encode("ascii"), 0) != _RECORD_SIZE:
             raise OSError(errno.EIO, "short write")
-        if self.durable:
+        if sync:
             os.fdatasync(fd)
+        self._seen = NonceRecord(record.high_water, record.unit, record.hold_until, bound)
 
     @contextlib.contextmanager
     def locked(self, mode: int = fcntl.LOCK_EX) -> Iterator[None]:

@@ -100,6 +100,8 @@ class NonceRecord:
     high_water: int
     unit: str
     hold_until: float = 0.0
+    #: a mark synced to disk that every nonce sent stays below (0: none; the file store's)
+    bound: int = 0
 
     def merged(self, other: NonceRecord) -> NonceRecord:
         """The bound of both records, in the finer unit."""
@@ -107,7 +109,8 @@ class NonceRecord:
         high = max(
             convert(self.high_water, self.unit, unit), convert(other.high_water, other.unit, unit)
         )
-        return NonceRecord(high, unit, max(self.hold_until, other.hold_until))
+        bound = max(convert(self.bound, self.unit, unit), convert(other.bound, other.unit, unit))
+        return NonceRecord(high, unit, max(self.hold_until, other.hold_until), bound)
 
 
 @dataclass(frozen=True)
@@ -274,10 +277,15 @@ class KeyChannel:
         return convert(self._last_issued, self._last_unit, unit)
 
     def _checked(self, record: NonceRecord | None, unit: str) -> NonceRecord:
-        if self.had_history is None:
+        first_look = self.had_history is None
+        if first_look:
             self.had_history = record is not None
         if record is None:
             return NonceRecord(0, unit)
+        if first_look and record.bound > record.high_water:
+            # after a power loss the exact mark may be older than what was sent; the synced bound
+            # never is. Later looks see the exact mark other processes keep writing.
+            record = NonceRecord(record.bound, record.unit, record.hold_until, record.bound)
         if NONCE_UNITS[unit] < NONCE_UNITS[record.unit]:
             raise NonceUnitDowngradeError(
                 f"key {self.key_id} has already used nonces in {record.unit}; refusing to send "
