@@ -1,4 +1,4 @@
-"""krakenwatch benchmarks (issue 7): ``python -m bench [--quick] [--output PATH] [--only 1,3]``.
+"""krakenwatch benchmarks: ``python -m bench [--quick] [--output PATH] [--only 1,3]``.
 
 Every figure is measured against the simulator in the same run as its baseline and reported as a
 median with min-max over repetitions; targets are judged from the measured numbers. The suite

@@ -32,9 +32,7 @@ from .report import Section, Summary, Table, percentile
 
 NUMBER = 5
 TITLE = "Scrape cost"
-TARGET = (
-    "none set in issue 7; reported: `/metrics` latency (median, p99) and size with 200 accounts."
-)
+TARGET = "no target; reported: `/metrics` latency (median, p99) and size with 200 accounts."
 READY_TIMEOUT_S = 120.0
 WARMUP_SCRAPES = 5
 EXPOSITION_CALLS = 20

@@ -1,4 +1,4 @@
-"""7. Soak (issue 8): ``krakenwatch up`` for 30 minutes, 20 accounts, 1 % random faults.
+"""7. Soak: ``krakenwatch up`` for 30 minutes, 20 accounts, 1 % random faults.
 
 The simulator runs in its own process; every minute the fault kind changes (HTTP 502, HTTP 503,
 ``EService:Busy``, ``EService:Unavailable``, a dropped connection), each hitting a request with
@@ -45,8 +45,8 @@ def _admin(url: str, path: str, body: dict[str, Any] | None = None) -> dict[str,
 
 
 def run(ctx: Context) -> Section:
-    minutes = 0.75 if ctx.quick else 30.0
-    step_s = 15.0 if ctx.quick else 60.0
+    minutes = 0.25 if ctx.quick else 30.0
+    step_s = 5.0 if ctx.quick else 60.0
     n = 20
     keys = fleet_keys(ctx, n, "soak")
     workdir = ctx.scratch("soak")

@@ -29,6 +29,7 @@ SECTIONS = (
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a minute or two alone, more beside the rest of the suite
 def test_quick_bench_writes_every_section_without_errors(tmp_path: Path) -> None:
     output = tmp_path / "RESULTS.md"
     proc = subprocess.run(
