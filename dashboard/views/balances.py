@@ -18,19 +18,18 @@ __all__ = ["balance_chart", "balance_history", "balance_rows", "totals_table"]
 
 
 def balance_rows(fleet: FleetValue) -> pd.DataFrame:
-    """One row per account and asset: the exact string Kraken sent, its USD price and value."""
-    rows: list[tuple[str, str, str, str, str, str]] = []
+    """One row per account and asset: the exact string Kraken sent, its USD price and value
+    (why an asset has no price is said by :func:`totals_table`)."""
+    rows: list[tuple[str, str, str, str, str]] = []
     for account in fleet.accounts:
         if account.error is not None:
-            rows.append((account.label, "-", f"unknown ({account.error})", "", "", ""))
+            rows.append((account.label, "-", f"unknown ({account.error})", "", ""))
             continue
         for a in account.assets:
             price = "" if a.price is None else f"{a.price}"
             value = "no price" if a.value is None else format_usd(a.value)
-            rows.append((account.label, a.asset, a.amount, price, value, a.missing or ""))
-    return pd.DataFrame(
-        rows, columns=["account", "asset", "balance", "USD price", "USD value", "note"]
-    )
+            rows.append((account.label, a.asset, a.amount, price, value))
+    return pd.DataFrame(rows, columns=["account", "asset", "balance", "USD price", "USD value"])
 
 
 def totals_table(fleet: FleetValue) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,40 +14,27 @@ from broker import PermissionDeniedError
 from simulator import builtin_scenario
 from testkit.browser import CHROMIUM, CHROMIUM_ARGS
 from testkit.net import http_get
-from testkit.procs import up_process
+from testkit.procs import UpProcess, up_process
 from testkit.sim import scenario_values
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """`krakenwatch demo` on a free port; yields its base URL and its output log."""
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
+    """`krakenwatch demo` on a free port, its first checks done."""
     tmp = tmp_path_factory.mktemp("demo")
     with up_process({}, tmp, command="demo", args=["--data-dir", str(tmp / "data")]) as demo:
-        yield demo.url, demo.log
+        demo.wait_checked()
+        yield demo
 
 
-def wait_for_verify(base: str) -> dict:
-    deadline = time.monotonic() + 30
-    while True:
-        status, _, body = http_get(base + "/api/verify")
-        doc = json.loads(body)
-        if doc.get("checks") and not any(
-            c["status"] == "pending" and c["required"] for c in doc["checks"]
-        ):
-            return {"status": status, **doc}
-        assert time.monotonic() < deadline, doc
-        time.sleep(0.2)
-
-
-def test_metrics_and_verify_answer_with_no_browser_connected(demo: tuple[str, Path]) -> None:
-    base, _ = demo
-    doc = wait_for_verify(base)
-    assert doc["status"] == 503 and doc["ok"] is False  # the demo's tania key lacks a permission
+def test_metrics_and_verify_answer_with_no_browser_connected(demo: UpProcess) -> None:
+    status, doc = demo.wait_checked()
+    assert status == 503 and doc["ok"] is False  # the demo's tania key lacks a permission
     failing = [
         (c["name"], c["account"]) for c in doc["checks"] if c["status"] == "fail" and c["required"]
     ]
     assert failing == [("permission_query_orders", "USER:tania_gilbert")]
-    status, content_type, text = http_get(base + "/metrics")
+    status, content_type, text = http_get(demo.url + "/metrics")
     assert status == 200 and content_type.startswith("text/plain")
     assert 'krakenwatch_account_up{account="MASTER"} 1.0' in text
 
@@ -87,9 +72,8 @@ def table_rows(table: Locator) -> list[list[str]]:
     ]
 
 
-def test_dashboard_in_headless_chromium(demo: tuple[str, Path], tmp_path: Path) -> None:
-    base, log = demo
-    wait_for_verify(base)
+def test_dashboard_in_headless_chromium(demo: UpProcess, tmp_path: Path) -> None:
+    base, log = demo.url, demo.log
     values = scenario_values(builtin_scenario("demo"))
     frames: list[str] = []
     with sync_playwright() as pw:

@@ -114,7 +114,7 @@ def test_every_asset_is_valued_and_a_missing_price_is_never_a_number() -> None:
     assert "**\\$10,657.40 + 1250.00 KFEE (no price)**" in table
     rows = balance_rows(fleet)
     kfee = rows[rows["asset"] == "KFEE"].iloc[0]
-    assert (kfee["USD value"], kfee["note"]) == ("no price", "no USD pair on Kraken")
+    assert (kfee["USD price"], kfee["USD value"]) == ("", "no price")
     assert list(rows[rows["asset"] == "XXBT"]["USD value"]) == ["$6,172.84"]
 
 
