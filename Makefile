@@ -9,7 +9,7 @@ DEB_PACKAGES ?= prometheus prometheus-alertmanager chromium redis-server
 SOURCES := $(wildcard broker dashboard simulator gateway testkit bench tests)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck pytest bench system-deps install clean
+.PHONY: demo test lint typecheck pytest bench screenshots system-deps install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test: lint typecheck pytest
 
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench
+
+# the README's screenshots (docs/*.png), taken from the demo in headless Chromium
+screenshots: $(STAMP) system-deps
+	$(BIN)/python -m bench.screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

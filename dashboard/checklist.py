@@ -18,7 +18,34 @@ from broker import ConfigurationError, InvalidNonceError, PermissionDeniedError
 from .config import NO_ACCOUNT, NO_ACCOUNT_HELP, Settings
 from .status import AccountState, AccountStatus, Snapshot
 
-__all__ = ["Check", "CheckStatus", "build_checklist", "verify_document"]
+__all__ = [
+    "CHECK_TITLES",
+    "Check",
+    "CheckStatus",
+    "build_checklist",
+    "check_title",
+    "verify_document",
+]
+
+#: what the pages (and the README's checklist table) call each check; the ids stay in the JSON
+#: document and the metrics
+CHECK_TITLES: dict[str, str] = {
+    "configuration": "Configuration valid",
+    "monitor_started": "Monitor started",
+    "connected": "Connected to Kraken",
+    "balance_fetched": "Balance fetched",
+    "no_invalid_nonce": "No invalid-nonce errors",
+    "permission_query_funds": "Query Funds permission",
+    "permission_query_orders": "Query Open Orders & Trades permission",
+    "permission_create_orders": "Create & Modify Orders permission",
+    "dedicated_key": "Dedicated API key",
+    "clock_skew": "Clock skew within bound",
+    "kraken_status": "Kraken online",
+    "bot_kraken_connected": "Bot: Kraken connected",
+    "bot_other_brokers": "Bot: other brokers connected",
+    "bot_trading_cycles": "Bot: trading cycles running",
+    "bot_no_invalid_nonce": "Bot: no invalid-nonce lines",
+}
 
 
 class CheckStatus(StrEnum):
@@ -39,9 +66,19 @@ class Check:
     remedy: str | None = None
     required: bool = True
 
+    @property
+    def title(self) -> str:
+        """The check's title on the pages (``name`` stays the id)."""
+        return check_title(self.name)
+
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types (the status as its string)."""
         return {**asdict(self), "status": str(self.status)}
+
+
+def check_title(name: str) -> str:
+    """The title of check ``name`` (an unknown id is shown as itself)."""
+    return CHECK_TITLES.get(name, name)
 
 
 def build_checklist(snapshot: Snapshot, settings: Settings) -> list[Check]:

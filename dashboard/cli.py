@@ -7,6 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .lifecycle import STOPPED
+
+#: the exit code of a command interrupted by Ctrl-C before it ran (128 + SIGINT, like a shell)
+INTERRUPTED = 130
 
 DESCRIPTION = """\
 krakenwatch: an observable ops dashboard for Kraken trading-bot accounts.
@@ -75,12 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.cli import main as run_gateway_cli
 
         return run_gateway_cli(arguments[1:])
-    parser = build_parser()
-    args = parser.parse_args(arguments)
-    if getattr(args, "run", None) is None:
-        parser.print_help()
-        return 2
-    return int(args.run(args))
+    try:
+        parser = build_parser()
+        args = parser.parse_args(arguments)
+        if getattr(args, "run", None) is None:
+            parser.print_help()
+            return 2
+        return int(args.run(args))
+    except KeyboardInterrupt:  # before a command took over (``up``/``demo`` stop with 0 then)
+        print(STOPPED, flush=True)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

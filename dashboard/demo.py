@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from .config import load_settings
+from .lifecycle import run_until_stopped
 from .serve import serve
 
 __all__ = ["add_demo_arguments", "run_demo"]
@@ -20,13 +21,20 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--address", default="127.0.0.1", help="address to bind (default 127.0.0.1)"
     )
-    parser.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
+    parser.add_argument(
+        "--port", type=int, default=8501, help="dashboard port (default 8501; 0: any free)"
+    )
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="state directory (default: a new temporary one)"
     )
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    """The demo until it is stopped (Ctrl-C: one line ``stopped``, exit code 0)."""
+    return run_until_stopped(lambda: _demo(args))
+
+
+def _demo(args: argparse.Namespace) -> int:
     from simulator import Simulator, builtin_scenario, scenario_environment
 
     scenario = builtin_scenario("demo")

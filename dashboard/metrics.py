@@ -25,7 +25,9 @@ from broker import CallEvent, InvalidNonceError, NonceStoreError, RefreshEvent
 from . import __version__
 from .checklist import CheckStatus, build_checklist
 from .config import Settings
+from .prices import PriceSource
 from .status import AccountState, Snapshot
+from .value_metrics import BalanceValueCollector
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -36,7 +38,12 @@ PRIVATE_METHODS = ("Balance", "OpenOrders")
 class Metrics:
     """The krakenwatch exporter. Pass it to ``Monitor.add_observer`` and give it a snapshot source."""
 
-    def __init__(self, settings: Settings, snapshot: Callable[[], Snapshot]):
+    def __init__(
+        self,
+        settings: Settings,
+        snapshot: Callable[[], Snapshot],
+        prices: PriceSource | None = None,
+    ):
         # no *_created series: they double the series count and Prometheus does not need them
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.settings = settings
@@ -85,6 +92,8 @@ class Metrics:
             for method in PRIVATE_METHODS:
                 self.requests.labels(account.label, method, "ok")
         r.register(_SnapshotCollector(settings, snapshot))
+        if settings.balance_metrics and prices is not None:
+            r.register(BalanceValueCollector(snapshot, prices))
 
     # broker observer interface
     def on_call(self, event: CallEvent) -> None:
@@ -106,7 +115,12 @@ class Metrics:
 
 
 class _SnapshotCollector(Collector):
-    def __init__(self, settings: Settings, snapshot: Callable[[], Snapshot]):
+    def __init__(
+        self,
+        settings: Settings,
+        snapshot: Callable[[], Snapshot],
+        prices: PriceSource | None = None,
+    ):
         self.settings = settings
         self.snapshot = snapshot
 

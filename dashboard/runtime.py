@@ -39,12 +39,13 @@ def set_service(service: Service | None) -> None:
 
 
 def make_lifespan(
-    service: Service | None = None,
+    service: Service | None = None, on_start: Callable[[], object] | None = None
 ) -> Callable[[Any], contextlib.AbstractAsyncContextManager[dict[str, Any]]]:
     """The lifespan: start ``service`` when the server starts, show it to the pages, stop it after.
 
     Without a service (``streamlit run dashboard/app.py``), it is built from
-    :func:`~dashboard.config.load_settings` when the server starts.
+    :func:`~dashboard.config.load_settings` when the server starts. ``on_start`` is called once the
+    service runs (the server's socket is bound by then; it accepts connections right after).
     """
 
     @contextlib.asynccontextmanager
@@ -53,6 +54,8 @@ def make_lifespan(
         running.start()
         set_service(running)
         log.info("krakenwatch monitor started for %d account(s)", len(running.settings.accounts))
+        if on_start is not None:
+            on_start()
         try:
             yield {"service": running}
         finally:
@@ -62,8 +65,11 @@ def make_lifespan(
     return lifespan
 
 
-def build_app(service: Service) -> st.App:
-    """The ``st.App`` serving ``service``; its monitor starts only when the server starts."""
+def build_app(service: Service, on_start: Callable[[], object] | None = None) -> st.App:
+    """The ``st.App`` serving ``service``; its monitor starts only when the server starts (then
+    ``on_start`` is called)."""
     return st.App(
-        str(PAGES), routes=create_routes(current_service), lifespan=make_lifespan(service)
+        str(PAGES),
+        routes=create_routes(current_service),
+        lifespan=make_lifespan(service, on_start),
     )

@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from broker.paths import nonce_store_dir
+
 from .checklist import build_checklist, verify_document
 from .config import Settings
 from .logwatch import LogWatcher
 from .metrics import Metrics
 from .monitor import Monitor
+from .prices import PriceSource
 from .retry import RetryPolicy
 from .store import EventStore
 
@@ -28,6 +31,8 @@ class Service:
     monitor: Monitor
     metrics: Metrics
     store: EventStore
+    #: USD prices for the balances (pages and metrics)
+    prices: PriceSource
     log_watcher: LogWatcher | None = None
 
     @classmethod
@@ -42,7 +47,13 @@ class Service:
         Raises :class:`~dashboard.errors.StoreError` when the event database cannot be opened.
         """
         monitor = Monitor(settings, retry_policy=retry_policy)
-        metrics = Metrics(settings, monitor.snapshot)
+        prices = PriceSource(
+            api_url=settings.api_url,
+            store_dir=nonce_store_dir(settings.data_dir),
+            nonce_store=settings.nonce_store,
+            timeout_s=settings.request_timeout_s,
+        )
+        metrics = Metrics(settings, monitor.snapshot, prices)
         monitor.add_observer(metrics)
         store = EventStore(
             settings.data_dir / DATABASE_NAME,
@@ -59,7 +70,7 @@ class Service:
                 redact=settings.secrets(),
             )
             monitor.log_watching = True
-        return cls(settings, monitor, metrics, store, watcher)
+        return cls(settings, monitor, metrics, store, prices, watcher)
 
     def start(self) -> None:
         self.monitor.start()

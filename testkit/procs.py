@@ -134,6 +134,20 @@ class UpProcess:
     def verify(self) -> dict[str, Any]:
         return dict(json.loads(self.get("/api/verify")[1]))
 
+    def wait_checked(self, timeout: float = 60.0) -> tuple[int, dict[str, Any]]:
+        """Until no required check is pending any more (passing or failing); the HTTP status and
+        the verify document."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, body = self.get("/api/verify")
+            doc = dict(json.loads(body))
+            checks = doc.get("checks") or []
+            if checks and not any(c["required"] and c["status"] == "pending" for c in checks):
+                return status, doc
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"required checks still pending after {timeout:.0f} s: {doc}")
+            time.sleep(0.2)
+
     def wait_verified(self, n: int, timeout: float = 180.0) -> None:
         """Until the ``n`` accounts are configured and every required check passes."""
         deadline = time.monotonic() + timeout

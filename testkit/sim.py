@@ -10,21 +10,26 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from simulator import KeySpec, Scenario, Simulator, builtin_scenario, scenario_environment
+from simulator.market import Market
 
 from .env import subprocess_environ
 from .rawclient import RawResponse, form, signed_post
 
 __all__ = [
+    "ScenarioValue",
     "call",
     "make_key",
     "master_environment",
     "one_key_simulator",
     "scenario_document",
     "scenario_simulator",
+    "scenario_values",
     "simulator_process",
 ]
 
@@ -162,3 +167,35 @@ def simulator_process(scenario: Scenario, workdir: Path) -> Iterator[str]:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+@dataclass(frozen=True)
+class ScenarioValue:
+    """What a scenario key's balances are worth at the simulator's own USD prices."""
+
+    #: the value of the assets the simulator has a price for
+    priced: Decimal
+    #: the assets it has none for (non-zero amounts), with their amounts
+    unpriced: dict[str, str]
+
+    @property
+    def usd(self) -> str:
+        """The priced part as the pages show dollars: ``$10,907.40``."""
+        return f"${self.priced.quantize(Decimal('0.01')):,.2f}"
+
+
+def scenario_values(scenario: Scenario) -> dict[str, ScenarioValue]:
+    """By account label: the value of each key's balances, computed from the simulator's price
+    table (independently of the dashboard's valuation)."""
+    market = Market(scenario.prices)
+    values = {}
+    for spec in scenario.keys:
+        priced, unpriced = Decimal(0), {}
+        for asset, amount in spec.balances.items():
+            price = market.usd_price(asset)
+            if price is not None:
+                priced += Decimal(amount) * price
+            elif Decimal(amount) != 0:
+                unpriced[asset] = amount
+        values[spec.account or spec.name] = ScenarioValue(priced, unpriced)
+    return values

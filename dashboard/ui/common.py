@@ -12,11 +12,11 @@ from dashboard.status import AccountState
 
 REFRESH_EVERY = "5s"
 STATE_BADGES = {
-    AccountState.CONNECTED: ":green-badge[connected]",
-    AccountState.DEGRADED: ":orange-badge[degraded]",
-    AccountState.DISCONNECTED: ":red-badge[disconnected]",
-    AccountState.CONNECTING: ":gray-badge[connecting]",
-    AccountState.INVALID_CONFIG: ":violet-badge[invalid config]",
+    AccountState.CONNECTED: ":green-badge[:material/check_circle: connected]",
+    AccountState.DEGRADED: ":orange-badge[:material/warning: degraded]",
+    AccountState.DISCONNECTED: ":red-badge[:material/cancel: disconnected]",
+    AccountState.CONNECTING: ":gray-badge[:material/sync: connecting]",
+    AccountState.INVALID_CONFIG: ":violet-badge[:material/settings_alert: invalid config]",
 }
 
 

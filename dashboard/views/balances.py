@@ -1,4 +1,4 @@
-"""Balances as Kraken sent them: exact decimal strings, the USD + USDT total, history and chart."""
+"""Balances as Kraken sent them, valued in USD: per asset, per account, the fleet; history."""
 
 from __future__ import annotations
 
@@ -11,58 +11,46 @@ import pandas as pd
 
 from .. import events as ev
 from ..events import Event
-from ..status import AccountStatus
+from .markdown import escape, table
+from .valuation import AssetValue, FleetValue, describe_account, describe_fleet, format_usd
 
-__all__ = [
-    "USD_ASSETS",
-    "balance_chart",
-    "balance_history",
-    "balance_rows",
-    "display_balance",
-    "usd_total",
-]
-
-#: the assets of the dollar total: US dollars (legacy and new asset codes) and Tether
-USD_ASSETS = ("ZUSD", "USD", "USDT")
+__all__ = ["balance_chart", "balance_history", "balance_rows", "totals_table"]
 
 
-def usd_total(balances: dict[str, str] | None) -> Decimal | None:
-    """USD + USDT as an exact Decimal, or ``None`` when the balance is unknown."""
-    if balances is None:
-        return None
-    total = Decimal(0)
-    for asset in USD_ASSETS:
-        try:
-            total += Decimal(balances.get(asset, "0"))
-        except InvalidOperation:
-            return None
-    return total
-
-
-def display_balance(status: AccountStatus) -> str:
-    """The one-line balance of a card: the total, or ``unknown (error …)`` — never a made-up 0."""
-    if status.balance_error:
-        return f"unknown ({status.balance_error})"
-    total = usd_total(status.balances)
-    if total is None:
-        return "unknown (not read yet)"
-    return f"${total:,.2f} (USD + USDT)"
-
-
-def balance_rows(accounts: Sequence[AccountStatus]) -> pd.DataFrame:
-    """One row per account and asset, balances as the exact strings Kraken sent."""
-    rows: list[tuple[str, str, str, str]] = []
-    for a in accounts:
-        if a.balance_error or a.balances is None:
-            rows.append((a.label, "-", f"unknown ({a.balance_error or 'not read yet'})", ""))
+def balance_rows(fleet: FleetValue) -> pd.DataFrame:
+    """One row per account and asset: the exact string Kraken sent, its USD price and value
+    (why an asset has no price is said by :func:`totals_table`)."""
+    rows: list[tuple[str, str, str, str, str]] = []
+    for account in fleet.accounts:
+        if account.error is not None:
+            rows.append((account.label, "-", f"unknown ({account.error})", "", ""))
             continue
-        for asset, amount in sorted(a.balances.items()):
-            rows.append((a.label, asset, amount, ""))
-        total = usd_total(a.balances)
-        rows.append(
-            (a.label, "USD + USDT", f"{total}" if total is not None else "unknown", "total")
-        )
-    return pd.DataFrame(rows, columns=["account", "asset", "balance", "note"])
+        for a in account.assets:
+            price = "" if a.price is None else f"{a.price}"
+            value = "no price" if a.value is None else format_usd(a.value)
+            rows.append((account.label, a.asset, a.amount, price, value))
+    return pd.DataFrame(rows, columns=["account", "asset", "balance", "USD price", "USD value"])
+
+
+def totals_table(fleet: FleetValue) -> str:
+    """Per-account and fleet totals (markdown): a number only where every price is known."""
+
+    def no_price(unpriced: Sequence[AssetValue]) -> str:
+        reasons = {a.asset: a.missing for a in unpriced}
+        return ", ".join(f"{asset} ({why})" for asset, why in reasons.items()) or "–"
+
+    rows = [
+        [escape(a.label), escape(describe_account(a)), escape(no_price(a.unpriced))]
+        for a in fleet.accounts
+    ]
+    rows.append(
+        [
+            "**all accounts**",
+            f"**{escape(describe_fleet(fleet))}**",
+            escape(no_price(fleet.unpriced)),
+        ]
+    )
+    return table(["account", "value (USD)", "no price"], rows)
 
 
 def balance_history(events: Sequence[Event]) -> pd.DataFrame:

@@ -6,21 +6,43 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import pandas as pd
-
 from ..checklist import Check, CheckStatus
 from ..status import AccountState, AccountStatus
-from .balances import display_balance
+from .markdown import escape, table
+from .valuation import UsdPrices, describe_account, value_account
 
-__all__ = ["STATUS_ICONS", "Card", "Verdict", "account_cards", "checks_frame", "verdict"]
+__all__ = [
+    "STATUS_ICONS",
+    "Card",
+    "StatusIcon",
+    "Verdict",
+    "account_cards",
+    "attention_card",
+    "checklist_table",
+    "ordered_checks",
+    "verdict",
+]
+
+
+@dataclass(frozen=True)
+class StatusIcon:
+    """A Material icon (bundled with Streamlit: the same on every machine, unlike emoji)."""
+
+    icon: str
+    color: str
+
+    @property
+    def markdown(self) -> str:
+        return f":{self.color}[{self.icon}]"
+
 
 STATUS_ICONS = {
-    CheckStatus.PASS: "✅",
-    CheckStatus.FAIL: "❌",
-    CheckStatus.PENDING: "⏳",
-    CheckStatus.SKIPPED: "➖",
+    CheckStatus.PASS: StatusIcon(":material/check_circle:", "green"),
+    CheckStatus.FAIL: StatusIcon(":material/cancel:", "red"),
+    CheckStatus.PENDING: StatusIcon(":material/hourglass_top:", "orange"),
+    CheckStatus.SKIPPED: StatusIcon(":material/do_not_disturb_on:", "gray"),
 }
-#: the checklist table lists failures first, then what is pending
+#: the checklist lists failures first, then what is pending, then what passes
 _ORDER = {CheckStatus.FAIL: 0, CheckStatus.PENDING: 1, CheckStatus.PASS: 2, CheckStatus.SKIPPED: 3}
 
 
@@ -44,21 +66,42 @@ def verdict(checks: Sequence[Check]) -> Verdict:
     return Verdict(True, "Deploy verified: every required check passes", failing, pending)
 
 
-def checks_frame(checks: Sequence[Check]) -> pd.DataFrame:
-    ordered = sorted(checks, key=lambda c: (_ORDER.get(c.status, 9), c.account or "", c.name))
-    rows = [
+def ordered_checks(checks: Sequence[Check]) -> list[Check]:
+    """Failing, pending, passing, then skipped; required before optional; then account, title."""
+    return sorted(
+        checks,
+        key=lambda c: (_ORDER.get(c.status, 9), not c.required, c.account or "", c.title),
+    )
+
+
+def _status(check: Check) -> str:
+    icon = STATUS_ICONS.get(check.status)
+    return f"{icon.markdown if icon else ''} {check.status}"
+
+
+def attention_card(check: Check) -> tuple[str, str]:
+    """A failing item as two markdown lines: what fails (and where), and what to do, in full."""
+    where = f" · {escape(check.account)}" if check.account else ""
+    optional = "" if check.required else " · optional"
+    headline = f"{_status(check)} · **{escape(check.title)}**{where}{optional}"
+    remedy = escape(check.remedy or "See the timeline for the account's recent errors.")
+    return f"{headline}  \n{escape(check.detail)}", f"**What to do:** {remedy}"
+
+
+def checklist_table(checks: Sequence[Check]) -> str:
+    """Every item in ``checks`` as a markdown table (cells wrap: nothing is cut off)."""
+    return table(
+        ["status", "check", "account", "detail", "required"],
         (
-            f"{STATUS_ICONS.get(c.status, '')} {c.status}",
-            c.name,
-            c.account or "-",
-            c.detail,
-            c.remedy or "",
-            "yes" if c.required else "no",
-        )
-        for c in ordered
-    ]
-    return pd.DataFrame(
-        rows, columns=["status", "check", "account", "detail", "remedy", "required"]
+            [
+                _status(c),
+                escape(c.title),
+                escape(c.account or "–"),
+                escape(c.detail),
+                "yes" if c.required else "no",
+            ]
+            for c in checks
+        ),
     )
 
 
@@ -90,14 +133,15 @@ def _age(now: float, ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
 
 
-def account_cards(accounts: Sequence[AccountStatus], now: float) -> list[Card]:
+def account_cards(accounts: Sequence[AccountStatus], now: float, prices: UsdPrices) -> list[Card]:
+    """One card per account; its balance valued with ``prices``."""
     return [
         Card(
             label=a.label,
             state=a.state,
             since=_age(now, a.since),
             last_success=_age(now, a.last_success_at),
-            balance=display_balance(a),
+            balance=describe_account(value_account(a, prices)),
             invalid_nonces=a.invalid_nonce_count,
             nonce_unit=a.nonce_unit,
             key=a.masked_key,

@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from dashboard.config import load_settings
 from dashboard.routes import HeadlessServer
 from dashboard.service import Service
-from simulator import OtherWriter
+from simulator import OtherWriter, builtin_scenario
 from testkit.net import http_get
-from testkit.sim import scenario_simulator
+from testkit.sim import scenario_simulator, scenario_values
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -187,12 +187,41 @@ def test_promtool_accepts_the_real_output(tmp_path: Path) -> None:
     )
 
 
+def test_account_value_in_usd_only_when_every_asset_is_priced(tmp_path: Path) -> None:
+    values = scenario_values(builtin_scenario("demo"))
+    with scenario_simulator("demo") as (sim, env), running(env, tmp_path) as (_, url):
+        samples = wait_for(
+            url,
+            lambda s: all(
+                value(s, "krakenwatch_balance_unpriced_assets", account=a) is not None
+                for a in values
+            ),
+        )
+        for label in ("MASTER", "USER:tania_gilbert"):
+            assert value(samples, "krakenwatch_balance_value_usd", account=label) == float(
+                values[label].priced
+            )
+            assert value(samples, "krakenwatch_balance_unpriced_assets", account=label) == 0.0
+        # KFEE has no USD price: no partial total, and the count says why
+        assert value(samples, "krakenwatch_balance_value_usd", account="USER:daivon") is None
+        assert value(samples, "krakenwatch_balance_unpriced_assets", account="USER:daivon") == 1.0
+        # the balance becomes unknown: both gauges go
+        sim.set_faults(http_status=503, scope="private")
+        samples = wait_for(
+            url,
+            lambda s: value(s, "krakenwatch_balance_unpriced_assets", account="MASTER") is None,
+        )
+        assert value(samples, "krakenwatch_balance_value_usd", account="MASTER") is None
+
+
 def test_balance_metrics_can_be_switched_off(tmp_path: Path) -> None:
     with scenario_simulator("healthy") as (_sim, env):
         env["KRAKENWATCH_BALANCE_METRICS"] = "0"
         with running(env, tmp_path) as (_, url):
             wait_for(url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 1.0)
             text, _ = scrape(url)
+    for name in ("krakenwatch_balance{", "krakenwatch_balance_value_usd", "_unpriced_assets"):
+        assert name not in text
     assert "krakenwatch_balance" not in text
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,12 @@ from dashboard.retry import RetryPolicy
 from dashboard.runtime import set_service
 from dashboard.service import Service
 from dashboard.status import AccountState
+from dashboard.ui.common import STATE_BADGES
+from dashboard.views.markdown import escape
 from dashboard.views.timeline import segments
+from simulator import builtin_scenario
 from testkit.net import eventually
-from testkit.sim import master_environment, one_key_simulator, scenario_simulator
+from testkit.sim import master_environment, one_key_simulator, scenario_simulator, scenario_values
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "ui"
 PAGE_FILES = ["overview.py", "timeline.py", "balances.py", "nonce.py", "settings.py"]
@@ -94,18 +98,55 @@ def test_the_router_runs(demo: Service) -> None:
 def test_overview_shows_verdict_failure_remedy_and_cards(demo: Service) -> None:
     at = run_page("overview.py")
     assert "Not verified: 1 check(s) failing" in at.error[0].value
-    expander = at.expander[0]
-    assert "permission_query_orders (USER:tania_gilbert)" in expander.label
-    assert "Query Open Orders" in everything_text(at)
+    assert at.error[0].proto.icon == ":material/cancel:"
     text = everything_text(at)
+    # the failing item first, by its title, with its remedy in full
+    failing = (
+        ":red[:material/cancel:] fail · **Query Open Orders & Trades permission** · "
+        "USER:tania_gilbert"
+    )
+    assert at.markdown[0].value.startswith(failing)
+    assert at.markdown[1].value == f"**What to do:** {escape(PermissionDeniedError.remedy)}"
+    # the checklist: the failing item first, then the passing ones; titles, not ids
+    checklist = next(m.value for m in at.markdown if m.value.startswith("| status | check |"))
+    rows = checklist.splitlines()[2:]
+    assert rows[0].startswith("| :red[:material/cancel:] fail | Query Open Orders & Trades")
+    assert all("pending" not in row for row in rows)  # the demo has finished its probes
+    assert [r.split(" | ")[0] for r in rows[1:]] == sorted(
+        (r.split(" | ")[0] for r in rows[1:]), key=lambda s: "pass" not in s
+    )
+    assert "permission_query_orders" not in text
+    values = scenario_values(builtin_scenario("demo"))
     for label in ("MASTER", "USER:daivon", "USER:tania_gilbert"):
         assert f"**{label}**" in text
-    assert "$1,734.56 (USD + USDT)" in text  # MASTER: ZUSD 1234.5600 + USDT 500.00000000
-    checks = at.dataframe[0].value
-    assert checks["status"].iloc[0].endswith("fail")
+    # every asset valued at the simulator's prices; KFEE has none and is said, not counted
+    assert f"**Balance:** {escape(values['MASTER'].usd)}" in text
+    assert f"**Balance:** {escape(values['USER:daivon'].usd)} + 1250.00 KFEE (no price)" in text
+    assert not at.dataframe
     secrets = [v for k, v in demo.settings.accounts[0].__dict__.items() if k in ("key", "secret")]
     for secret in secrets:
         assert secret not in text
+
+
+def test_balances_page_values_every_asset_and_names_the_unpriced(demo: Service) -> None:
+    at = run_page("balances.py")
+    values = scenario_values(builtin_scenario("demo"))
+    totals = at.markdown[0].value
+    assert f"| MASTER | {escape(values['MASTER'].usd)} | – |" in totals
+    daivon = escape(values["USER:daivon"].usd)
+    assert (
+        f"| USER:daivon | {daivon} + 1250.00 KFEE (no price) | KFEE (no USD pair on Kraken) |"
+        in (totals)
+    )
+    fleet = sum((v.priced for v in values.values()), Decimal(0))
+    assert f"**\\${fleet.quantize(Decimal('0.01')):,.2f} + 1250.00 KFEE (no price)**" in totals
+    rows = at.dataframe[0].value
+    master = rows[rows["account"] == "MASTER"].set_index("asset")
+    assert master.loc["ETH2.S", "USD price"] == "3000.00"  # staked ETH, valued as XETH
+    assert master.loc["XXBT", "balance"] == "0.1234567890"  # exactly as Kraken sent it
+    kfee = rows[rows["asset"] == "KFEE"].iloc[0]
+    assert (kfee["USD price"], kfee["USD value"]) == ("", "no price")
+    assert "Prices read from Kraken at" in everything_text(at)
 
 
 def test_settings_page_lists_the_variables_without_secrets(demo: Service) -> None:
@@ -285,7 +326,7 @@ def test_an_invalid_account_gets_a_card_with_the_variable(tmp_path: Path) -> Non
     set_service(service)
     try:
         text = everything_text(run_page("overview.py"))
-        assert "**USER:bob** :violet-badge[invalid config]" in text
+        assert f"**USER:bob** {STATE_BADGES[AccountState.INVALID_CONFIG]}" in text
         assert "KRAKEN_USER_BOB_API_SECRET" in text
     finally:
         set_service(None)

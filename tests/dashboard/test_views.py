@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
+from pathlib import Path
 
 from broker import NonceStatus, SkewEstimate
 from dashboard import events as ev
-from dashboard.checklist import Check
+from dashboard.checklist import CHECK_TITLES, Check, CheckStatus, build_checklist
+from dashboard.config import load_settings
 from dashboard.status import AccountStatus, ErrorInfo, Snapshot
-from dashboard.views.balances import balance_history, balance_rows, display_balance, usd_total
+from dashboard.views.balances import balance_history, balance_rows, totals_table
+from dashboard.views.markdown import escape
 from dashboard.views.nonce import diagnose, nonce_activity
-from dashboard.views.overview import checks_frame, verdict
+from dashboard.views.overview import attention_card, checklist_table, ordered_checks, verdict
 from dashboard.views.timeline import events_frame, markers, segments
+from dashboard.views.valuation import (
+    UsdPrices,
+    base_asset,
+    describe_account,
+    describe_fleet,
+    priced_as,
+    value_account,
+    value_fleet,
+)
 
 
 def account(label: str = "MASTER", **fields: object) -> AccountStatus:
@@ -56,21 +69,77 @@ def test_markers_and_event_list() -> None:
     assert list(events_frame(events)["kind"]) == ["invalid_nonce", "balance", "nonce_refresh"]
 
 
+PRICES = UsdPrices(
+    {"ZUSD": Decimal(1), "XXBT": Decimal("50000.0"), "ETH2.S": Decimal("3000.00")},
+    {"KFEE": "no USD pair on Kraken"},
+)
+
+
 def test_balances_are_exact_and_never_invented() -> None:
-    assert usd_total({"ZUSD": "0.1000", "USDT": "0.20000000", "XXBT": "5"}) == Decimal("0.3")
-    assert usd_total(None) is None
-    assert (
-        display_balance(account(balances={"ZUSD": "1234.5600", "USDT": "500"}))
-        == "$1,734.56 (USD + USDT)"
-    )
     failed = account(balances={"ZUSD": "9.0000"}, balance_error="http_status: HTTP 503")
-    assert display_balance(failed) == "unknown (http_status: HTTP 503)"
-    rows = balance_rows([failed, account("USER:y", balances={"ZUSD": "1.0000"})])
-    assert list(rows["balance"]) == ["unknown (http_status: HTTP 503)", "1.0000", "1.0000"]
+    assert value_account(failed, PRICES).total is None
+    assert describe_account(value_account(failed, PRICES)) == "unknown (http_status: HTTP 503)"
+    unread = value_account(account(), PRICES)
+    assert (unread.total, describe_account(unread)) == (None, "unknown (not read yet)")
+    fleet = value_fleet([failed, account("USER:y", balances={"ZUSD": "1.0000"})], PRICES)
+    rows = balance_rows(fleet)
+    assert list(rows["balance"]) == ["unknown (http_status: HTTP 503)", "1.0000"]
+    assert list(rows["USD value"]) == ["", "$1.00"]
+    assert fleet.total is None and fleet.priced_total == Decimal("1.0000")
+    assert describe_fleet(fleet) == "$1.00; balance unknown: MASTER"
     history = balance_history(
         [ev.Event(ev.BALANCE, "MASTER", "", {"balances": {"ZUSD": "2.5000", "BAD": "x"}}, ts=1.0)]
     )
     assert list(history["amount"]) == [2.5]
+
+
+def test_every_asset_is_valued_and_a_missing_price_is_never_a_number() -> None:
+    master = account(balances={"ZUSD": "1234.5600", "XXBT": "0.1234567890", "ETH2.S": "1.0"})
+    value = value_account(master, PRICES)
+    # exact: 1234.56 + 6172.83945 + 3000.00, rounded half to even only for display
+    assert value.total == Decimal("10407.39945")
+    assert describe_account(value) == "$10,407.40"
+    daivon = account("USER:daivon", balances={"ZUSD": "250.0000", "KFEE": "1250.00"})
+    value = value_account(daivon, PRICES)
+    assert value.total is None and value.priced_total == Decimal("250.0000")
+    assert [a.asset for a in value.unpriced] == ["KFEE"]
+    assert describe_account(value) == "$250.00 + 1250.00 KFEE (no price)"
+    # a zero balance needs no price
+    assert value_account(account(balances={"KFEE": "0.00"}), PRICES).total == Decimal(0)
+    fleet = value_fleet([master, daivon], PRICES)
+    assert fleet.total is None and fleet.priced_total == Decimal("10657.39945")
+    table = totals_table(fleet)
+    assert "| MASTER | \\$10,407.40 | – |" in table
+    assert "\\$250.00 + 1250.00 KFEE (no price) | KFEE (no USD pair on Kraken) |" in table
+    assert "**\\$10,657.40 + 1250.00 KFEE (no price)**" in table
+    rows = balance_rows(fleet)
+    kfee = rows[rows["asset"] == "KFEE"].iloc[0]
+    assert (kfee["USD price"], kfee["USD value"]) == ("", "no price")
+    assert list(rows[rows["asset"] == "XXBT"]["USD value"]) == ["$6,172.84"]
+
+
+def test_balance_codes_map_to_the_assets_kraken_prices() -> None:
+    priced = {"ZUSD", "XXBT", "XETH", "USDT", "DOT", "XTZ"}
+    assert base_asset("ETH2.S") == "ETH2" and base_asset("XXBT") == "XXBT"
+    cases = {
+        "ZUSD": "ZUSD",
+        "USD.F": "ZUSD",  # earning dollars
+        "XXBT": "XXBT",
+        "XBT.M": "XXBT",  # bonded bitcoin, new-style code
+        "ETH2.S": "XETH",  # staked ETH: no ETH2/USD pair, valued as ETH
+        "ETH2": "XETH",
+        "ETH.F": "XETH",
+        "USDT": "USDT",
+        "DOT.S": "DOT",
+        "DOT.B": "DOT",
+        "DOT.T": "DOT",
+        "XTZ": "XTZ",  # three letters starting with X: its own code first
+        "KFEE": None,
+        "DOT28.S": None,
+        "TZ": None,  # never made up into XTZ
+    }
+    assert {code: priced_as(code, priced) for code in cases} == cases
+    assert priced_as("XXBT", {"XBT"}) == "XBT"
 
 
 def test_verdict_orders_failures_first() -> None:
@@ -86,8 +155,61 @@ def test_verdict_orders_failures_first() -> None:
         result.headline == "Not verified: 1 check(s) failing"
         and result.failing[0].name == "no_invalid_nonce"
     )
-    assert list(checks_frame(checks)["check"])[:2] == ["kraken_status", "no_invalid_nonce"]
     assert verdict([Check("connected", "MASTER", "pass", "ok")]).ok
+
+
+def test_checklist_order_titles_icons_and_full_remedies() -> None:
+    remedy = "Grant the permission | in Kraken's settings for KRAKEN_USER_<NAME>_API_KEY, $0 cost"
+    checks = [
+        Check("connected", "MASTER", CheckStatus.PASS, "ok"),
+        Check("dedicated_key", "MASTER", CheckStatus.SKIPPED, "n/a", required=False),
+        Check("clock_skew", None, CheckStatus.PENDING, "no sample"),
+        Check("kraken_status", None, CheckStatus.FAIL, "maintenance", required=False),
+        Check("permission_query_orders", "USER:t", CheckStatus.FAIL, "denied", remedy),
+    ]
+    ordered = ordered_checks(checks)
+    assert [c.name for c in ordered] == [
+        "permission_query_orders",  # failing, required first
+        "kraken_status",
+        "clock_skew",
+        "connected",
+        "dedicated_key",
+    ]
+    what, todo = attention_card(ordered[0])
+    assert what.startswith(
+        ":red[:material/cancel:] fail · **Query Open Orders & Trades permission**"
+    )
+    assert "USER:t" in what and "optional" not in what
+    assert "optional" in attention_card(ordered[1])[0]
+    # the remedy whole, its characters shown as written (no table cell break, LaTeX or HTML)
+    assert todo == "**What to do:** " + escape(remedy)
+    assert "\\| in Kraken" in todo and "\\<NAME\\>" in todo and "\\$0" in todo
+    table = checklist_table(ordered).splitlines()
+    assert table[0] == "| status | check | account | detail | required |"
+    assert table[2].startswith("| :red[:material/cancel:] fail | Query Open Orders & Trades")
+    assert table[4].startswith("| :orange[:material/hourglass_top:] pending | Clock skew")
+    assert table[5].startswith("| :green[:material/check_circle:] pass | Connected to Kraken")
+    assert not re.search("[\u2600-\u27bf\U0001f000-\U0001ffff]", "\n".join(table))
+
+
+def test_every_check_id_has_a_title_and_the_readme_table_uses_them(tmp_path: Path) -> None:
+    from simulator import fake_key, fake_secret
+
+    env = {
+        "KRAKEN_MASTER_API_KEY": fake_key("titles"),
+        "KRAKEN_MASTER_API_SECRET": fake_secret("titles"),
+        "KRAKENWATCH_DATA_DIR": str(tmp_path),
+        "KRAKENWATCH_BOT_LOG": str(tmp_path / "bot.log"),
+        "KRAKENWATCH_PROBE_TRADE": "1",
+    }
+    snapshot = Snapshot(None, 0.0, [account()], None, None, {}, log_watching=True)
+    built = {c.name for c in build_checklist(snapshot, load_settings(env, use_dotenv=False))}
+    assert built == set(CHECK_TITLES)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## The checklist", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \|", section, re.M)
+    titles = {name: title.strip() for name, title in rows}
+    assert titles == CHECK_TITLES
 
 
 def test_diagnoses() -> None:

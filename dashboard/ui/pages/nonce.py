@@ -32,7 +32,7 @@ def nonce_page() -> None:
                 st.markdown(f"**{where}: {problem.cause.replace('_', ' ')}** — {problem.detail}")
                 st.markdown(f"**What to do:** {problem.remedy}")
     else:
-        st.success("No nonce or clock problem detected.", icon="✅")
+        st.success("No nonce or clock problem detected.", icon=":material/check_circle:")
     st.subheader("Per key")
     st.dataframe(nonce_table(snapshot), hide_index=True, width="stretch")
     for store, lost in nonce_stores(snapshot):

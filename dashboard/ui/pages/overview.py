@@ -1,10 +1,21 @@
-"""Overview: the verdict and checklist first, then one card per account, then the clock."""
+"""Overview: the verdict, failing checks with what to do, the checklist, one card per account,
+the clock."""
 
 import streamlit as st
 
-from dashboard.checklist import build_checklist
+from dashboard.checklist import Check, CheckStatus, build_checklist
 from dashboard.ui.common import REFRESH_EVERY, how_to_configure, require_service, state_badge
-from dashboard.views.overview import Card, account_cards, checks_frame, verdict
+from dashboard.views.markdown import escape
+from dashboard.views.overview import (
+    STATUS_ICONS,
+    Card,
+    account_cards,
+    attention_card,
+    checklist_table,
+    ordered_checks,
+    verdict,
+)
+from dashboard.views.valuation import held_assets
 
 service = require_service()
 st.title("Post-deploy verification")
@@ -13,7 +24,7 @@ st.title("Post-deploy verification")
 def account_card(card: Card) -> None:
     st.markdown(f"**{card.label}** {state_badge(card.state)}")
     st.caption(f"since {card.since} · {card.reason}")
-    st.markdown(f"**Balance:** {card.balance}")
+    st.markdown(f"**Balance:** {escape(card.balance)}")
     st.markdown(
         f"Last successful call: {card.last_success}  \n"
         f"Invalid nonces: **{card.invalid_nonces}** · nonce unit `{card.nonce_unit}` · key `{card.key}`"
@@ -29,33 +40,46 @@ def account_card(card: Card) -> None:
         )
 
 
+def needs_attention(checks: list[Check]) -> None:
+    """Failing items first, each with its remedy in full; then what is still pending."""
+    for check in checks:
+        if check.status == CheckStatus.FAIL:
+            what, remedy = attention_card(check)
+            with st.container(border=True):
+                st.markdown(what)
+                st.markdown(remedy)
+    pending = [c for c in checks if c.status == CheckStatus.PENDING]
+    if pending:
+        st.markdown(f"**Waiting for {len(pending)} check(s)**")
+        st.markdown(checklist_table(pending))
+
+
 @st.fragment(run_every=REFRESH_EVERY)
 def overview() -> None:
     snapshot = service.monitor.snapshot()
     checks = build_checklist(snapshot, service.settings)
     result = verdict(checks)
     if result.ok:
-        st.success(f"**{result.headline}**", icon="✅")
+        st.success(f"**{result.headline}**", icon=STATUS_ICONS[CheckStatus.PASS].icon)
     elif result.failing:
-        st.error(f"**{result.headline}**", icon="❌")
+        st.error(f"**{result.headline}**", icon=STATUS_ICONS[CheckStatus.FAIL].icon)
     else:
-        st.info(f"**{result.headline}**", icon="⏳")
-    for check in result.failing:
-        where = f" ({check.account})" if check.account else ""
-        with st.expander(f"❌ {check.name}{where}: {check.detail}"):
-            st.markdown(f"**What to do:** {check.remedy or 'see the timeline for details'}")
+        st.info(f"**{result.headline}**", icon=STATUS_ICONS[CheckStatus.PENDING].icon)
     if not service.settings.accounts:
         st.markdown(how_to_configure())
-
-    st.subheader("Checklist")
-    st.dataframe(checks_frame(checks), hide_index=True, width="stretch")
+    checks = ordered_checks(checks)
+    needs_attention(checks)
 
     st.subheader("Accounts")
-    cards = account_cards(snapshot.accounts, snapshot.taken_at)
+    prices = service.prices.usd_prices(held_assets(snapshot.accounts))
+    cards = account_cards(snapshot.accounts, snapshot.taken_at, prices)
     columns = st.columns(3) if cards else []
     for i, card in enumerate(cards):
         with columns[i % 3].container(border=True):
             account_card(card)
+
+    st.subheader("Checklist")
+    st.markdown(checklist_table(checks))
 
     st.subheader("Clock")
     skew = snapshot.skew
