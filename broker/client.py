@@ -28,22 +28,19 @@ import time
 import urllib.parse
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import krakenex
 import requests
 
+from .answers import ForwardedAnswer, Outcome, parse_answer
 from .errors import (
     ConfigurationError,
-    HTTPStatusError,
     InvalidNonceError,
     InvalidSecretError,
     KrakenError,
-    ResponseFormatError,
     TransportError,
-    api_error_from_codes,
 )
 from .nonce import MAX_HOLD_S, KeyChannel, NonceStatus, NonceStore, channel_for, parse_unit
 from .observer import CallEvent, Observer, RefreshEvent, notify
@@ -55,7 +52,6 @@ from .transport import (
     Timeout,
     parse_timeout,
     read_timeout,
-    scrubbed,
     transport_error,
 )
 
@@ -63,57 +59,6 @@ __all__ = ["DEFAULT_LATE_GRACE", "ForwardedAnswer", "KrakenClient"]
 
 #: the longest the key is held by default after a request whose outcome is unknown
 DEFAULT_LATE_GRACE = 5.0
-
-_BODY_EXCERPT = 200
-_OK_STATUSES = (200, 201, 202)
-
-
-@dataclass(frozen=True)
-class ForwardedAnswer:
-    """Kraken's answer to a forwarded private call, as received, and what it means."""
-
-    status: int
-    body: bytes
-    content_type: str
-    #: the nonce this client sent
-    nonce: int
-    #: the error :meth:`KrakenClient.call_private` would raise for this answer (``None``: success)
-    error: KrakenError | None
-
-
-@dataclass
-class _Outcome:
-    """What one request produced: a parsed document, or why there is none."""
-
-    doc: Any = None
-    error: KrakenError | None = None
-    transport: requests.RequestException | None = None
-    response: requests.Response | None = None
-    nonce: int | None = None
-    waited_s: float = 0.0
-
-    def krakenex_value(self, secrets: list[str], json_options: dict[str, Any]) -> Any:
-        """krakenex's contract: requests exceptions for transport/HTTP, else the JSON."""
-        failure: requests.RequestException | None = None
-        if self.transport is not None:
-            failure = scrubbed(self.transport, secrets)
-        else:
-            assert self.response is not None
-            if self.response.status_code not in _OK_STATUSES:
-                try:
-                    self.response.raise_for_status()
-                except requests.HTTPError as exc:
-                    failure = scrubbed(exc, secrets)
-        if failure is not None:
-            raise failure  # outside the except block: nothing chained
-        assert self.response is not None
-        return self.response.json(**json_options)
-
-    def result(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        assert isinstance(self.doc, dict)
-        return self.doc.get("result", {})
 
 
 class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no type hints
@@ -311,7 +256,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
 
     def _private(
         self, method: str, data: Mapping[str, Any] | None, timeout: Timeout | None
-    ) -> _Outcome:
+    ) -> Outcome:
         payload = dict(data or {})
         for name, value in payload.items():
             if isinstance(value, list | tuple | set | dict):
@@ -327,7 +272,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
 
     def _signed(
         self, method: str, body_for: Callable[[int], str | bytes], timeout: Timeout | None
-    ) -> _Outcome:
+    ) -> Outcome:
         """Sign and send one private call whose body ``body_for(nonce)`` builds, under the key."""
         urlpath = f"/{self.apiversion}/private/{method}"
         started, t0 = time.time(), time.perf_counter()
@@ -353,7 +298,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
                     ticket.hold_for(self._grace(timeout))
         except KrakenError as exc:  # refused before anything was sent
             exc.account, exc.method = exc.account or self.account, exc.method or method
-            self._report(method, True, started, t0, _Outcome(error=exc))
+            self._report(method, True, started, t0, Outcome(error=exc))
             raise
         if isinstance(outcome.error, InvalidNonceError):
             outcome.error.diagnosis = channel.diagnosis()
@@ -370,7 +315,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
 
     def _public(
         self, method: str, data: Mapping[str, Any] | None, timeout: Timeout | None
-    ) -> _Outcome:
+    ) -> Outcome:
         urlpath = f"/{self.apiversion}/public/{method}"
         started, t0 = time.time(), time.perf_counter()
         outcome = self._send("GET", urlpath, method, params=dict(data or {}), timeout=timeout)
@@ -387,7 +332,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         body: str | bytes | None = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
-    ) -> _Outcome:
+    ) -> Outcome:
         limit = self.timeout if timeout is None else parse_timeout(timeout)
         failure: requests.RequestException | None = None
         try:
@@ -403,12 +348,12 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
             failure = exc
         if failure is not None:
             error = transport_error(failure, timeout=limit, account=self.account, method=method)
-            return _Outcome(error=error, transport=failure)
+            return Outcome(error=error, transport=failure)
         self.response = response
-        return _parse(response, self._json_options, account=self.account, method=method)
+        return parse_answer(response, self._json_options, account=self.account, method=method)
 
     def _report(
-        self, method: str, private: bool, started: float, t0: float, outcome: _Outcome
+        self, method: str, private: bool, started: float, t0: float, outcome: Outcome
     ) -> None:
         error = outcome.error
         key_id = ""
@@ -443,32 +388,3 @@ def _drop_inherited_connections() -> None:
 
 
 os.register_at_fork(after_in_child=_drop_inherited_connections)
-
-
-def _parse(
-    response: requests.Response, json_options: dict[str, Any], *, account: str, method: str
-) -> _Outcome:
-    where = {"account": account, "method": method}
-    if response.status_code not in _OK_STATUSES:
-        excerpt = " ".join(response.text[:_BODY_EXCERPT].split())
-        return _Outcome(
-            error=HTTPStatusError(response.status_code, excerpt, **where), response=response
-        )
-    try:
-        doc = response.json(**json_options)
-    except ValueError:
-        excerpt = " ".join(response.text[:80].split())
-        return _Outcome(
-            error=ResponseFormatError(f"answer is not JSON: {excerpt!r}", **where),
-            response=response,
-        )
-    if not isinstance(doc, dict) or not isinstance(doc.get("error", []), list):
-        return _Outcome(
-            error=ResponseFormatError("answer is not a Kraken JSON envelope", **where),
-            response=response,
-        )
-    codes = [str(c) for c in doc.get("error") or []]
-    if any(not c.startswith("W") for c in codes):
-        return _Outcome(doc=doc, error=api_error_from_codes(codes, **where), response=response)
-    # any JSON value is a valid result: objects, lists, and plain ``true`` (WithdrawCancel, Earn)
-    return _Outcome(doc=doc, response=response)

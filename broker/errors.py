@@ -31,7 +31,8 @@
 
 Every error carries ``kind`` (a short stable identifier), ``explanation`` and ``remedy``
 (operator-facing text), the ``account`` label and ``method`` when known, and for API errors every
-raw Kraken code (``codes``) and the one it was classified by (``code``): the most severe. No error
+raw Kraken code (``codes``) and the one it was classified by (``code``): the most severe (see
+:mod:`broker.codes`). No error
 ever holds the API secret or the full API key.
 """
 
@@ -65,8 +66,6 @@ __all__ = [
     "TemporaryLockoutError",
     "ThrottledError",
     "TransportError",
-    "api_error_from_codes",
-    "error_class_for_code",
 ]
 
 
@@ -361,54 +360,3 @@ class InvalidArgumentsError(KrakenAPIError):
     kind = "invalid_arguments"
     explanation = "Kraken rejected the request's method or arguments."
     remedy = "The raw code names the field; fix the call's arguments or method name."
-
-
-#: raw code prefix -> class, in order of severity: when Kraken answers several errors at once the
-#: error is classified by the most severe (a lockout or a bad key explains everything after it)
-_BY_SEVERITY: tuple[tuple[str, type[KrakenAPIError]], ...] = (
-    ("EGeneral:Temporary lockout", TemporaryLockoutError),
-    ("EAPI:Invalid key", InvalidKeyError),
-    ("EAPI:Invalid signature", InvalidSignatureError),
-    ("EGeneral:Permission denied", PermissionDeniedError),
-    ("EAPI:Invalid nonce window", InvalidNonceError),
-    ("EAPI:Invalid nonce", InvalidNonceError),
-    ("EService:Throttled", ThrottledError),
-    ("EAPI:Rate limit exceeded", RateLimitError),
-    ("EOrder:Rate limit exceeded", RateLimitError),
-    ("EGeneral:Too many requests", RateLimitError),
-    ("EService:Market in cancel_only mode", MarketRestrictedError),
-    ("EService:Market in post_only mode", MarketRestrictedError),
-    ("EService:Market in limit_only mode", MarketRestrictedError),
-    ("EGeneral:Invalid arguments", InvalidArgumentsError),
-    ("EGeneral:Unknown method", InvalidArgumentsError),
-    ("EService:Unavailable", ServiceUnavailableError),
-    ("EService:Busy", ServiceUnavailableError),
-    ("EService:Deadline elapsed", ServiceUnavailableError),
-    ("EGeneral:Internal error", ServiceUnavailableError),
-    ("EService", ServiceUnavailableError),  # any other EService:*: Kraken-side, retry later
-)
-_UNKNOWN_RANK = len(_BY_SEVERITY)
-
-
-def _classify(code: str) -> tuple[int, type[KrakenAPIError]]:
-    # Kraken's documentation also writes codes with blanks around the colons
-    normal = ":".join(part.strip() for part in code.strip().split(":"))
-    for rank, (prefix, cls) in enumerate(_BY_SEVERITY):
-        if normal == prefix or normal.startswith(prefix + ":"):
-            return rank, cls
-    return _UNKNOWN_RANK, KrakenAPIError
-
-
-def error_class_for_code(code: str) -> type[KrakenAPIError]:
-    """Map a raw Kraken error string to its class (the generic one when unknown)."""
-    return _classify(code)[1]
-
-
-def api_error_from_codes(
-    codes: list[str], *, account: str | None = None, method: str | None = None
-) -> KrakenAPIError:
-    """The error for a whole ``error`` list: classified by its most severe entry (warnings ``W…``
-    are skipped), every code kept on ``codes``. Unknown codes keep their raw string."""
-    errors = [c for c in codes if not c.startswith("W")] or list(codes)
-    code = min(errors, key=lambda c: _classify(c)[0])
-    return error_class_for_code(code)(code, codes=list(codes), account=account, method=method)

@@ -21,8 +21,8 @@ from .scenario import (
     OtherWriter,
     Scenario,
     ScenarioError,
-    load_scenario,
 )
+from .scenario_file import load_scenario
 from .simulator import Simulator
 from .state import KEEP
 from .store import StateFileError

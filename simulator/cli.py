@@ -14,7 +14,8 @@ from .admin import ADMIN_ROUTES
 from .builtin import BUILTIN_SCENARIOS, builtin_scenario
 from .environment import scenario_environment
 from .market import DEFAULT_USD_PRICES
-from .scenario import Scenario, ScenarioError, load_scenario
+from .scenario import Scenario, ScenarioError
+from .scenario_file import load_scenario
 from .simulator import Simulator
 from .store import StateFileError
 

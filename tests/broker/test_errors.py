@@ -25,7 +25,7 @@ from broker import (
     TemporaryLockoutError,
     ThrottledError,
 )
-from broker.errors import api_error_from_codes, error_class_for_code
+from broker.codes import api_error_from_codes, error_class_for_code
 from testkit.sim import make_key, one_key_simulator
 
 
