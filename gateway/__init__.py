@@ -23,7 +23,8 @@ module                 concern
 ``lanes``              one queue and one writer per key
 ``public``             public calls passed through (short cache for reference data)
 ``answers``            Kraken's answers passed back; the gateway's own Kraken-shaped answers
-``metrics``            the Prometheus registry and recent errors
+``metrics``            the Prometheus registry (its own, and the host's when embedded)
+``traffic``            the recent picture of the calls, for a dashboard page
 =====================  ==========================================================================
 """
 

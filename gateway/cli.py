@@ -24,7 +24,6 @@ from broker import ConfigurationError
 __all__ = ["build_parser", "main"]
 
 PROG = "krakenwatch gateway"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: {problem.severity}: {problem}", file=sys.stderr)
 
     from .core import Gateway
-    from .server import bind, run
+    from .server import bind, exposure_warning, run
 
     try:
         sock = bind(args.host, args.port)
@@ -112,12 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.host not in LOOPBACK:
-        print(
-            f"{PROG}: warning: listening on {args.host}: anyone who can reach this port and knows "
-            "an account's API secret can trade through it; keep it on a private network",
-            file=sys.stderr,
-        )
+    warning = exposure_warning(args.host)
+    if warning is not None:
+        print(f"{PROG}: {warning}", file=sys.stderr)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )

@@ -1,10 +1,12 @@
 """The :class:`Gateway`: accounts + settings in; private and public calls answered; metrics out.
 
 It knows nothing about HTTP servers: :mod:`gateway.routes` turns it into Starlette routes,
-:mod:`gateway.server` runs those on uvicorn. Embedding it (``up --gateway``) means mounting
-:meth:`Gateway.routes` and calling :meth:`Gateway.start` / :meth:`Gateway.stop` from the host's
-lifespan; :meth:`Gateway.forward` lets in-process callers (the monitor's polling) share a key's
-single writer and rate budget with the bots.
+:mod:`gateway.server` runs those on uvicorn. Embedding it (``up --gateway``) means serving
+:meth:`Gateway.app` (or mounting :meth:`Gateway.routes` and calling :meth:`Gateway.start` /
+:meth:`Gateway.stop` from the host's lifespan). In-process callers share a key's single writer and
+rate budget with the bots: :meth:`Gateway.forward` / :meth:`Gateway.call` send a form body through
+the gateway's own client, :meth:`Gateway.take_turn` runs a call of the caller's own
+``KrakenClient`` (the dashboard's monitor) in the key's lane.
 
 A private call goes through, in order: the method name, the credential (``API-Key``), the body
 (form-encoded, exactly one nonce), the signature over the raw body, the replay guard, then the
@@ -16,21 +18,23 @@ the host coordinate with it).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 
-from broker import AccountConfig, KrakenClient, Observer
+from broker import AccountConfig, KrakenClient, KrakenError, KrakenTimeout, Observer
+from broker.errors import api_error_from_codes
 from broker.limits import Tier
 
-from .answers import Reply, refusal
+from .answers import Reply, from_call, refusal
 from .auth import UNKNOWN, AccountKeys, Authenticator, signature_matches
 from .form import BodyError, check_content_type, split_nonce
-from .lanes import STOPPING, Job, Lane
+from .lanes import STOPPING, Job, Lane, Run
 from .methods import method_label, valid_method
 from .metrics import GatewayMetrics, LaneGauge
 from .public import PublicProxy
@@ -42,6 +46,9 @@ __all__ = ["Gateway"]
 
 #: threads for public calls (private calls have one per key)
 PUBLIC_WORKERS = 8
+#: beyond its wait and its own timeout, how long an in-process caller waits for its answer
+TURN_MARGIN_S = 10.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ class Gateway:
                 account=first.label,
                 nonce_unit=first.nonce_unit,
                 store_dir=settings.store_dir,
+                nonce_store=settings.nonce_store,
+                durable=settings.durable,
                 base_url=settings.api_url,
                 timeout=settings.request_timeout_s,
                 observer=observer,
@@ -249,6 +258,65 @@ class Gateway:
         call = self.forward(account, method, fields, client)
         return asyncio.run_coroutine_threadsafe(call, self.loop).result(timeout)
 
+    def take_turn(
+        self,
+        account: str,
+        method: str,
+        call: Callable[[], T],
+        *,
+        client: str = "internal",
+        max_wait_s: float | None = None,
+    ) -> T:
+        """Run ``call``, one private call of ``method`` made by an in-process client of
+        ``account``'s key with its own ``KrakenClient`` (the dashboard's monitor), in the key's
+        lane: it waits for its turn and the rate budget like the bots' calls, is charged to the
+        rate model and counted in the metrics under ``client``. The caller's client reports
+        Kraken's invalid nonces to the shared counter itself.
+
+        Blocks the calling thread (never the gateway's loop) and returns what ``call`` returns or
+        raises what it raises. A call the lane refuses (queue full, wait longer than
+        ``max_wait_s``, stopping) raises the :class:`~broker.KrakenAPIError` a bot would get, and
+        ``call`` never runs."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or self.stopping:
+            raise api_error_from_codes([STOPPING], account=account, method=method)
+        value: list[T] = []
+        failure: list[KrakenError] = []
+
+        def run() -> Reply:
+            try:
+                value.append(call())
+            except KrakenError as exc:
+                failure.append(exc)
+                return from_call(exc)
+            return from_call(None)
+
+        wait = self._lane_of[account].max_wait_s if max_wait_s is None else max_wait_s
+        turn = asyncio.run_coroutine_threadsafe(
+            self._turn(account, method, run, client, wait), loop
+        )
+        try:
+            reply = turn.result(wait + self.settings.request_timeout_s + TURN_MARGIN_S)
+        except concurrent.futures.TimeoutError:
+            raise KrakenTimeout(
+                "no answer from the gateway's lane in time; the call may have been sent",
+                account=account,
+                method=method,
+            ) from None
+        if failure:
+            raise failure[0]
+        if value:
+            return value[0]
+        raise api_error_from_codes(list(reply.codes), account=account, method=method)
+
+    async def _turn(
+        self, account: str, method: str, run: Run, client: str, max_wait_s: float
+    ) -> Reply:
+        reply, job = await self._queue(account, method, b"", None, run=run, max_wait_s=max_wait_s)
+        assert reply is not None
+        caller = _Caller(client, account)
+        return self._done(caller, method_label(method, private=True), reply, job, reported=True)
+
     async def public_call(self, method: str, query: str) -> Reply:
         """Answer ``GET /0/public/<method>?<query>``."""
         label = method_label(method, private=False)
@@ -266,11 +334,14 @@ class Gateway:
         method: str,
         fields: bytes,
         disconnected: Callable[[], Awaitable[object]] | None,
+        *,
+        run: Run | None = None,
+        max_wait_s: float | None = None,
     ) -> tuple[Reply | None, Job | None]:
         lane = self._lane_of[account]
         if self.stopping:
             return refusal(STOPPING, outcome="upstream_error", status=503), None
-        job = lane.submit(method, fields)
+        job = lane.submit(method, fields, run=run, max_wait_s=max_wait_s)
         if isinstance(job, Reply):
             return job, None
         if disconnected is not None and job.started_at is None:  # queued: watch the client
@@ -283,7 +354,17 @@ class Gateway:
                 return None, job
         return await asyncio.shield(job.future), job
 
-    def _done(self, caller: _Caller, method: str, reply: Reply, job: Job | None = None) -> Reply:
+    def _done(
+        self,
+        caller: _Caller,
+        method: str,
+        reply: Reply,
+        job: Job | None = None,
+        *,
+        reported: bool = False,
+    ) -> Reply:
+        """Count an answered call (``reported``: the caller's own client reports invalid
+        nonces)."""
         lane = self._lane_of.get(caller.account)
         account = lane.account if lane is not None else caller.account
         self.metrics.record(
@@ -293,6 +374,7 @@ class Gateway:
             reply,
             queue_wait_s=job.queue_wait_s if job is not None else None,
             upstream_s=job.upstream_s if job is not None else None,
+            count_invalid_nonce=not reported,
         )
         return reply
 

@@ -23,7 +23,8 @@ from broker import (
 )
 from broker.accounts import DEFAULT_API_URL
 from broker.limits import DEFAULT_TIER, Tier, parse_tier
-from broker.paths import default_data_dir, nonce_store_dir
+from broker.paths import default_data_dir, nonce_store_dir, nonce_sync_default
+from broker.stores import check_store_spec, nonce_store_spec
 
 from .replay import DEFAULT_CAPACITY, DEFAULT_WINDOW_S
 
@@ -35,6 +36,11 @@ class GatewaySettings:
     api_url: str = DEFAULT_API_URL
     #: the nonce store shared with ``up``, ``check`` and Python bots on this host
     store_dir: Path = field(default_factory=lambda: nonce_store_dir(default_data_dir()))
+    #: ``file`` or a Redis URL (``KRAKENWATCH_NONCE_STORE``); ``None``: the process environment's
+    nonce_store: str | None = None
+    #: sync each nonce record to disk before its request (``KRAKENWATCH_NONCE_SYNC``); ``None``:
+    #: the process environment's
+    durable: bool | None = None
     #: the tier of accounts without ``KRAKEN_<ACCOUNT>_TIER`` (``KRAKENWATCH_TIER``)
     default_tier: str = DEFAULT_TIER
     #: per request to Kraken (``KRAKENWATCH_REQUEST_TIMEOUT``)
@@ -104,9 +110,13 @@ def load_config(
         tier = parse_tier(tier).name
     except ValueError as exc:
         raise ConfigurationError(f"KRAKENWATCH_TIER: {exc}", variable="KRAKENWATCH_TIER") from None
+    nonce_store = nonce_store_spec(env)
+    check_store_spec(nonce_store)
     settings = GatewaySettings(
         api_url=discovery.api_url,
         store_dir=nonce_store_dir(discovery.data_dir),
+        nonce_store=nonce_store,
+        durable=nonce_sync_default(env),
         default_tier=tier,
         request_timeout_s=_seconds(env, "KRAKENWATCH_REQUEST_TIMEOUT", 10.0, 300.0),
         **overrides,  # type: ignore[arg-type]
