@@ -51,6 +51,7 @@ def build_checklist(snapshot: Snapshot, settings: Settings) -> list[Check]:
     checks.append(_clock(snapshot, settings))
     checks.append(_kraken_status(snapshot))
     checks.extend(_bot_log(snapshot, settings))
+    checks.extend(_gateway(snapshot))
     return checks
 
 
@@ -323,6 +324,59 @@ def _bot_log(snapshot: Snapshot, settings: Settings) -> list[Check]:
             checks.append(
                 Check(
                     name, None, CheckStatus.PENDING, f"no matching line in {settings.bot_log} yet"
+                )
+            )
+    return checks
+
+
+#: Kraken's answers a gateway exists to prevent, as the ``gateway_kraken_errors`` check counts them
+GATEWAY_PREVENTS = ("EAPI:Invalid nonce", "EAPI:Rate limit exceeded")
+GATEWAY_REMEDY = (
+    "Something signs with this key outside the gateway (a bot still pointed at api.kraken.com, a "
+    "script, a gateway with another data dir) and takes nonces or rate budget, or "
+    "KRAKEN_<ACCOUNT>_TIER names a higher tier than the account has. Point every program that "
+    "uses the key at the gateway, or give it its own key (runbook: KrakenGatewayInvalidNonce, "
+    "KrakenGatewayRateLimited)."
+)
+
+
+def _gateway(snapshot: Snapshot) -> list[Check]:
+    """Per account, when a gateway runs in this process: Kraken never answered its calls with an
+    invalid nonce or a rate limit (counted from the gateway's start)."""
+    traffic = snapshot.gateway
+    if traffic is None:
+        return []
+    checks = []
+    for account, counts in traffic.kraken_errors.items():
+        calls = traffic.calls(account)
+        seen = {code: counts.get(code, 0) for code in GATEWAY_PREVENTS}
+        if any(seen.values()):
+            detail = ", ".join(f"{n} {code}" for code, n in seen.items() if n)
+            checks.append(
+                Check(
+                    "gateway_kraken_errors",
+                    account,
+                    CheckStatus.FAIL,
+                    f"Kraken answered {detail} to calls through the gateway since it started",
+                    GATEWAY_REMEDY,
+                )
+            )
+        elif calls:
+            checks.append(
+                Check(
+                    "gateway_kraken_errors",
+                    account,
+                    CheckStatus.PASS,
+                    f"no {' or '.join(GATEWAY_PREVENTS)} in {calls} call(s) through the gateway",
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "gateway_kraken_errors",
+                    account,
+                    CheckStatus.PENDING,
+                    "no call through the gateway yet",
                 )
             )
     return checks

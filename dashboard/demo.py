@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 from .config import load_settings
-from .serve import serve
+from .serve import add_gateway_arguments, gateway_options, serve
 
 __all__ = ["add_demo_arguments", "run_demo"]
 
@@ -24,9 +25,15 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="state directory (default: a new temporary one)"
     )
+    add_gateway_arguments(parser)
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    try:
+        gateway = gateway_options(args, args.address)
+    except ValueError as exc:
+        print(f"krakenwatch demo: {exc}", file=sys.stderr)
+        return 2
     from simulator import Simulator, builtin_scenario, scenario_environment
 
     scenario = builtin_scenario("demo")
@@ -46,6 +53,6 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     print(f"demo: state in {data_dir}")
     try:
-        return serve(load_settings(env, use_dotenv=False), args.address, args.port)
+        return serve(load_settings(env, use_dotenv=False), args.address, args.port, gateway)
     finally:
         sim.stop()

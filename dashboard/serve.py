@@ -9,10 +9,11 @@ from pathlib import Path
 from broker import ConfigurationError
 
 from .config import Settings, add_env_file_argument, load_settings
+from .embedded import DEFAULT_GATEWAY_PORT, GatewayOptions
 from .errors import DashboardError
 from .service import Service
 
-__all__ = ["add_up_arguments", "run_up", "serve"]
+__all__ = ["add_gateway_arguments", "add_up_arguments", "gateway_options", "run_up", "serve"]
 
 LAUNCHER = Path(__file__).with_name("app.py")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -23,20 +24,55 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
         "--address", default="127.0.0.1", help="address to bind (default 127.0.0.1: this host only)"
     )
     parser.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    add_gateway_arguments(parser)
     add_env_file_argument(parser)
+
+
+def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gateway",
+        action="store_true",
+        help="also run the signing gateway in this process (bots use it instead of "
+        "https://api.kraken.com; the monitor's calls share its lanes and rate budget)",
+    )
+    parser.add_argument(
+        "--gateway-port",
+        type=int,
+        default=None,
+        metavar="P",
+        help=f"the gateway's port, on the same address as the dashboard (default "
+        f"{DEFAULT_GATEWAY_PORT}; 0: any free one)",
+    )
+
+
+def gateway_options(args: argparse.Namespace, address: str) -> GatewayOptions | None:
+    """The gateway's options from ``--gateway``/``--gateway-port`` (``None``: no gateway);
+    ``ValueError`` naming the flag for a bad combination."""
+    port = args.gateway_port
+    if port is not None and not args.gateway:
+        raise ValueError("--gateway-port needs --gateway")
+    if port is not None and not 0 <= port <= 65535:
+        raise ValueError(f"--gateway-port: {port} is not a port number (0-65535)")
+    if not args.gateway:
+        return None
+    return GatewayOptions(address, DEFAULT_GATEWAY_PORT if port is None else port)
 
 
 def run_up(args: argparse.Namespace) -> int:
     try:
+        gateway = gateway_options(args, args.address)
         settings = load_settings(env_file=args.env_file)
-    except ConfigurationError as exc:
+    except (ConfigurationError, ValueError) as exc:
         print(f"krakenwatch up: {exc}", file=sys.stderr)
         return 2
-    return serve(settings, args.address, args.port)
+    return serve(settings, args.address, args.port, gateway)
 
 
-def serve(settings: Settings, address: str, port: int) -> int:
-    """Serve the app for ``settings`` on ``address:port`` until the server stops; the exit code."""
+def serve(
+    settings: Settings, address: str, port: int, gateway: GatewayOptions | None = None
+) -> int:
+    """Serve the app for ``settings`` on ``address:port`` (and the signing gateway, when asked)
+    until the server stops; the exit code."""
     from .runtime import build_app
 
     for problem in settings.all_problems:
@@ -53,13 +89,21 @@ def serve(settings: Settings, address: str, port: int) -> int:
             file=sys.stderr,
         )
     try:
-        service = Service.create(settings)
+        service = Service.create(settings, gateway=gateway)
     except DashboardError as exc:
         print(f"krakenwatch: {exc}", file=sys.stderr)
         return 2
     host = f"[{address}]" if ":" in address else address
     base = f"http://{host}:{port}"
-    print(f"dashboard: {base}/\nmetrics: {base}/metrics\nverify: {base}/api/verify", flush=True)
+    lines = [f"dashboard: {base}/", f"metrics: {base}/metrics", f"verify: {base}/api/verify"]
+    if service.gateway is not None:
+        from gateway.server import exposure_warning
+
+        warning = exposure_warning(address)
+        if warning is not None:
+            print(f"krakenwatch: gateway: {warning}", file=sys.stderr)
+        lines.append(f"gateway: {service.gateway.url} (bots use it instead of Kraken's URL)")
+    print("\n".join(lines), flush=True)
     # st.App.run() takes sys.argv[0] as the launcher script: make it ours, not the console script
     sys.argv = [str(LAUNCHER)]
     try:

@@ -2,6 +2,8 @@
 
 The app factory of the project: ``krakenwatch up``, the Streamlit app, the headless server and the
 tests all build it here, with their dependencies injected, and nothing connects at import time.
+With ``gateway`` options (``up --gateway``) it also runs the signing gateway, whose lanes the
+monitor's calls then take their turn in (:mod:`dashboard.embedded`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from .checklist import build_checklist, verify_document
 from .config import Settings
+from .embedded import EmbeddedGateway, GatewayOptions
 from .logwatch import LogWatcher
 from .metrics import Metrics
 from .monitor import Monitor
@@ -29,6 +32,8 @@ class Service:
     metrics: Metrics
     store: EventStore
     log_watcher: LogWatcher | None = None
+    #: the signing gateway served by this process (``up --gateway``)
+    gateway: EmbeddedGateway | None = None
 
     @classmethod
     def create(
@@ -36,14 +41,21 @@ class Service:
         settings: Settings,
         *,
         retry_policy: RetryPolicy | None = None,
+        gateway: GatewayOptions | None = None,
     ) -> Service:
-        """Wire the parts for ``settings``; nothing runs until :meth:`start`.
+        """Wire the parts for ``settings``; nothing runs until :meth:`start`. ``gateway``: also
+        run the signing gateway there.
 
-        Raises :class:`~dashboard.errors.StoreError` when the event database cannot be opened.
+        Raises :class:`~dashboard.errors.StoreError` when the event database cannot be opened,
+        :class:`~dashboard.embedded.GatewayError` when the gateway cannot run.
         """
         monitor = Monitor(settings, retry_policy=retry_policy)
         metrics = Metrics(settings, monitor.snapshot)
         monitor.add_observer(metrics)
+        embedded = None
+        if gateway is not None:
+            embedded = EmbeddedGateway.create(settings, metrics, gateway)
+            monitor.attach_gateway(embedded.gateway)
         store = EventStore(
             settings.data_dir / DATABASE_NAME,
             retention_days=settings.retention_days,
@@ -59,9 +71,11 @@ class Service:
                 redact=settings.secrets(),
             )
             monitor.log_watching = True
-        return cls(settings, monitor, metrics, store, watcher)
+        return cls(settings, monitor, metrics, store, watcher, embedded)
 
     def start(self) -> None:
+        if self.gateway is not None:  # first: the monitor's calls go through it
+            self.gateway.start()
         self.monitor.start()
         if self.log_watcher is not None:
             self.log_watcher.start()
@@ -70,6 +84,8 @@ class Service:
         if self.log_watcher is not None:
             self.log_watcher.stop()
         self.monitor.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
         self.store.close()
 
     def verify(self) -> dict[str, Any]:

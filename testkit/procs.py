@@ -25,6 +25,7 @@ __all__ = [
     "UpProcess",
     "krakenwatch",
     "rss_mib",
+    "run_krakenwatch",
     "spawn",
     "start_healthy",
     "start_up",
@@ -40,6 +41,21 @@ KRAKENWATCH = (sys.executable, "-m", "dashboard.cli")
 def krakenwatch(*args: str) -> list[str]:
     """The argv of ``krakenwatch ARGS`` run by this interpreter."""
     return [*KRAKENWATCH, *args]
+
+
+def run_krakenwatch(
+    *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``krakenwatch ARGS`` to completion with ``env`` (over a clean environment that can import
+    the repository), its output captured as text."""
+    return subprocess.run(
+        krakenwatch(*args),
+        env=subprocess_environ(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def spawn(
