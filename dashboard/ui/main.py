@@ -9,6 +9,7 @@ pages = [
     st.Page("pages/timeline.py", title="Timeline", icon="📈"),
     st.Page("pages/balances.py", title="Balances", icon="💰"),
     st.Page("pages/nonce.py", title="Nonce & clock", icon="⏱️"),
+    st.Page("pages/gateway.py", title="Gateway", icon="🔀"),
     st.Page("pages/settings.py", title="Settings", icon="⚙️"),
 ]
 st.navigation(pages).run()
