@@ -23,6 +23,7 @@ from .net import free_port, http_get
 
 __all__ = [
     "UpProcess",
+    "assert_one_line_error",
     "krakenwatch",
     "rss_mib",
     "run_krakenwatch",
@@ -56,6 +57,19 @@ def run_krakenwatch(
         text=True,
         timeout=timeout,
     )
+
+
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], *culprits: str, prefix: str = ""
+) -> None:
+    """A command's refusal: exit code 2, one line on stderr (starting with ``prefix``) naming
+    every culprit, no traceback, nothing on stdout."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(prefix), result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    for culprit in culprits:
+        assert culprit in lines[0], lines[0]
 
 
 def spawn(

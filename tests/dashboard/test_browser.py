@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from simulator import builtin_scenario
-from testkit.browser import CHROMIUM, CHROMIUM_ARGS
+from testkit.browser import chromium_page
 from testkit.net import http_get
 from testkit.procs import up_process
 
@@ -55,40 +54,26 @@ def test_dashboard_in_headless_chromium(demo: tuple[str, Path], tmp_path: Path) 
     base, log = demo
     wait_for_verify(base)
     frames: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.on(
-                "websocket",
-                lambda ws: ws.on(
-                    "framereceived",
-                    lambda payload: frames.append(
-                        payload if isinstance(payload, str) else payload.decode("latin-1")
-                    ),
-                ),
-            )
-            page.goto(base + "/", wait_until="domcontentloaded")
-            page.get_by_text("Not verified: 1 check(s) failing").wait_for(timeout=30_000)
-            for label in ("MASTER", "USER:daivon", "USER:tania_gilbert"):
-                page.get_by_text(label, exact=True).first.wait_for(timeout=10_000)
-            page.get_by_text("$1,734.56 (USD + USDT)").wait_for(timeout=10_000)
-            page.locator("[data-testid='stMetricValue']").first.wait_for(timeout=10_000)
-            page.locator("[data-testid='stDataFrame'] canvas").first.wait_for(timeout=10_000)
-            assert page.locator("[data-testid='stException']").count() == 0
-            page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
-            overview_html = page.content()
+    with chromium_page(frames) as page:
+        page.goto(base + "/", wait_until="domcontentloaded")
+        page.get_by_text("Not verified: 1 check(s) failing").wait_for(timeout=30_000)
+        for label in ("MASTER", "USER:daivon", "USER:tania_gilbert"):
+            page.get_by_text(label, exact=True).first.wait_for(timeout=10_000)
+        page.get_by_text("$1,734.56 (USD + USDT)").wait_for(timeout=10_000)
+        page.locator("[data-testid='stMetricValue']").first.wait_for(timeout=10_000)
+        page.locator("[data-testid='stDataFrame'] canvas").first.wait_for(timeout=10_000)
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+        overview_html = page.content()
 
-            page.get_by_role("link", name="Timeline").click()
-            page.get_by_text("Connection timeline").wait_for(timeout=15_000)
-            page.locator(
-                "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
-            ).first.wait_for(timeout=20_000)
-            assert page.locator("[data-testid='stException']").count() == 0
-            page.screenshot(path=str(tmp_path / "timeline.png"), full_page=True)
-            timeline_html = page.content()
-        finally:
-            browser.close()
+        page.get_by_role("link", name="Timeline").click()
+        page.get_by_text("Connection timeline").wait_for(timeout=15_000)
+        page.locator(
+            "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
+        ).first.wait_for(timeout=20_000)
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(tmp_path / "timeline.png"), full_page=True)
+        timeline_html = page.content()
     assert (tmp_path / "overview.png").stat().st_size > 10_000
     served = overview_html + timeline_html + "".join(frames) + log.read_text()
     for spec in builtin_scenario("demo").keys:

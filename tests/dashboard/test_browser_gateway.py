@@ -9,10 +9,9 @@ from pathlib import Path
 
 import krakenex
 import pytest
-from playwright.sync_api import sync_playwright
 
 from simulator import builtin_scenario
-from testkit.browser import CHROMIUM, CHROMIUM_ARGS
+from testkit.browser import chromium_page
 from testkit.net import eventually, free_port
 from testkit.procs import up_process
 from testkit.sim import make_key
@@ -34,30 +33,23 @@ def test_the_gateway_page_shows_a_bots_calls_in_chromium(tmp_path: Path) -> None
         intruder = krakenex.API(master.key, make_key("wrong")[1])
         intruder.uri = gateway
         refused = intruder.query_private("Balance", timeout=30)["error"]
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        with chromium_page() as page:
+            page.goto(demo.url + "/", wait_until="domcontentloaded")
+            page.get_by_text("Post-deploy verification").wait_for(timeout=30_000)
+            page.get_by_role("link", name="Gateway").click()
+            page.get_by_role("heading", name="Gateway").wait_for(timeout=30_000)
+            calls = page.locator("[data-testid='stTable']").first
+            row = calls.locator("tr", has_text="account-key")
+            row.wait_for(timeout=20_000)
+            cells = row.locator("td").all_inner_texts()
+            page.locator("[data-testid='stTable']", has_text="EAPI:Invalid signature").wait_for(
+                timeout=20_000
             )
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1800})
-                page.goto(demo.url + "/", wait_until="domcontentloaded")
-                page.get_by_text("Post-deploy verification").wait_for(timeout=30_000)
-                page.get_by_role("link", name="Gateway").click()
-                page.get_by_role("heading", name="Gateway").wait_for(timeout=30_000)
-                calls = page.locator("[data-testid='stTable']").first
-                row = calls.locator("tr", has_text="account-key")
-                row.wait_for(timeout=20_000)
-                cells = row.locator("td").all_inner_texts()
-                page.locator("[data-testid='stTable']", has_text="EAPI:Invalid signature").wait_for(
-                    timeout=20_000
-                )
-                page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=20_000)
-                assert page.locator("[data-testid='stException']").count() == 0
-                assert calls.locator("tr", has_text="monitor").count() >= 1
-                page.screenshot(path=str(tmp_path / "gateway.png"), full_page=True)
-                html = page.content()
-            finally:
-                browser.close()
+            page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=20_000)
+            assert page.locator("[data-testid='stException']").count() == 0
+            assert calls.locator("tr", has_text="monitor").count() >= 1
+            page.screenshot(path=str(tmp_path / "gateway.png"), full_page=True)
+            html = page.content()
     assert outcomes == [[]] * CALLS and refused == ["EAPI:Invalid signature"]
     # account, client, calls, ok, kraken_error, invalid_nonce, rate_limited, rejected, ...
     assert cells[:4] == ["MASTER", "account-key", str(CALLS + 1), str(CALLS)], cells
