@@ -8,9 +8,10 @@ rate budget with the bots: :meth:`Gateway.forward` / :meth:`Gateway.call` send a
 the gateway's own client, :meth:`Gateway.take_turn` runs a call of the caller's own
 ``KrakenClient`` (the dashboard's monitor) in the key's lane.
 
-A private call goes through, in order: the method name, the credential (``API-Key``), the body
-(form-encoded, exactly one nonce), the signature over the raw body, the replay guard, then the
-key's :class:`~gateway.lanes.Lane`, which sends it with the gateway's own nonce through
+A private call goes through, in order: the method name, the credential (``API-Key``: an account's
+own key, or a client credential of the client file, see :mod:`gateway.credentials`), the body
+(form-encoded, exactly one nonce), the signature over the raw body, the credential's method list,
+the replay guard, then the key's :class:`~gateway.lanes.Lane`, which sends it with the gateway's own nonce through
 ``KrakenClient.forward_private`` (the shared nonce store, so ``up``, ``check`` and Python bots on
 the host coordinate with it).
 """
@@ -19,7 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
+import signal
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,11 +36,12 @@ from broker.errors import api_error_from_codes
 from broker.limits import Tier
 
 from .answers import Reply, from_call, refusal
-from .auth import UNKNOWN, AccountKeys, Authenticator, signature_matches
+from .auth import UNKNOWN, Authenticator, signature_matches
+from .credentials import Credentials
 from .form import BodyError, check_content_type, split_nonce
 from .lanes import STOPPING, Job, Lane, Run
 from .methods import method_label, valid_method
-from .metrics import GatewayMetrics, LaneGauge
+from .metrics import CredentialsGauge, GatewayMetrics, LaneGauge
 from .public import PublicProxy
 from .ratemodel import RateModel, RateObserver
 from .replay import ReplayGuard
@@ -44,6 +49,8 @@ from .settings import GatewaySettings
 
 __all__ = ["Gateway"]
 
+log = logging.getLogger("krakenwatch.gateway")
+PERMISSION_DENIED = "EGeneral:Permission denied"
 #: threads for public calls (private calls have one per key)
 PUBLIC_WORKERS = 8
 #: beyond its wait and its own timeout, how long an in-process caller waits for its answer
@@ -76,7 +83,11 @@ class Gateway:
             raise ValueError("a gateway needs at least one account")
         self.settings = settings
         self.accounts = list(accounts)
-        self.authenticator = authenticator or AccountKeys(self.accounts)
+        #: the accounts' keys and the client file's credentials (``None`` with an ``authenticator``)
+        self.credentials: Credentials | None = None
+        if authenticator is None:
+            self.credentials = authenticator = Credentials(self.accounts, settings.config_path)
+        self.authenticator = authenticator
         self.replays = ReplayGuard(settings.replay_window_s, settings.replay_capacity)
         by_key: dict[str, list[AccountConfig]] = {}
         for account in self.accounts:
@@ -122,6 +133,7 @@ class Gateway:
             self._gauges,
             registry=registry,
             invalid_nonces=invalid_nonces,
+            credentials=self._credentials_gauge if self.credentials is not None else None,
         )
         #: charges calls made by other clients of these keys (the monitor's) to the rate models
         self.observer = RateObserver({key_id: lane.rate for key_id, lane in self._lanes.items()})
@@ -129,18 +141,39 @@ class Gateway:
         self.stopping = False
         #: the event loop the gateway serves on (set by :meth:`start`)
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._on_sighup = False
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Ready to serve (called from the server's lifespan)."""
+        """Ready to serve (called from the server's lifespan); from then on the client file is
+        re-read when it changes, and on SIGHUP when serving from the main thread."""
         self.settings.store_dir.mkdir(parents=True, exist_ok=True)
         self.loop = asyncio.get_running_loop()
+        credentials = self.credentials
+        if credentials is not None and credentials.path is not None:
+            self._watch = asyncio.ensure_future(self._watch_client_file(credentials))
+            if threading.current_thread() is threading.main_thread():
+                self.loop.add_signal_handler(signal.SIGHUP, credentials.reload)
+                self._on_sighup = True
         self.started = True
+
+    async def _watch_client_file(self, credentials: Credentials) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reload_interval_s)
+            try:
+                credentials.reload_if_changed()
+            except Exception:  # never let a reload stop the watching, or the gateway
+                log.exception("reloading the client credentials failed; the previous ones stay")
 
     async def stop(self) -> None:
         """Refuse what is queued, let calls in flight finish, release threads and sessions."""
         self.stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+        if self._on_sighup and self.loop is not None:
+            self.loop.remove_signal_handler(signal.SIGHUP)
         await asyncio.gather(*(lane.close() for lane in self._lanes.values()))
         self.public.close()
         for client in self._clients:
@@ -170,7 +203,7 @@ class Gateway:
         """Whether the gateway can serve, and why (per account: queue, modelled counter)."""
         store_ok = os.access(self.settings.store_dir, os.W_OK)
         ok = self.started and not self.stopping and store_ok
-        doc = {
+        doc: dict[str, Any] = {
             "ok": ok,
             "started": self.started,
             "stopping": self.stopping,
@@ -185,7 +218,23 @@ class Gateway:
                 for a in self.accounts
             ],
         }
+        credentials = self.credentials
+        if credentials is not None:
+            doc["clients"] = {
+                "file": None if credentials.path is None else str(credentials.path),
+                "in_use": len(credentials.table.clients),
+                "skipped": len(credentials.table.skipped),
+                "problem": credentials.problem,
+            }
         return ok, doc
+
+    def _credentials_gauge(self) -> CredentialsGauge:
+        credentials = self.credentials
+        assert credentials is not None
+        table = credentials.table
+        return CredentialsGauge(
+            len(table.clients), credentials.problem is not None, dict(credentials.reloads)
+        )
 
     def _gauges(self) -> Iterator[LaneGauge]:
         for lane in self._lanes.values():
@@ -218,10 +267,15 @@ class Gateway:
         except BodyError as exc:
             return self._done(caller, label, refusal(exc.code))
         urlpath = f"/0/private/{method}"
-        if not signature_matches(
+        signed = signature_matches(
             principal.secret, urlpath, parts.nonce_text, body, headers.get("api-sign", "")
-        ):
+        )
+        if principal.named:
+            self.metrics.authenticated(principal.client, signed)
+        if not signed:
             return self._done(caller, label, refusal("EAPI:Invalid signature"))
+        if not principal.permits(method):  # nothing goes upstream
+            return self._done(caller, label, refusal(PERMISSION_DENIED))
         digest = self.replays.admit(principal.client + principal.account.key_id, method, body)
         if digest is None:
             return self._done(caller, label, refusal("EAPI:Invalid nonce"))

@@ -16,6 +16,11 @@
 ``krakenwatch_gateway_kraken_errors_total``            Kraken's error answers by code
 ``krakenwatch_gateway_abandoned_total``                calls dropped because the client left
 ``krakenwatch_gateway_public_requests_total``          public calls by method and outcome
+``krakenwatch_gateway_auth_failures_total``            wrong signatures by client credential
+``krakenwatch_gateway_clients``                        client credentials in use
+``krakenwatch_gateway_config_problem``                 1 while the client file on disk is refused
+                                                       (the previous credentials stay in use)
+``krakenwatch_gateway_config_reloads_total``           client file reloads by outcome
 ``krakenwatch_invalid_nonce_errors_total``             ``EAPI:Invalid nonce`` answers from Kraken
 =====================================================  =========================================
 
@@ -52,7 +57,14 @@ from prometheus_client.registry import Collector
 from .answers import Reply, code_label
 from .traffic import ErrorRecord, Traffic
 
-__all__ = ["CONTENT_TYPE", "WATCHED_CODES", "ErrorRecord", "GatewayMetrics", "LaneGauge"]
+__all__ = [
+    "CONTENT_TYPE",
+    "WATCHED_CODES",
+    "CredentialsGauge",
+    "ErrorRecord",
+    "GatewayMetrics",
+    "LaneGauge",
+]
 
 C = TypeVar("C", bound=Collector)
 
@@ -78,6 +90,17 @@ class LaneGauge:
     refused: Mapping[str, int]
 
 
+@dataclass(frozen=True)
+class CredentialsGauge:
+    """What the client file's metrics show at scrape time."""
+
+    clients: int
+    #: the file on disk is refused; the previous credentials stay in use
+    problem: bool
+    #: reloads so far by outcome (a counter)
+    reloads: Mapping[str, int]
+
+
 class GatewayMetrics:
     """Counters fed as calls complete; gauges read from the lanes at scrape time."""
 
@@ -88,6 +111,7 @@ class GatewayMetrics:
         *,
         registry: CollectorRegistry | None = None,
         invalid_nonces: Counter | None = None,
+        credentials: Callable[[], CredentialsGauge] | None = None,
     ):
         # no *_created series: they double the series count and Prometheus does not need them
         disable_created_metrics()
@@ -145,6 +169,14 @@ class GatewayMetrics:
                 registry=None,
             )
         )
+        self.auth_failures = self._add(
+            Counter(
+                "krakenwatch_gateway_auth_failures",
+                "Requests with a gateway client's key and a wrong signature, by client.",
+                ["client"],
+                registry=None,
+            )
+        )
         if invalid_nonces is None:
             self.invalid_nonces = self._add(
                 Counter(
@@ -164,6 +196,8 @@ class GatewayMetrics:
             for code in WATCHED_CODES:
                 self.kraken_errors.labels(account, code)
         self._add(_LaneCollector(lanes))
+        if credentials is not None:
+            self._add(_CredentialsCollector(credentials))
         #: the recent picture of the calls, for a page
         self.traffic = Traffic(accounts, WATCHED_CODES)
 
@@ -224,6 +258,12 @@ class GatewayMetrics:
             error=error,
         )
 
+    def authenticated(self, client: str, ok: bool) -> None:
+        """A named client's signature was right (``ok``) or wrong."""
+        if not ok:
+            self.auth_failures.labels(client).inc()
+        self.traffic.authenticated(client, ok)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -260,3 +300,30 @@ class _LaneCollector(Collector):
             for reason, count in lane.refused.items():
                 refusals.add_metric([lane.account, reason], float(count))
         yield from (counter, limit, depth, refusals)
+
+
+class _CredentialsCollector(Collector):
+    def __init__(self, state: Callable[[], CredentialsGauge]):
+        self.state = state
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        state = self.state()
+        yield GaugeMetricFamily(
+            "krakenwatch_gateway_clients",
+            "Gateway client credentials in use.",
+            value=state.clients,
+        )
+        yield GaugeMetricFamily(
+            "krakenwatch_gateway_config_problem",
+            "1 while the client file on disk is refused (malformed or open to others) and the "
+            "previous credentials stay in use.",
+            value=1.0 if state.problem else 0.0,
+        )
+        reloads = CounterMetricFamily(
+            "krakenwatch_gateway_config_reloads",
+            "Client file reloads by outcome.",
+            labels=["outcome"],
+        )
+        for outcome, count in state.reloads.items():
+            reloads.add_metric([outcome], float(count))
+        yield reloads

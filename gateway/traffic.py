@@ -15,10 +15,11 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "BUCKET_S",
+    "ClientAuth",
     "ErrorRecord",
     "Traffic",
     "TrafficSnapshot",
@@ -48,6 +49,17 @@ class ErrorRecord:
 
 
 @dataclass(frozen=True)
+class ClientAuth:
+    """How a named client's authentication went (its key is known; its signature may not be)."""
+
+    #: wrong signatures in a row (0 after a right one)
+    failures_in_row: int = 0
+    failures: int = 0
+    last_failure_at: float | None = None
+    last_success_at: float | None = None
+
+
+@dataclass(frozen=True)
 class TrafficSnapshot:
     started_at: float
     taken_at: float
@@ -61,6 +73,8 @@ class TrafficSnapshot:
     kraken_errors: Mapping[str, Mapping[str, int]]
     #: the last answers that were not ``ok``, oldest first
     errors: tuple[ErrorRecord, ...]
+    #: client credential name -> how its authentication went (clients seen since start)
+    auth: Mapping[str, ClientAuth] = field(default_factory=dict)
 
     def calls(self, account: str | None = None) -> int:
         return sum(n for (a, _, _), n in self.totals.items() if account in (None, a))
@@ -87,6 +101,7 @@ class Traffic:
             self._kraken[account] = Counter(dict.fromkeys(watched_codes, 0))
             self._waits[account] = deque(maxlen=WAITS_KEPT)
         self._errors: deque[ErrorRecord] = deque(maxlen=RECENT_ERRORS)
+        self._auth: dict[str, ClientAuth] = {}
 
     def record(
         self,
@@ -115,6 +130,18 @@ class Traffic:
             if error is not None:
                 self._errors.append(error)
 
+    def authenticated(self, client: str, ok: bool) -> None:
+        """A named client's signature was right (``ok``) or wrong."""
+        now = self._clock()
+        with self._lock:
+            before = self._auth.get(client, ClientAuth())
+            if ok:
+                self._auth[client] = ClientAuth(0, before.failures, before.last_failure_at, now)
+            else:
+                self._auth[client] = ClientAuth(
+                    before.failures_in_row + 1, before.failures + 1, now, before.last_success_at
+                )
+
     @property
     def errors(self) -> tuple[ErrorRecord, ...]:
         with self._lock:
@@ -134,4 +161,5 @@ class Traffic:
                 queue_waits={a: tuple(w) for a, w in self._waits.items()},
                 kraken_errors={a: dict(c) for a, c in self._kraken.items()},
                 errors=tuple(self._errors),
+                auth=dict(self._auth),
             )
