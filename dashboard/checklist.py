@@ -340,13 +340,46 @@ GATEWAY_REMEDY = (
 )
 
 
+#: a gateway client with this many wrong signatures in a row "keeps failing authentication"
+AUTH_FAILURES_FLAGGED = 3
+CLIENT_AUTH_REMEDY = (
+    "The bot signs with a wrong secret for its gateway client key (copied incompletely, or an "
+    "old one after a rotation). Give it the secret `krakenwatch gateway add-client` printed, or "
+    "issue a new credential (remove-client, then add-client) and deploy the bot with it."
+)
+
+
 def _gateway(snapshot: Snapshot) -> list[Check]:
-    """Per account, when a gateway runs in this process: Kraken never answered its calls with an
-    invalid nonce or a rate limit (counted from the gateway's start)."""
+    """When a gateway runs in this process: per account, Kraken never answered its calls with an
+    invalid nonce or a rate limit (counted from the gateway's start); per gateway client that
+    called, it does not keep failing authentication."""
     traffic = snapshot.gateway
     if traffic is None:
         return []
     checks = []
+    for client, auth in sorted(traffic.auth.items()):
+        # one item per client: its name stands where an account label would
+        scope = f"client:{client}"
+        if auth.failures_in_row >= AUTH_FAILURES_FLAGGED:
+            last = auth.last_failure_at
+            when = f", last {_ago(snapshot.taken_at - last)}" if last is not None else ""
+            checks.append(
+                Check(
+                    "gateway_client_auth",
+                    scope,
+                    CheckStatus.FAIL,
+                    f"{auth.failures_in_row} wrong signatures in a row{when}",
+                    CLIENT_AUTH_REMEDY,
+                )
+            )
+        else:
+            detail = (
+                f"{auth.failures_in_row} wrong signature(s) in a row (flagged from "
+                f"{AUTH_FAILURES_FLAGGED})"
+                if auth.failures_in_row
+                else f"signs right ({auth.failures} wrong signature(s) since start)"
+            )
+            checks.append(Check("gateway_client_auth", scope, CheckStatus.PASS, detail))
     for account, counts in traffic.kraken_errors.items():
         calls = traffic.calls(account)
         seen = {code: counts.get(code, 0) for code in GATEWAY_PREVENTS}

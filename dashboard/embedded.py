@@ -12,9 +12,10 @@ traffic joins the monitor's snapshot (the Gateway page, the ``gateway_kraken_err
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from broker import KrakenClient
+from broker import ConfigurationError, KrakenClient
 from broker.paths import nonce_store_dir
 
 from .config import Settings
@@ -51,10 +52,12 @@ class GatewayError(DashboardError):
 
 @dataclass(frozen=True)
 class GatewayOptions:
-    """What ``up --gateway`` was told: where the gateway listens."""
+    """What ``up --gateway`` was told: where the gateway listens, where its client credentials
+    are (``None``: ``gateway.toml`` in the data dir)."""
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_GATEWAY_PORT
+    config: Path | None = None
 
 
 class LaneClient(KrakenClient):
@@ -76,12 +79,15 @@ class LaneClient(KrakenClient):
         )
 
 
-def gateway_settings(settings: Settings) -> GatewaySettings:
+def gateway_settings(settings: Settings, config: Path | None = None) -> GatewaySettings:
     """The gateway's settings from the dashboard's: same Kraken URL, nonce store (file or Redis,
-    with the same sync), tier and request timeout as the monitor."""
+    with the same sync), tier and request timeout as the monitor; the client file ``config``, or
+    the data dir's."""
     from gateway import GatewaySettings
+    from gateway.clientfile import default_config_path
 
     return GatewaySettings(
+        config_path=config or default_config_path(settings.data_dir),
         api_url=settings.api_url,
         store_dir=nonce_store_dir(settings.data_dir),
         nonce_store=settings.nonce_store,
@@ -105,7 +111,8 @@ class EmbeddedGateway:
     ) -> EmbeddedGateway:
         """Build the gateway and bind its port (nothing is served until :meth:`start`).
 
-        Raises :class:`GatewayError` without an account to sign for or when the port is taken.
+        Raises :class:`GatewayError` without an account to sign for, for a client file that is
+        malformed or open to others, or when the port is taken.
         """
         if not settings.accounts:
             raise GatewayError(
@@ -115,12 +122,15 @@ class EmbeddedGateway:
         from gateway import Gateway
         from gateway.server import GatewayThread
 
-        gateway = Gateway(
-            settings.accounts,
-            gateway_settings(settings),
-            registry=metrics.registry,
-            invalid_nonces=metrics.invalid_nonces,
-        )
+        try:
+            gateway = Gateway(
+                settings.accounts,
+                gateway_settings(settings, options.config),
+                registry=metrics.registry,
+                invalid_nonces=metrics.invalid_nonces,
+            )
+        except ConfigurationError as exc:
+            raise GatewayError(f"gateway: {exc.message}") from None
         try:
             server = GatewayThread(gateway, options.host, options.port)
         except OSError as exc:

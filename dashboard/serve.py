@@ -43,19 +43,31 @@ def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"the gateway's port, on the same address as the dashboard (default "
         f"{DEFAULT_GATEWAY_PORT}; 0: any free one)",
     )
+    parser.add_argument(
+        "--gateway-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the gateway's client credentials file (default: gateway.toml in the data dir; "
+        "see `krakenwatch gateway add-client`)",
+    )
 
 
 def gateway_options(args: argparse.Namespace, address: str) -> GatewayOptions | None:
-    """The gateway's options from ``--gateway``/``--gateway-port`` (``None``: no gateway);
+    """The gateway's options from ``--gateway``/``--gateway-port``/``--gateway-config``
+    (``None``: no gateway);
     ``ValueError`` naming the flag for a bad combination."""
     port = args.gateway_port
-    if port is not None and not args.gateway:
-        raise ValueError("--gateway-port needs --gateway")
+    for flag, value in (("--gateway-port", port), ("--gateway-config", args.gateway_config)):
+        if value is not None and not args.gateway:
+            raise ValueError(f"{flag} needs --gateway")
     if port is not None and not 0 <= port <= 65535:
         raise ValueError(f"--gateway-port: {port} is not a port number (0-65535)")
     if not args.gateway:
         return None
-    return GatewayOptions(address, DEFAULT_GATEWAY_PORT if port is None else port)
+    return GatewayOptions(
+        address, DEFAULT_GATEWAY_PORT if port is None else port, args.gateway_config
+    )
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -100,8 +112,10 @@ def serve(
         from gateway.server import exposure_warning
 
         warning = exposure_warning(address)
-        if warning is not None:
-            print(f"krakenwatch: gateway: {warning}", file=sys.stderr)
+        credentials = service.gateway.gateway.credentials
+        skipped = credentials.table.skipped if credentials is not None else ()
+        for note in [*([warning] if warning else []), *(f"warning: {r}" for r in skipped)]:
+            print(f"krakenwatch: gateway: {note}", file=sys.stderr)
         lines.append(f"gateway: {service.gateway.url} (bots use it instead of Kraken's URL)")
     print("\n".join(lines), flush=True)
     # st.App.run() takes sys.argv[0] as the launcher script: make it ours, not the console script

@@ -12,12 +12,14 @@ import altair as alt
 import pandas as pd
 
 if TYPE_CHECKING:
+    from gateway.credentials import ClientView
     from gateway.traffic import TrafficSnapshot
 
 __all__ = [
     "OUTCOMES",
     "Totals",
     "calls_frame",
+    "clients_frame",
     "errors_frame",
     "outcomes_chart",
     "outcomes_frame",
@@ -166,4 +168,38 @@ def errors_frame(traffic: TrafficSnapshot, limit: int = 20) -> pd.DataFrame:
     return pd.DataFrame(
         rows,
         columns=["time", "client", "account", "method", "outcome", "code", "answered by", "HTTP"],
+    )
+
+
+def clients_frame(clients: Sequence[ClientView], traffic: TrafficSnapshot) -> pd.DataFrame:
+    """The gateway's client credentials (masked keys, never a secret), their calls since start,
+    and their wrong signatures (in a row, and in all)."""
+    calls: dict[str, int] = {}
+    for (_, client, _), n in traffic.totals.items():
+        calls[client] = calls.get(client, 0) + n
+    rows = []
+    for c in clients:
+        auth = traffic.auth.get(c.name)
+        rows.append(
+            (
+                c.name,
+                c.account,
+                "all but those that move funds" if c.allow is None else ", ".join(c.allow),
+                c.masked_key,
+                calls.get(c.name, 0),
+                auth.failures_in_row if auth else 0,
+                auth.failures if auth else 0,
+            )
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "client",
+            "account",
+            "allowed methods",
+            "key",
+            "calls",
+            "wrong signatures in a row",
+            "wrong signatures",
+        ],
     )

@@ -1,13 +1,13 @@
 """The Gateway page, run with AppTest against a live service with its embedded gateway (``up
---gateway`` in this process): an unmodified krakenex bot's calls and the monitor's own polls show
-per account and client, a refused call shows among the last errors."""
+--gateway`` in this process): an unmodified krakenex bot's calls (with the account's key and with
+a gateway client credential) and the monitor's own polls show per account and client, the client
+credentials show with masked keys, a refused call shows among the last errors."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
-import krakenex
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -15,6 +15,8 @@ from dashboard.config import load_settings
 from dashboard.embedded import GatewayOptions
 from dashboard.runtime import set_service
 from dashboard.service import Service
+from gateway.clientfile import add_client, default_config_path, read_clients
+from testkit.bots import krakenex_api
 from testkit.net import eventually
 from testkit.sim import make_key, master_environment, one_key_simulator
 
@@ -24,6 +26,7 @@ PAGE = Path(__file__).resolve().parents[2] / "dashboard" / "ui" / "pages" / "gat
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[Service, str, str]]:
     with one_key_simulator("page", latency_ms=(0, 5)) as (sim, key, secret):
+        add_client(default_config_path(tmp_path / "data"), "bot-a", "MASTER", ["Balance"])
         env = master_environment(
             sim.url,
             key,
@@ -55,13 +58,18 @@ def test_the_page_shows_bot_and_monitor_traffic_and_the_last_errors(
 ) -> None:
     running, key, secret = service
     assert running.gateway is not None
-    bot = krakenex.API(key, secret)
-    bot.uri = running.gateway.url
+    bot = krakenex_api(key, secret, running.gateway.url)
     for _ in range(3):
         assert bot.query_private("Balance", timeout=30)["error"] == []
-    intruder = krakenex.API(key, make_key("not-the-secret")[1])
-    intruder.uri = running.gateway.url
+    intruder = krakenex_api(key, make_key("not-the-secret")[1], running.gateway.url)
     assert intruder.query_private("Balance", timeout=30)["error"] == ["EAPI:Invalid signature"]
+    (client,) = read_clients(default_config_path(running.settings.data_dir))
+    assert (
+        krakenex_api(client.key, client.secret, running.gateway.url).query_private("Balance")[
+            "error"
+        ]
+        == []
+    )
     eventually(lambda: monitor_calls(running) >= 2, 30, what="two monitor calls")
 
     at = AppTest.from_file(str(PAGE), default_timeout=30)
@@ -71,7 +79,16 @@ def test_the_page_shows_bot_and_monitor_traffic_and_the_last_errors(
     calls = at.table[0].value.set_index(["account", "client"])
     assert calls.loc[("MASTER", "account-key")][["calls", "ok", "rejected"]].tolist() == [4, 3, 1]
     assert calls.loc[("MASTER", "monitor")]["ok"] >= 2
-    errors = at.table[1].value
+    assert calls.loc[("MASTER", "bot-a")]["ok"] == 1
+    clients = at.table[1].value
+    assert clients.iloc[0][["client", "account", "allowed methods", "calls"]].tolist() == [
+        "bot-a",
+        "MASTER",
+        "Balance",
+        1,
+    ]
+    assert clients.iloc[0]["key"] == f"{client.key[:4]}…{client.key[-4:]}"
+    errors = at.table[2].value
     assert errors.iloc[0][["client", "code", "answered by"]].tolist() == [
         "account-key",
         "EAPI:Invalid signature",
@@ -79,7 +96,9 @@ def test_the_page_shows_bot_and_monitor_traffic_and_the_last_errors(
     ]
     shown = " ".join(str(m.value) for m in at.metric) + " ".join(c.value for c in at.caption)
     assert running.gateway.url in shown
-    assert key not in shown and secret not in shown
+    cells = " ".join(str(v) for t in at.table for v in t.value.to_numpy().ravel())
+    for hidden in (key, secret, client.key, client.secret):
+        assert hidden not in shown and hidden not in cells
     assert len(at.get("vega_lite_chart")) == 1  # outcomes over time
 
 

@@ -141,3 +141,34 @@ def test_the_checklist_flags_kraken_invalid_nonces_and_rate_limits_per_account()
     )
     assert checks["USER:b"][0] == CheckStatus.PENDING  # no call yet: never a silent pass
     assert gateway_checks(None) == {}  # no gateway in this process: no such item
+
+
+def test_the_checklist_flags_a_client_that_keeps_failing_authentication() -> None:
+    t = Traffic(["MASTER"], WATCHED_CODES, clock=Clock())
+    for _ in range(3):
+        t.authenticated("broken-bot", False)
+    t.authenticated("flaky-bot", False)
+    t.authenticated("flaky-bot", False)
+    t.authenticated("good-bot", False)
+    t.authenticated("good-bot", True)
+    key, secret = make_key("auth-checks")
+    settings = load_settings(
+        master_environment("http://127.0.0.1:9", key, secret), use_dotenv=False
+    )
+    snapshot = Snapshot(None, 1_000_060.0, [], None, None, {}, gateway=t.snapshot())
+    checks = {
+        c.account: (c.status, c.detail, c.required)
+        for c in build_checklist(snapshot, settings)
+        if c.name == "gateway_client_auth"
+    }
+    assert checks["client:broken-bot"] == (
+        CheckStatus.FAIL,
+        "3 wrong signatures in a row, last 60 s ago",
+        True,
+    )
+    assert checks["client:flaky-bot"][0] == CheckStatus.PASS  # below the flag
+    assert "2 wrong signature(s) in a row" in checks["client:flaky-bot"][1]
+    assert checks["client:good-bot"][:2] == (
+        CheckStatus.PASS,
+        "signs right (1 wrong signature(s) since start)",
+    )

@@ -1,5 +1,5 @@
-"""Gateway: the signing gateway's traffic (``up --gateway``): calls per account and client, outcomes
-over time, queue waits, the last errors."""
+"""Gateway: the signing gateway's traffic (``up --gateway``): calls per account and client, the
+client credentials, outcomes over time, queue waits, the last errors."""
 
 import streamlit as st
 
@@ -7,12 +7,14 @@ from dashboard.embedded import EmbeddedGateway
 from dashboard.ui.common import REFRESH_EVERY, require_service
 from dashboard.views.gateway import (
     calls_frame,
+    clients_frame,
     errors_frame,
     outcomes_chart,
     outcomes_frame,
     queue_frame,
     totals,
 )
+from gateway.traffic import TrafficSnapshot
 
 service = require_service()
 st.title("Gateway")
@@ -30,6 +32,26 @@ st.caption(
 )
 
 
+def client_credentials(embedded: EmbeddedGateway, traffic: TrafficSnapshot) -> None:
+    credentials = embedded.gateway.credentials
+    if credentials is None:
+        return
+    st.subheader("Client credentials")
+    if credentials.problem:
+        st.error(f"{credentials.problem}. The previous credentials stay in use.")
+    for reason in credentials.table.skipped:
+        st.warning(reason)
+    clients = credentials.table.clients
+    if clients:
+        st.table(clients_frame(clients, traffic), hide_index=True)
+    else:
+        st.caption(
+            "No client credential: bots sign with the account's own key. Issue one per bot with "
+            "`krakenwatch gateway add-client NAME --account LABEL`."
+        )
+    st.caption(f"From {credentials.path}, re-read when it changes.")
+
+
 @st.fragment(run_every=REFRESH_EVERY)
 def gateway_page(embedded: EmbeddedGateway) -> None:
     traffic = embedded.gateway.metrics.traffic.snapshot()
@@ -45,6 +67,7 @@ def gateway_page(embedded: EmbeddedGateway) -> None:
     )
     st.subheader("Calls per account and client")
     st.table(calls_frame(traffic), hide_index=True)
+    client_credentials(embedded, traffic)
     st.subheader("Outcomes over time (last hour, per 10 s)")
     outcomes = outcomes_frame(traffic)
     if outcomes.empty:
