@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import signal
@@ -172,6 +173,8 @@ class Gateway:
         self.stopping = True
         if self._watch is not None:
             self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         if self._on_sighup and self.loop is not None:
             self.loop.remove_signal_handler(signal.SIGHUP)
         await asyncio.gather(*(lane.close() for lane in self._lanes.values()))
