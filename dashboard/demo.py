@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 from .config import load_settings
+from .embedded import GatewayOptions
 from .lifecycle import run_until_stopped
-from .serve import serve
+from .serve import add_gateway_arguments, gateway_options, serve
 
 __all__ = ["add_demo_arguments", "run_demo"]
 
@@ -27,14 +29,20 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="state directory (default: a new temporary one)"
     )
+    add_gateway_arguments(parser)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     """The demo until it is stopped (Ctrl-C: one line ``stopped``, exit code 0)."""
-    return run_until_stopped(lambda: _demo(args))
+    try:
+        gateway = gateway_options(args, args.address)
+    except ValueError as exc:
+        print(f"krakenwatch demo: {exc}", file=sys.stderr)
+        return 2
+    return run_until_stopped(lambda: _demo(args, gateway))
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace, gateway: GatewayOptions | None) -> int:
     from simulator import Simulator, builtin_scenario, scenario_environment
 
     scenario = builtin_scenario("demo")
@@ -54,6 +62,6 @@ def _demo(args: argparse.Namespace) -> int:
     )
     print(f"demo: state in {data_dir}")
     try:
-        return serve(load_settings(env, use_dotenv=False), args.address, args.port)
+        return serve(load_settings(env, use_dotenv=False), args.address, args.port, gateway)
     finally:
         sim.stop()

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import TextIO
 
@@ -58,10 +58,18 @@ class ReadyAnnouncer:
     wait when the server never came up.
     """
 
-    def __init__(self, address: str, port_of: Callable[[], int], out: TextIO | None = None):
+    def __init__(
+        self,
+        address: str,
+        port_of: Callable[[], int],
+        out: TextIO | None = None,
+        extra: Sequence[str] = (),
+    ):
         self.address = address
         self.port_of = port_of
         self.out = out
+        #: more lines to print with the URLs (the gateway's, under ``--gateway``)
+        self.extra = list(extra)
         self._started = threading.Event()
         self._stop = threading.Event()
         self.announced = threading.Event()
@@ -90,7 +98,8 @@ class ReadyAnnouncer:
         while not _answers(health):
             if self._stop.wait(POLL_S):
                 return
-        print(urls_text(self.address, port), file=self.out or sys.stdout, flush=True)
+        text = "\n".join([urls_text(self.address, port), *self.extra])
+        print(text, file=self.out or sys.stdout, flush=True)
         self.announced.set()
 
 

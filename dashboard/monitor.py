@@ -10,15 +10,21 @@
 
 Everything that happens becomes an :class:`~dashboard.events.Event` handed to the listeners (the
 store, the metrics); :meth:`Monitor.snapshot` is the current picture.
+
+Under ``up --gateway`` (:meth:`Monitor.attach_gateway`) each account's private calls take their
+turn in the gateway's lane of the key (:class:`~dashboard.embedded.LaneClient`): the monitor and
+the bots share one writer and one rate budget per key, and the snapshot carries the gateway's
+traffic.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from broker import FanOut, KrakenClient, Observer
 from broker.paths import nonce_store_dir
@@ -32,6 +38,9 @@ from .events import Publisher
 from .polling import AccountPoller
 from .retry import RetryPolicy
 from .status import AccountState, Snapshot
+
+if TYPE_CHECKING:
+    from gateway import Gateway
 
 __all__ = ["Monitor"]
 
@@ -74,8 +83,14 @@ class Monitor:
         )
         self._log_lock = threading.Lock()
         self._log_matches: dict[str, int] = {}
+        self._gateway: Gateway | None = None
 
     # -- wiring -------------------------------------------------------------------------------
+
+    def attach_gateway(self, gateway: Gateway) -> None:
+        """Before :meth:`start`: make every private call through ``gateway``'s lanes (``up
+        --gateway``) and show its traffic in the snapshot."""
+        self._gateway = gateway
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -151,6 +166,7 @@ class Monitor:
             system_status=system_status,
             log_matches=log_matches,
             log_watching=self.log_watching,
+            gateway=self._gateway.metrics.traffic.snapshot() if self._gateway else None,
         )
 
     def _begin(self, request_timeout_s: float) -> None:
@@ -170,8 +186,13 @@ class Monitor:
                 )
         observer = FanOut([*self._observers, EventBridge(self._board, self._publish)])
         store_dir = nonce_store_dir(self.settings.data_dir)
+        make_client: Callable[..., KrakenClient] = KrakenClient
+        if self._gateway is not None:
+            from .embedded import LaneClient
+
+            make_client = functools.partial(LaneClient, gateway=self._gateway)
         for account in self.settings.accounts:
-            client = KrakenClient(
+            client = make_client(
                 account.key,
                 account.secret,
                 account=account.label,

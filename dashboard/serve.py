@@ -1,4 +1,5 @@
-"""``krakenwatch up``: one process for the pages, ``/metrics``, ``/api/verify`` and the monitor."""
+"""``krakenwatch up``: one process for the pages, ``/metrics``, ``/api/verify`` and the monitor (and,
+with ``--gateway``, the signing gateway)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,19 @@ from pathlib import Path
 from broker import ConfigurationError
 
 from .config import Settings, add_env_file_argument, load_settings
+from .embedded import DEFAULT_GATEWAY_PORT, GatewayOptions
 from .errors import DashboardError
 from .lifecycle import ReadyAnnouncer, run_until_stopped
 from .service import Service
 
-__all__ = ["SERVER_CONFIG", "add_up_arguments", "run_up", "serve"]
+__all__ = [
+    "SERVER_CONFIG",
+    "add_gateway_arguments",
+    "add_up_arguments",
+    "gateway_options",
+    "run_up",
+    "serve",
+]
 
 LAUNCHER = Path(__file__).with_name("app.py")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -35,23 +44,69 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
         "--address", default="127.0.0.1", help="address to bind (default 127.0.0.1: this host only)"
     )
     parser.add_argument("--port", type=int, default=8501, help="port (default 8501; 0: any free)")
+    add_gateway_arguments(parser)
     add_env_file_argument(parser)
+
+
+def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gateway",
+        action="store_true",
+        help="also run the signing gateway in this process (bots use it instead of "
+        "https://api.kraken.com; the monitor's calls share its lanes and rate budget)",
+    )
+    parser.add_argument(
+        "--gateway-port",
+        type=int,
+        default=None,
+        metavar="P",
+        help=f"the gateway's port, on the same address as the dashboard (default "
+        f"{DEFAULT_GATEWAY_PORT}; 0: any free one)",
+    )
+    parser.add_argument(
+        "--gateway-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the gateway's client credentials file (default: gateway.toml in the data dir; "
+        "see `krakenwatch gateway add-client`)",
+    )
+
+
+def gateway_options(args: argparse.Namespace, address: str) -> GatewayOptions | None:
+    """The gateway's options from ``--gateway``/``--gateway-port``/``--gateway-config``
+    (``None``: no gateway); ``ValueError`` naming the flag for a bad combination."""
+    port = args.gateway_port
+    for flag, value in (("--gateway-port", port), ("--gateway-config", args.gateway_config)):
+        if value is not None and not args.gateway:
+            raise ValueError(f"{flag} needs --gateway")
+    if port is not None and not 0 <= port <= 65535:
+        raise ValueError(f"--gateway-port: {port} is not a port number (0-65535)")
+    if not args.gateway:
+        return None
+    return GatewayOptions(
+        address, DEFAULT_GATEWAY_PORT if port is None else port, args.gateway_config
+    )
 
 
 def run_up(args: argparse.Namespace) -> int:
     def up() -> int:
         try:
+            gateway = gateway_options(args, args.address)
             settings = load_settings(env_file=args.env_file)
-        except ConfigurationError as exc:
+        except (ConfigurationError, ValueError) as exc:
             print(f"krakenwatch up: {exc}", file=sys.stderr)
             return 2
-        return serve(settings, args.address, args.port)
+        return serve(settings, args.address, args.port, gateway)
 
     return run_until_stopped(up)
 
 
-def serve(settings: Settings, address: str, port: int) -> int:
-    """Serve the app for ``settings`` on ``address:port`` until the server stops; the exit code.
+def serve(
+    settings: Settings, address: str, port: int, gateway: GatewayOptions | None = None
+) -> int:
+    """Serve the app for ``settings`` on ``address:port`` (and the signing gateway, when asked)
+    until the server stops; the exit code.
 
     The URLs are printed once the server answers. A signal ends the server gracefully and then
     raises ``KeyboardInterrupt`` here (see :func:`~dashboard.lifecycle.run_until_stopped`).
@@ -74,12 +129,24 @@ def serve(settings: Settings, address: str, port: int) -> int:
             file=sys.stderr,
         )
     try:
-        service = Service.create(settings)
+        service = Service.create(settings, gateway=gateway)
     except DashboardError as exc:
         print(f"krakenwatch: {exc}", file=sys.stderr)
         return 2
+    extra = []
+    if service.gateway is not None:
+        from gateway.server import exposure_warning
+
+        warning = exposure_warning(address)
+        credentials = service.gateway.gateway.credentials
+        skipped = credentials.table.skipped if credentials is not None else ()
+        for note in [*([warning] if warning else []), *(f"warning: {r}" for r in skipped)]:
+            print(f"krakenwatch: gateway: {note}", file=sys.stderr)
+        extra.append(f"gateway: {service.gateway.url} (bots use it instead of Kraken's URL)")
     # the bound port (``--port 0`` asks the OS for one) once the lifespan runs
-    announcer = ReadyAnnouncer(address, lambda: int(streamlit_config.get_option("server.port")))
+    announcer = ReadyAnnouncer(
+        address, lambda: int(streamlit_config.get_option("server.port")), extra=extra
+    )
     # st.App.run() takes sys.argv[0] as the launcher script: make it ours, not the console script
     sys.argv = [str(LAUNCHER)]
     try:

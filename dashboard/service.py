@@ -1,7 +1,10 @@
-"""The krakenwatch service: settings + store + monitor + metrics (+ bot-log watcher), wired once.
+"""The krakenwatch service: settings + store + monitor + metrics + prices (+ bot-log watcher),
+wired once.
 
 The app factory of the project: ``krakenwatch up``, the Streamlit app, the headless server and the
 tests all build it here, with their dependencies injected, and nothing connects at import time.
+With ``gateway`` options (``up --gateway``) it also runs the signing gateway, whose lanes the
+monitor's calls then take their turn in (:mod:`dashboard.embedded`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from broker.paths import nonce_store_dir
 
 from .checklist import build_checklist, verify_document
 from .config import Settings
+from .embedded import EmbeddedGateway, GatewayOptions
 from .logwatch import LogWatcher
 from .metrics import Metrics
 from .monitor import Monitor
@@ -34,6 +38,8 @@ class Service:
     #: USD prices for the balances (pages and metrics)
     prices: PriceSource
     log_watcher: LogWatcher | None = None
+    #: the signing gateway served by this process (``up --gateway``)
+    gateway: EmbeddedGateway | None = None
 
     @classmethod
     def create(
@@ -41,10 +47,13 @@ class Service:
         settings: Settings,
         *,
         retry_policy: RetryPolicy | None = None,
+        gateway: GatewayOptions | None = None,
     ) -> Service:
-        """Wire the parts for ``settings``; nothing runs until :meth:`start`.
+        """Wire the parts for ``settings``; nothing runs until :meth:`start`. ``gateway``: also
+        run the signing gateway there.
 
-        Raises :class:`~dashboard.errors.StoreError` when the event database cannot be opened.
+        Raises :class:`~dashboard.errors.StoreError` when the event database cannot be opened,
+        :class:`~dashboard.embedded.GatewayError` when the gateway cannot run.
         """
         monitor = Monitor(settings, retry_policy=retry_policy)
         prices = PriceSource(
@@ -55,6 +64,10 @@ class Service:
         )
         metrics = Metrics(settings, monitor.snapshot, prices)
         monitor.add_observer(metrics)
+        embedded = None
+        if gateway is not None:
+            embedded = EmbeddedGateway.create(settings, metrics, gateway)
+            monitor.attach_gateway(embedded.gateway)
         store = EventStore(
             settings.data_dir / DATABASE_NAME,
             retention_days=settings.retention_days,
@@ -70,9 +83,11 @@ class Service:
                 redact=settings.secrets(),
             )
             monitor.log_watching = True
-        return cls(settings, monitor, metrics, store, prices, watcher)
+        return cls(settings, monitor, metrics, store, prices, watcher, embedded)
 
     def start(self) -> None:
+        if self.gateway is not None:  # first: the monitor's calls go through it
+            self.gateway.start()
         self.monitor.start()
         if self.log_watcher is not None:
             self.log_watcher.start()
@@ -81,6 +96,8 @@ class Service:
         if self.log_watcher is not None:
             self.log_watcher.stop()
         self.monitor.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
         self.store.close()
 
     def verify(self) -> dict[str, Any]:

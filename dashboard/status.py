@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from broker import (
     NONCE_DIAGNOSES,
@@ -14,6 +14,9 @@ from broker import (
     NonceStatus,
     SkewEstimate,
 )
+
+if TYPE_CHECKING:
+    from gateway.traffic import TrafficSnapshot
 
 __all__ = ["AccountState", "AccountStatus", "ErrorInfo", "Snapshot"]
 
@@ -112,6 +115,8 @@ class Snapshot:
     log_matches: dict[str, int]
     #: True when a bot-log watcher feeds ``log_matches`` (``up``; not the one-shot ``check``)
     log_watching: bool = False
+    #: the traffic of the gateway running in this process (``up --gateway``), else ``None``
+    gateway: TrafficSnapshot | None = None
 
     def account(self, label: str) -> AccountStatus:
         for status in self.accounts:

@@ -14,16 +14,20 @@ module                 concern
 ``routes``             the Starlette routes and app (HTTP semantics, body limit, disconnects)
 ``server``             uvicorn: foreground (CLI) or a background thread
 ``cli``                ``krakenwatch gateway``
+``clientcli``          ``krakenwatch gateway add-client | list-clients | remove-client``
 ``settings``           accounts and settings from the environment / ``.env``
 ``auth``               who is calling: credential lookup, signature check (pluggable)
+``credentials``        the accounts' keys + the client credentials, swapped whole on reload
+``clientfile``         the client credentials file (TOML, 0600): read, checked, added to
 ``form``               the bot's nonce out of a form body, every other byte kept
 ``replay``             refusing byte-identical replays of state-changing calls
-``methods``            read-only and known method names
+``methods``            read-only, fund-moving and known method names
 ``ratemodel``          the conservative model of Kraken's per-key call counter
 ``lanes``              one queue and one writer per key
 ``public``             public calls passed through (short cache for reference data)
 ``answers``            Kraken's answers passed back; the gateway's own Kraken-shaped answers
-``metrics``            the Prometheus registry and recent errors
+``metrics``            the Prometheus registry (its own, and the host's when embedded)
+``traffic``            the recent picture of the calls, for a dashboard page
 =====================  ==========================================================================
 """
 

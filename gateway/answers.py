@@ -20,7 +20,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from broker import ForwardedAnswer, InvalidNonceError, KrakenAPIError, KrakenError, TransportError
+from broker import (
+    ConfigurationError,
+    ForwardedAnswer,
+    HTTPStatusError,
+    InvalidNonceError,
+    KrakenAPIError,
+    KrakenError,
+    NonceStoreError,
+    ReentrantCallError,
+    TransportError,
+)
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -31,6 +41,7 @@ __all__ = [
     "UNREACHABLE",
     "Reply",
     "code_label",
+    "from_call",
     "from_kraken",
     "from_transport",
     "not_sent",
@@ -93,6 +104,23 @@ def from_kraken(answer: ForwardedAnswer) -> Reply:
     else:  # an HTTP error page, or a 200 that is not Kraken's JSON
         outcome = "upstream_error"
     return Reply(answer.status, answer.body, answer.content_type, outcome, codes, sent=True)
+
+
+def from_call(error: KrakenError | None) -> Reply:
+    """How a call made by an in-process client counts (its answer went to that client, so the
+    reply has no body): ``error`` is what its ``KrakenClient`` raised, ``None`` for success."""
+    if error is None:
+        return Reply(200, b"", JSON_TYPE, "ok", sent=True)
+    if isinstance(error, KrakenAPIError):
+        outcome = "invalid_nonce" if isinstance(error, InvalidNonceError) else "kraken_error"
+        return Reply(200, b"", JSON_TYPE, outcome, tuple(error.codes), sent=True)
+    if isinstance(error, ConfigurationError | NonceStoreError | ReentrantCallError):
+        return Reply(503, b"", JSON_TYPE, "upstream_error")  # refused before sending
+    if isinstance(error, TransportError):
+        status = 504 if error.outcome_unknown else 502
+        return Reply(status, b"", JSON_TYPE, "upstream_error", sent=error.outcome_unknown)
+    status = error.status if isinstance(error, HTTPStatusError) else 200
+    return Reply(status, b"", JSON_TYPE, "upstream_error", sent=True)
 
 
 def from_transport(error: TransportError) -> Reply:

@@ -6,9 +6,11 @@ Kraken checks it: ``base64(HMAC-SHA512(secret, urlpath + SHA256(nonce + body)))`
 body as received, compared in constant time.
 
 Authentication is pluggable: an :class:`Authenticator` maps an ``API-Key`` to a
-:class:`Principal` (the credential's secret, the account to sign for, the ``client`` label).
-:class:`AccountKeys` accepts the accounts' own keys (``client="account-key"``); gateway-issued
-client credentials are another authenticator.
+:class:`Principal` (the credential's secret, the account to sign for, the ``client`` label, and
+for a gateway-issued credential the methods it may call). :class:`AccountKeys` accepts the
+accounts' own keys (``client="account-key"``, every method: whoever holds the account's secret can
+call Kraken directly anyway); :class:`gateway.credentials.Credentials` adds the gateway's client
+credentials.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Protocol
 
 from broker import AccountConfig
 from broker.signing import InvalidSecretError, sign
+
+from .methods import permitted
 
 __all__ = [
     "ACCOUNT_KEY_CLIENT",
@@ -48,6 +52,14 @@ class Principal:
     account: AccountConfig
     #: the secret the caller signs with (the account's, or the credential's)
     secret: str = field(repr=False)
+    #: a gateway client credential (its methods are checked), not the account's own key
+    named: bool = False
+    #: the methods a named client may call (``None``: all but those that move funds)
+    allow: frozenset[str] | None = None
+
+    def permits(self, method: str) -> bool:
+        """Whether this caller may call ``method`` (the account's own key may call anything)."""
+        return not self.named or permitted(method, self.allow)
 
 
 class Authenticator(Protocol):
@@ -60,15 +72,15 @@ class AccountKeys:
     """Bots authenticate with the account's own key and secret."""
 
     def __init__(self, accounts: Iterable[AccountConfig]):
-        self._by_key: dict[str, Principal] = {}
+        self.by_key: dict[str, Principal] = {}
         for account in accounts:
             # a key under two labels: the first (MASTER first) names it, as in discovery
-            self._by_key.setdefault(
+            self.by_key.setdefault(
                 account.key, Principal(ACCOUNT_KEY_CLIENT, account, account.secret)
             )
 
     def identify(self, api_key: str) -> Principal | None:
-        return self._by_key.get(api_key.strip()) if api_key else None
+        return self.by_key.get(api_key.strip()) if api_key else None
 
 
 def signature_matches(

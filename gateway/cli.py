@@ -5,8 +5,12 @@ only thing that signs for the configured keys (accounts from the environment and
 `up`), so deploy overlaps, several bot processes and tools in other languages can share a key
 without ever producing EAPI:Invalid nonce.
 
-Exit codes: 2 for a configuration error (a bad variable, no account, a port in use); otherwise the
-gateway runs until SIGINT/SIGTERM.
+Bots may also hold a gateway-issued client credential instead of the account's secret (see
+`krakenwatch gateway add-client --help`): the client file (--config, default gateway.toml in the
+data dir) is re-read when it changes and on SIGHUP.
+
+Exit codes: 2 for a configuration error (a bad variable, no account, a port in use, a client file
+that is malformed or readable by others); otherwise the gateway runs until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -21,13 +25,12 @@ from typing import NoReturn
 
 from broker import ConfigurationError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["Parser", "add_common_arguments", "build_parser", "main"]
 
 PROG = "krakenwatch gateway"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """One line, no usage block: the culprit and where to look."""
         self.exit(2, f"{self.prog}: {message} (see --help)\n")
@@ -50,7 +53,7 @@ def _port(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description=(__doc__ or "").replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -74,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="for tests against a simulator without rate limits only: never hold a call for "
         "Kraken's rate limit (real Kraken keys would earn EAPI:Rate limit exceeded)",
     )
+    add_common_arguments(parser)
+    return parser
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--env-file``, shared by the gateway and its client commands."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the client credentials file (default: gateway.toml in the data dir)",
+    )
     parser.add_argument(
         "--env-file",
         type=Path,
@@ -81,11 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="read variables from F instead of ./.env",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    from .clientcli import COMMANDS, run_client_command
+
+    if arguments[:1] and arguments[0] in COMMANDS:
+        return run_client_command(arguments)
+    args = build_parser().parse_args(arguments)
+    from .core import Gateway
     from .settings import load_config
 
     try:
@@ -93,15 +114,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             env_file=args.env_file,
             max_queue_wait_s=args.max_queue_wait,
             rate_limited=args.rate_limited,
+            config_path=args.config,
         )
+        gateway = Gateway(config.accounts, config.settings)
     except ConfigurationError as exc:
         print(f"{PROG}: {exc.message}", file=sys.stderr)
         return 2
     for problem in config.warnings:
         print(f"{PROG}: {problem.severity}: {problem}", file=sys.stderr)
+    assert gateway.credentials is not None
+    for reason in gateway.credentials.table.skipped:
+        print(f"{PROG}: warning: {reason}", file=sys.stderr)
 
-    from .core import Gateway
-    from .server import bind, run
+    from .server import bind, exposure_warning, run
 
     try:
         sock = bind(args.host, args.port)
@@ -112,20 +137,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.host not in LOOPBACK:
-        print(
-            f"{PROG}: warning: listening on {args.host}: anyone who can reach this port and knows "
-            "an account's API secret can trade through it; keep it on a private network",
-            file=sys.stderr,
-        )
+    warning = exposure_warning(args.host)
+    if warning is not None:
+        print(f"{PROG}: {warning}", file=sys.stderr)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
-    gateway = Gateway(config.accounts, config.settings)
+    logging.getLogger("krakenwatch.gateway").setLevel(logging.INFO)  # reloads are news
     labels = ", ".join(a.label for a in config.accounts)
+    clients = len(gateway.credentials.table.clients)
 
     def ready(url: str) -> None:
-        print(f"gateway listening on {url}\naccounts: {labels}", flush=True)
+        print(
+            f"gateway listening on {url}\naccounts: {labels}\n"
+            f"clients: {clients} in {gateway.credentials.path if gateway.credentials else '-'}",
+            flush=True,
+        )
 
     run(gateway, sock, ready)
     return 0

@@ -1,14 +1,17 @@
 """The :class:`Gateway`: accounts + settings in; private and public calls answered; metrics out.
 
 It knows nothing about HTTP servers: :mod:`gateway.routes` turns it into Starlette routes,
-:mod:`gateway.server` runs those on uvicorn. Embedding it (``up --gateway``) means mounting
-:meth:`Gateway.routes` and calling :meth:`Gateway.start` / :meth:`Gateway.stop` from the host's
-lifespan; :meth:`Gateway.forward` lets in-process callers (the monitor's polling) share a key's
-single writer and rate budget with the bots.
+:mod:`gateway.server` runs those on uvicorn. Embedding it (``up --gateway``) means serving
+:meth:`Gateway.app` (or mounting :meth:`Gateway.routes` and calling :meth:`Gateway.start` /
+:meth:`Gateway.stop` from the host's lifespan). In-process callers share a key's single writer and
+rate budget with the bots: :meth:`Gateway.forward` / :meth:`Gateway.call` send a form body through
+the gateway's own client, :meth:`Gateway.take_turn` runs a call of the caller's own
+``KrakenClient`` (the dashboard's monitor) in the key's lane.
 
-A private call goes through, in order: the method name, the credential (``API-Key``), the body
-(form-encoded, exactly one nonce), the signature over the raw body, the replay guard, then the
-key's :class:`~gateway.lanes.Lane`, which sends it with the gateway's own nonce through
+A private call goes through, in order: the method name, the credential (``API-Key``: an account's
+own key, or a client credential of the client file, see :mod:`gateway.credentials`), the body
+(form-encoded, exactly one nonce), the signature over the raw body, the credential's method list,
+the replay guard, then the key's :class:`~gateway.lanes.Lane`, which sends it with the gateway's own nonce through
 ``KrakenClient.forward_private`` (the shared nonce store, so ``up``, ``check`` and Python bots on
 the host coordinate with it).
 """
@@ -16,23 +19,30 @@ the host coordinate with it).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+import logging
 import os
+import signal
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 
-from broker import AccountConfig, KrakenClient, Observer
+from broker import AccountConfig, KrakenClient, KrakenError, KrakenTimeout, Observer
+from broker.codes import api_error_from_codes
 from broker.limits import Tier
 
-from .answers import Reply, refusal
-from .auth import UNKNOWN, AccountKeys, Authenticator, signature_matches
+from .answers import Reply, from_call, refusal
+from .auth import UNKNOWN, Authenticator, signature_matches
+from .credentials import Credentials
 from .form import BodyError, check_content_type, split_nonce
-from .lanes import STOPPING, Job, Lane
+from .lanes import STOPPING, Job, Lane, Run
 from .methods import method_label, valid_method
-from .metrics import GatewayMetrics, LaneGauge
+from .metrics import CredentialsGauge, GatewayMetrics, LaneGauge
 from .public import PublicProxy
 from .ratemodel import RateModel, RateObserver
 from .replay import ReplayGuard
@@ -40,8 +50,13 @@ from .settings import GatewaySettings
 
 __all__ = ["Gateway"]
 
+log = logging.getLogger("krakenwatch.gateway")
+PERMISSION_DENIED = "EGeneral:Permission denied"
 #: threads for public calls (private calls have one per key)
 PUBLIC_WORKERS = 8
+#: beyond its wait and its own timeout, how long an in-process caller waits for its answer
+TURN_MARGIN_S = 10.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,7 +84,11 @@ class Gateway:
             raise ValueError("a gateway needs at least one account")
         self.settings = settings
         self.accounts = list(accounts)
-        self.authenticator = authenticator or AccountKeys(self.accounts)
+        #: the accounts' keys and the client file's credentials (``None`` with an ``authenticator``)
+        self.credentials: Credentials | None = None
+        if authenticator is None:
+            self.credentials = authenticator = Credentials(self.accounts, settings.config_path)
+        self.authenticator = authenticator
         self.replays = ReplayGuard(settings.replay_window_s, settings.replay_capacity)
         by_key: dict[str, list[AccountConfig]] = {}
         for account in self.accounts:
@@ -86,6 +105,8 @@ class Gateway:
                 account=first.label,
                 nonce_unit=first.nonce_unit,
                 store_dir=settings.store_dir,
+                nonce_store=settings.nonce_store,
+                durable=settings.durable,
                 base_url=settings.api_url,
                 timeout=settings.request_timeout_s,
                 observer=observer,
@@ -113,6 +134,7 @@ class Gateway:
             self._gauges,
             registry=registry,
             invalid_nonces=invalid_nonces,
+            credentials=self._credentials_gauge if self.credentials is not None else None,
         )
         #: charges calls made by other clients of these keys (the monitor's) to the rate models
         self.observer = RateObserver({key_id: lane.rate for key_id, lane in self._lanes.items()})
@@ -120,18 +142,41 @@ class Gateway:
         self.stopping = False
         #: the event loop the gateway serves on (set by :meth:`start`)
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._on_sighup = False
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Ready to serve (called from the server's lifespan)."""
+        """Ready to serve (called from the server's lifespan); from then on the client file is
+        re-read when it changes, and on SIGHUP when serving from the main thread."""
         self.settings.store_dir.mkdir(parents=True, exist_ok=True)
         self.loop = asyncio.get_running_loop()
+        credentials = self.credentials
+        if credentials is not None and credentials.path is not None:
+            self._watch = asyncio.ensure_future(self._watch_client_file(credentials))
+            if threading.current_thread() is threading.main_thread():
+                self.loop.add_signal_handler(signal.SIGHUP, credentials.reload)
+                self._on_sighup = True
         self.started = True
+
+    async def _watch_client_file(self, credentials: Credentials) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reload_interval_s)
+            try:
+                credentials.reload_if_changed()
+            except Exception:  # never let a reload stop the watching, or the gateway
+                log.exception("reloading the client credentials failed; the previous ones stay")
 
     async def stop(self) -> None:
         """Refuse what is queued, let calls in flight finish, release threads and sessions."""
         self.stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        if self._on_sighup and self.loop is not None:
+            self.loop.remove_signal_handler(signal.SIGHUP)
         await asyncio.gather(*(lane.close() for lane in self._lanes.values()))
         self.public.close()
         for client in self._clients:
@@ -161,7 +206,7 @@ class Gateway:
         """Whether the gateway can serve, and why (per account: queue, modelled counter)."""
         store_ok = os.access(self.settings.store_dir, os.W_OK)
         ok = self.started and not self.stopping and store_ok
-        doc = {
+        doc: dict[str, Any] = {
             "ok": ok,
             "started": self.started,
             "stopping": self.stopping,
@@ -176,7 +221,23 @@ class Gateway:
                 for a in self.accounts
             ],
         }
+        credentials = self.credentials
+        if credentials is not None:
+            doc["clients"] = {
+                "file": None if credentials.path is None else str(credentials.path),
+                "in_use": len(credentials.table.clients),
+                "skipped": len(credentials.table.skipped),
+                "problem": credentials.problem,
+            }
         return ok, doc
+
+    def _credentials_gauge(self) -> CredentialsGauge:
+        credentials = self.credentials
+        assert credentials is not None
+        table = credentials.table
+        return CredentialsGauge(
+            len(table.clients), credentials.problem is not None, dict(credentials.reloads)
+        )
 
     def _gauges(self) -> Iterator[LaneGauge]:
         for lane in self._lanes.values():
@@ -209,10 +270,15 @@ class Gateway:
         except BodyError as exc:
             return self._done(caller, label, refusal(exc.code))
         urlpath = f"/0/private/{method}"
-        if not signature_matches(
+        signed = signature_matches(
             principal.secret, urlpath, parts.nonce_text, body, headers.get("api-sign", "")
-        ):
+        )
+        if principal.named:
+            self.metrics.authenticated(principal.client, signed)
+        if not signed:
             return self._done(caller, label, refusal("EAPI:Invalid signature"))
+        if not principal.permits(method):  # nothing goes upstream
+            return self._done(caller, label, refusal(PERMISSION_DENIED))
         digest = self.replays.admit(principal.client + principal.account.key_id, method, body)
         if digest is None:
             return self._done(caller, label, refusal("EAPI:Invalid nonce"))
@@ -249,6 +315,65 @@ class Gateway:
         call = self.forward(account, method, fields, client)
         return asyncio.run_coroutine_threadsafe(call, self.loop).result(timeout)
 
+    def take_turn(
+        self,
+        account: str,
+        method: str,
+        call: Callable[[], T],
+        *,
+        client: str = "internal",
+        max_wait_s: float | None = None,
+    ) -> T:
+        """Run ``call``, one private call of ``method`` made by an in-process client of
+        ``account``'s key with its own ``KrakenClient`` (the dashboard's monitor), in the key's
+        lane: it waits for its turn and the rate budget like the bots' calls, is charged to the
+        rate model and counted in the metrics under ``client``. The caller's client reports
+        Kraken's invalid nonces to the shared counter itself.
+
+        Blocks the calling thread (never the gateway's loop) and returns what ``call`` returns or
+        raises what it raises. A call the lane refuses (queue full, wait longer than
+        ``max_wait_s``, stopping) raises the :class:`~broker.KrakenAPIError` a bot would get, and
+        ``call`` never runs."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or self.stopping:
+            raise api_error_from_codes([STOPPING], account=account, method=method)
+        value: list[T] = []
+        failure: list[KrakenError] = []
+
+        def run() -> Reply:
+            try:
+                value.append(call())
+            except KrakenError as exc:
+                failure.append(exc)
+                return from_call(exc)
+            return from_call(None)
+
+        wait = self._lane_of[account].max_wait_s if max_wait_s is None else max_wait_s
+        turn = asyncio.run_coroutine_threadsafe(
+            self._turn(account, method, run, client, wait), loop
+        )
+        try:
+            reply = turn.result(wait + self.settings.request_timeout_s + TURN_MARGIN_S)
+        except concurrent.futures.TimeoutError:
+            raise KrakenTimeout(
+                "no answer from the gateway's lane in time; the call may have been sent",
+                account=account,
+                method=method,
+            ) from None
+        if failure:
+            raise failure[0]
+        if value:
+            return value[0]
+        raise api_error_from_codes(list(reply.codes), account=account, method=method)
+
+    async def _turn(
+        self, account: str, method: str, run: Run, client: str, max_wait_s: float
+    ) -> Reply:
+        reply, job = await self._queue(account, method, b"", None, run=run, max_wait_s=max_wait_s)
+        assert reply is not None
+        caller = _Caller(client, account)
+        return self._done(caller, method_label(method, private=True), reply, job, reported=True)
+
     async def public_call(self, method: str, query: str) -> Reply:
         """Answer ``GET /0/public/<method>?<query>``."""
         label = method_label(method, private=False)
@@ -266,11 +391,14 @@ class Gateway:
         method: str,
         fields: bytes,
         disconnected: Callable[[], Awaitable[object]] | None,
+        *,
+        run: Run | None = None,
+        max_wait_s: float | None = None,
     ) -> tuple[Reply | None, Job | None]:
         lane = self._lane_of[account]
         if self.stopping:
             return refusal(STOPPING, outcome="upstream_error", status=503), None
-        job = lane.submit(method, fields)
+        job = lane.submit(method, fields, run=run, max_wait_s=max_wait_s)
         if isinstance(job, Reply):
             return job, None
         if disconnected is not None and job.started_at is None:  # queued: watch the client
@@ -283,7 +411,17 @@ class Gateway:
                 return None, job
         return await asyncio.shield(job.future), job
 
-    def _done(self, caller: _Caller, method: str, reply: Reply, job: Job | None = None) -> Reply:
+    def _done(
+        self,
+        caller: _Caller,
+        method: str,
+        reply: Reply,
+        job: Job | None = None,
+        *,
+        reported: bool = False,
+    ) -> Reply:
+        """Count an answered call (``reported``: the caller's own client reports invalid
+        nonces)."""
         lane = self._lane_of.get(caller.account)
         account = lane.account if lane is not None else caller.account
         self.metrics.record(
@@ -293,6 +431,7 @@ class Gateway:
             reply,
             queue_wait_s=job.queue_wait_s if job is not None else None,
             upstream_s=job.upstream_s if job is not None else None,
+            count_invalid_nonce=not reported,
         )
         return reply
 

@@ -13,6 +13,10 @@ Order: counted calls (those that add to Kraken's call counter) leave in arrival 
 A call is answered ``EAPI:Rate limit exceeded`` by the gateway, and never sent, when the queue is
 full, when the rate model already predicts a wait beyond ``max_wait_s``, or when it is still
 queued ``max_wait_s`` after it arrived.
+
+A job may also carry its own ``run`` instead of form fields: a call made by an in-process client
+of the key (the dashboard's monitor under ``up --gateway``, with its own ``KrakenClient``), run in
+the writer's slot, so it takes its turn and is charged like the bots' calls.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ log = logging.getLogger("krakenwatch.gateway")
 
 #: sends one private call: (method, form fields without a nonce) -> Kraken's answer
 Send = Callable[[str, bytes], ForwardedAnswer]
+#: makes one private call itself (an in-process client's) and says how it went
+Run = Callable[[], Reply]
 REFUSAL_REASONS = ("queue_full", "wait")
 STOPPING = "EService:Unavailable:the krakenwatch gateway is stopping; nothing was sent"
 #: something unexpected broke while the call was being forwarded: it may have reached Kraken
@@ -63,6 +69,8 @@ class Job:
     queued_at: float
     deadline: float
     future: asyncio.Future[Reply] = field(repr=False)
+    #: the call itself, for an in-process client (``None``: send ``fields``)
+    run: Run | None = field(default=None, repr=False)
     started_at: float | None = None
     finished_at: float | None = None
 
@@ -115,20 +123,30 @@ class Lane:
         """Calls waiting (the one in flight not included)."""
         return len(self._queue)
 
-    def submit(self, method: str, fields: bytes) -> Job | Reply:
+    def submit(
+        self,
+        method: str,
+        fields: bytes,
+        *,
+        run: Run | None = None,
+        max_wait_s: float | None = None,
+    ) -> Job | Reply:
         """Queue a call (sent at once when the key is free and the call fits); a :class:`Reply`
-        instead when it is refused at once (nothing sent). Call it on the event loop."""
+        instead when it is refused at once (nothing sent). Call it on the event loop. ``run``:
+        the call of an in-process client, made in the writer's slot; ``max_wait_s``: this call's
+        own limit on waiting (default: the lane's)."""
         if self._closing:
             return refusal(STOPPING, outcome="upstream_error", status=503)
         cost = call_cost(method)
         ahead = sum(job.cost for job in self._queue)
         if len(self._queue) >= self.capacity:
             return self._refused("queue_full")
-        if self.rate.wait_s(cost, ahead) > self.max_wait_s:
+        patience = self.max_wait_s if max_wait_s is None else max_wait_s
+        if self.rate.wait_s(cost, ahead) > patience:
             return self._refused("wait")
         loop = asyncio.get_running_loop()
         now = self._clock()
-        job = Job(method, fields, cost, now, now + self.max_wait_s, loop.create_future())
+        job = Job(method, fields, cost, now, now + patience, loop.create_future(), run)
         self._queue.append(job)
         self._pump()
         return job
@@ -211,6 +229,8 @@ class Lane:
     def _forward(self, job: Job) -> Reply:
         """In a worker thread: send the call and turn whatever happens into a reply."""
         try:
+            if job.run is not None:
+                return job.run()
             return from_kraken(self._send(job.method, job.fields))
         except TransportError as exc:
             log.warning("%s %s: %s", self.account, job.method, exc.message)

@@ -5,6 +5,11 @@ which names are acceptable at all.
   forwarded again (two threads of an unmodified krakenex can send identical ``Balance`` bodies in
   the same millisecond, and both want their balance). Every other private method, known or not,
   is treated as state-changing: a byte-identical repeat within the replay window is refused.
+* :data:`MOVES_FUNDS` — private methods that move funds out of the account or between wallets and
+  accounts, create (sub)accounts or deposit addresses, or allocate/stake: a gateway client
+  credential may call them only when its ``allow`` list names them (see :func:`permitted`).
+  Decided by name, whatever the parameters (``DepositAddresses`` only creates an address with
+  ``new=true``, but is listed: a bot has no business asking for one).
 * :data:`KNOWN_PRIVATE` / :data:`KNOWN_PUBLIC` — the names used as the ``method`` label of the
   metrics; any other (well-formed) name is forwarded but labelled ``other``, so a client cannot
   grow the number of series.
@@ -19,10 +24,12 @@ __all__ = [
     "CACHEABLE_PUBLIC",
     "KNOWN_PRIVATE",
     "KNOWN_PUBLIC",
+    "MOVES_FUNDS",
     "OTHER",
     "READ_ONLY",
     "is_read_only",
     "method_label",
+    "permitted",
     "valid_method",
 ]
 
@@ -61,9 +68,26 @@ READ_ONLY: frozenset[str] = frozenset(
     }
 )
 
+#: private methods that move funds (Kraken's Funding, Subaccounts and Earn sections, and the
+#: legacy staking calls): refused to gateway clients whose ``allow`` does not name them
+MOVES_FUNDS: frozenset[str] = frozenset(
+    {
+        "Withdraw",  # funds leave the account
+        "WithdrawCancel",  # changes the fate of a withdrawal
+        "WalletTransfer",  # spot wallet -> futures wallet
+        "AccountTransfer",  # between master and subaccounts
+        "CreateSubaccount",
+        "DepositAddresses",  # new=true creates a deposit address
+        "Earn/Allocate",  # funds into an earn strategy
+        "Earn/Deallocate",
+        "Stake",  # legacy staking (replaced by Earn/Allocate)
+        "Unstake",
+    }
+)
+
 #: private methods that place, edit or cancel orders, move funds, allocate or create something
 #: (listed for the metrics labels; anything not in READ_ONLY is treated as state-changing anyway)
-_STATE_CHANGING: frozenset[str] = frozenset(
+_STATE_CHANGING: frozenset[str] = MOVES_FUNDS | frozenset(
     {
         "AddOrder",
         "AddOrderBatch",
@@ -75,14 +99,6 @@ _STATE_CHANGING: frozenset[str] = frozenset(
         "CancelOrderBatch",
         "AddExport",
         "RemoveExport",
-        "DepositAddresses",  # new=true creates an address
-        "Withdraw",
-        "WithdrawCancel",
-        "WalletTransfer",
-        "AccountTransfer",
-        "CreateSubaccount",
-        "Earn/Allocate",
-        "Earn/Deallocate",
     }
 )
 
@@ -118,6 +134,14 @@ def valid_method(name: str) -> bool:
 
 def is_read_only(method: str) -> bool:
     return method in READ_ONLY
+
+
+def permitted(method: str, allow: frozenset[str] | None) -> bool:
+    """Whether a gateway client whose ``allow`` list is ``allow`` may call ``method``: only the
+    listed methods when there is a list, else every method but those that move funds."""
+    if allow is None:
+        return method not in MOVES_FUNDS
+    return method in allow
 
 
 def method_label(method: str, *, private: bool) -> str:

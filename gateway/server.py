@@ -19,7 +19,19 @@ import uvicorn
 
 from .core import Gateway
 
-__all__ = ["GatewayThread", "base_url", "bind", "run"]
+__all__ = ["LOOPBACK", "GatewayThread", "base_url", "bind", "exposure_warning", "run"]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def exposure_warning(host: str) -> str | None:
+    """What to say when the gateway listens on ``host`` beyond loopback (``None``: nothing)."""
+    if host in LOOPBACK:
+        return None
+    return (
+        f"warning: listening on {host}: anyone who can reach this port and knows an account's "
+        "API secret can trade through it; keep it on a private network"
+    )
 
 
 def bind(host: str, port: int) -> socket.socket:

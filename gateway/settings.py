@@ -23,8 +23,10 @@ from broker import (
 )
 from broker.accounts import DEFAULT_API_URL
 from broker.limits import DEFAULT_TIER, Tier, parse_tier
-from broker.paths import default_data_dir, nonce_store_dir
+from broker.paths import default_data_dir, nonce_store_dir, nonce_sync_default
+from broker.stores import check_store_spec, nonce_store_spec
 
+from .clientfile import default_config_path
 from .replay import DEFAULT_CAPACITY, DEFAULT_WINDOW_S
 
 __all__ = ["GatewayConfig", "GatewaySettings", "load_config"]
@@ -35,6 +37,11 @@ class GatewaySettings:
     api_url: str = DEFAULT_API_URL
     #: the nonce store shared with ``up``, ``check`` and Python bots on this host
     store_dir: Path = field(default_factory=lambda: nonce_store_dir(default_data_dir()))
+    #: ``file`` or a Redis URL (``KRAKENWATCH_NONCE_STORE``); ``None``: the process environment's
+    nonce_store: str | None = None
+    #: sync each nonce record to disk before its request (``KRAKENWATCH_NONCE_SYNC``); ``None``:
+    #: the process environment's
+    durable: bool | None = None
     #: the tier of accounts without ``KRAKEN_<ACCOUNT>_TIER`` (``KRAKENWATCH_TIER``)
     default_tier: str = DEFAULT_TIER
     #: per request to Kraken (``KRAKENWATCH_REQUEST_TIMEOUT``)
@@ -52,6 +59,10 @@ class GatewaySettings:
     rate_limited: bool = True
     replay_window_s: float = DEFAULT_WINDOW_S
     replay_capacity: int = DEFAULT_CAPACITY
+    #: the client credentials file (``None``: only the accounts' own keys)
+    config_path: Path | None = None
+    #: how often the client file is checked for changes (besides SIGHUP)
+    reload_interval_s: float = 1.0
 
     def tier_of(self, account: AccountConfig) -> Tier:
         return parse_tier(account.tier or self.default_tier)
@@ -88,7 +99,8 @@ def load_config(
     **overrides: object,
 ) -> GatewayConfig:
     """Accounts and settings from the environment over ``.env``; ``overrides`` set
-    :class:`GatewaySettings` fields (the command line's flags)."""
+    :class:`GatewaySettings` fields (the command line's flags). The client file is
+    ``config_path`` when given, else ``gateway.toml`` in the data dir."""
     env = load_environment(environ, env_file, use_dotenv=use_dotenv)
     discovery = discover_accounts(env)
     errors = discovery.errors
@@ -104,9 +116,15 @@ def load_config(
         tier = parse_tier(tier).name
     except ValueError as exc:
         raise ConfigurationError(f"KRAKENWATCH_TIER: {exc}", variable="KRAKENWATCH_TIER") from None
+    nonce_store = nonce_store_spec(env)
+    check_store_spec(nonce_store)
+    if overrides.get("config_path") is None:
+        overrides["config_path"] = default_config_path(discovery.data_dir)
     settings = GatewaySettings(
         api_url=discovery.api_url,
         store_dir=nonce_store_dir(discovery.data_dir),
+        nonce_store=nonce_store,
+        durable=nonce_sync_default(env),
         default_tier=tier,
         request_timeout_s=_seconds(env, "KRAKENWATCH_REQUEST_TIMEOUT", 10.0, 300.0),
         **overrides,  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ import requests
 
 from .release import released_threads, run_released, serve_released
 
-__all__ = ["CLIENTS", "BotsRun", "make_bot", "run_bot_processes", "run_threads"]
+__all__ = ["CLIENTS", "BotsRun", "krakenex_api", "make_bot", "run_bot_processes", "run_threads"]
 
 CLIENTS = ("krakenex", "kraken-sdk", "ccxt")
 GATEWAY_HEADER = "X-Krakenwatch-Gateway"
@@ -48,11 +48,17 @@ def _from_exception(exc: BaseException) -> str:
     return code.group(1).strip() if code else type(exc).__name__
 
 
-def _krakenex(key: str, secret: str, url: str) -> Bot:
+def krakenex_api(key: str, secret: str, url: str) -> Any:
+    """An unmodified ``krakenex.API`` on ``key``/``secret`` whose base URL is ``url``."""
     import krakenex
 
     api = krakenex.API(key, secret)
     api.uri = url
+    return api
+
+
+def _krakenex(key: str, secret: str, url: str) -> Bot:
+    api = krakenex_api(key, secret, url)
 
     def call(method: str) -> str:
         errors = api.query_private(method, timeout=30)["error"]

@@ -17,12 +17,13 @@ from gateway.server import GatewayThread
 
 from .env import subprocess_environ
 from .net import eventually, free_port
-from .procs import krakenwatch, spawn, stop_group
+from .procs import krakenwatch, run_krakenwatch, spawn, stop_group
 
 __all__ = [
     "GatewayProcess",
     "account",
     "account_environ",
+    "add_client",
     "gateway_process",
     "gateway_thread",
 ]
@@ -98,3 +99,19 @@ def gateway_process(
         yield running
     finally:
         stop_group(proc)
+
+
+def add_client(
+    env: Mapping[str, str], workdir: Path, name: str, account: str = "MASTER", *args: str
+) -> tuple[str, str]:
+    """``krakenwatch gateway add-client NAME --account ACCOUNT ARGS`` (a real process): the key
+    and secret it printed."""
+    done = run_krakenwatch(
+        "gateway", "add-client", name, "--account", account, *args, env=env, cwd=workdir
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"add-client {name} exited {done.returncode}: {done.stderr.strip()}")
+    lines = dict(
+        line.split("=", 1) for line in done.stdout.splitlines() if not line.startswith("#")
+    )
+    return lines["KRAKEN_API_KEY"], lines["KRAKEN_API_SECRET"]

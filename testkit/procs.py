@@ -23,8 +23,10 @@ from .net import free_port, http_get
 
 __all__ = [
     "UpProcess",
+    "assert_one_line_error",
     "krakenwatch",
     "rss_mib",
+    "run_krakenwatch",
     "spawn",
     "start_healthy",
     "start_up",
@@ -40,6 +42,34 @@ KRAKENWATCH = (sys.executable, "-m", "dashboard.cli")
 def krakenwatch(*args: str) -> list[str]:
     """The argv of ``krakenwatch ARGS`` run by this interpreter."""
     return [*KRAKENWATCH, *args]
+
+
+def run_krakenwatch(
+    *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``krakenwatch ARGS`` to completion with ``env`` (over a clean environment that can import
+    the repository), its output captured as text."""
+    return subprocess.run(
+        krakenwatch(*args),
+        env=subprocess_environ(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], *culprits: str, prefix: str = ""
+) -> None:
+    """A command's refusal: exit code 2, one line on stderr (starting with ``prefix``) naming
+    every culprit, no traceback, nothing on stdout."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(prefix), result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    for culprit in culprits:
+        assert culprit in lines[0], lines[0]
 
 
 def spawn(

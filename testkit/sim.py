@@ -27,6 +27,7 @@ __all__ = [
     "make_key",
     "master_environment",
     "one_key_simulator",
+    "race_simulator",
     "scenario_document",
     "scenario_simulator",
     "scenario_values",
@@ -59,6 +60,18 @@ def one_key_simulator(name: str, **scenario: Any) -> Iterator[tuple[Simulator, s
         yield sim, key, secret
     finally:
         sim.stop()
+
+
+@contextmanager
+def race_simulator(*names: str) -> Iterator[tuple[Simulator, list[tuple[str, str]]]]:
+    """A strict simulator for races: one fresh key per name (each key's stats under its name),
+    0-30 ms jitter before judging, no rate limit, no lockout. Yields it and the ``(key, secret)``
+    pairs in ``names`` order."""
+    keys = [make_key(f"race-{name}") for name in names]
+    specs = [KeySpec(key=k, secret=s, name=n) for (k, s), n in zip(keys, names, strict=True)]
+    scenario = Scenario(keys=specs, tier="unlimited", lockout_threshold=0, latency_ms=(0.0, 30.0))
+    with Simulator(scenario) as sim:
+        yield sim, keys
 
 
 def master_environment(url: str, key: str, secret: str, **extra: str) -> dict[str, str]:

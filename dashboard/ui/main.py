@@ -18,6 +18,7 @@ pages = [
     st.Page("pages/timeline.py", title="Timeline", icon=":material/timeline:"),
     st.Page("pages/balances.py", title="Balances", icon=":material/account_balance_wallet:"),
     st.Page("pages/nonce.py", title="Nonce & clock", icon=":material/schedule:"),
+    st.Page("pages/gateway.py", title="Gateway", icon=":material/alt_route:"),
     st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
 ]
 st.navigation(pages).run()

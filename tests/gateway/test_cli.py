@@ -13,33 +13,21 @@ from pathlib import Path
 import krakenex
 import pytest
 
-from testkit.env import subprocess_environ
 from testkit.gateway import account_environ, gateway_process
 from testkit.net import http_get
-from testkit.procs import krakenwatch, stop_group
+from testkit.procs import assert_one_line_error as one_line_error
+from testkit.procs import run_krakenwatch, stop_group
 from testkit.sim import make_key
 
 KEY, SECRET = make_key("cli")
 
 
 def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        krakenwatch("gateway", *args),
-        env=subprocess_environ(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_krakenwatch("gateway", *args, env=env, cwd=cwd)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *culprits: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("krakenwatch gateway: "), result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
-    for culprit in culprits:
-        assert culprit in lines[0], lines[0]
+    one_line_error(result, *culprits, prefix="krakenwatch gateway: ")
 
 
 @pytest.mark.slow

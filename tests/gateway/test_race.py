@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator import KeySpec, Scenario, Simulator
 from testkit.bots import run_bot_processes
 from testkit.gateway import account_environ, gateway_process
-from testkit.sim import make_key
+from testkit.sim import race_simulator
 
 CALLS = 10
 
@@ -32,14 +31,8 @@ def load(url: str, key: str, secret: str) -> list[dict[str, object]]:
 
 @pytest.mark.slow
 def test_krakenex_kraken_sdk_and_ccxt_on_one_key_through_the_gateway(tmp_path: Path) -> None:
-    (key, secret), (direct_key, direct_secret) = make_key("race"), make_key("race-direct")
-    specs = [
-        KeySpec(key=key, secret=secret, name="race"),
-        KeySpec(key=direct_key, secret=direct_secret, name="direct"),
-    ]
-    scenario = Scenario(keys=specs, tier="unlimited", lockout_threshold=0, latency_ms=(0.0, 30.0))
     total = CALLS * 12
-    with Simulator(scenario) as sim:
+    with race_simulator("race", "direct") as (sim, [(key, secret), (direct_key, direct_secret)]):
         env = account_environ({"MASTER": (key, secret)}, sim.url, tmp_path / "data")
         with gateway_process(env, tmp_path, ["--no-rate-model"]) as gw:
             through = run_bot_processes(load(gw.url, key, secret)).outcomes

@@ -1,0 +1,87 @@
+"""Gateway: the signing gateway's traffic (``up --gateway``): calls per account and client, the
+client credentials, outcomes over time, queue waits, the last errors."""
+
+import streamlit as st
+
+from dashboard.embedded import EmbeddedGateway
+from dashboard.ui.common import REFRESH_EVERY, require_service
+from dashboard.views.gateway import (
+    calls_frame,
+    clients_frame,
+    errors_frame,
+    outcomes_chart,
+    outcomes_frame,
+    queue_frame,
+    totals,
+)
+from gateway.traffic import TrafficSnapshot
+
+service = require_service()
+st.title("Gateway")
+embedded = service.gateway
+if embedded is None:
+    st.info(
+        "No signing gateway runs in this process. Start the dashboard with "
+        "`krakenwatch up --gateway` (or run `krakenwatch gateway` on its own) and point your bots "
+        "at it instead of https://api.kraken.com."
+    )
+    st.stop()
+st.caption(
+    f"Bots use **{embedded.url}** instead of https://api.kraken.com. The monitor's own calls take "
+    "their turn in the same lanes (client `monitor`)."
+)
+
+
+def client_credentials(embedded: EmbeddedGateway, traffic: TrafficSnapshot) -> None:
+    credentials = embedded.gateway.credentials
+    if credentials is None:
+        return
+    st.subheader("Client credentials")
+    if credentials.problem:
+        st.error(f"{credentials.problem}. The previous credentials stay in use.")
+    for reason in credentials.table.skipped:
+        st.warning(reason)
+    clients = credentials.table.clients
+    if clients:
+        st.table(clients_frame(clients, traffic), hide_index=True)
+    else:
+        st.caption(
+            "No client credential: bots sign with the account's own key. Issue one per bot with "
+            "`krakenwatch gateway add-client NAME --account LABEL`."
+        )
+    st.caption(f"From {credentials.path}, re-read when it changes.")
+
+
+@st.fragment(run_every=REFRESH_EVERY)
+def gateway_page(embedded: EmbeddedGateway) -> None:
+    traffic = embedded.gateway.metrics.traffic.snapshot()
+    _, health = embedded.gateway.health()
+    summary = totals(traffic)
+    calls, ok, refused = st.columns(3)
+    calls.metric("Private calls", summary.calls)
+    ok.metric("Answered ok", summary.ok_share)
+    refused.metric(
+        "Kraken's invalid-nonce / rate-limit answers",
+        summary.prevented_failed,
+        help="What the gateway exists to prevent; anything but 0 means another program uses the key",
+    )
+    st.subheader("Calls per account and client")
+    st.table(calls_frame(traffic), hide_index=True)
+    client_credentials(embedded, traffic)
+    st.subheader("Outcomes over time (last hour, per 10 s)")
+    outcomes = outcomes_frame(traffic)
+    if outcomes.empty:
+        st.caption("No call through the gateway yet.")
+    else:
+        st.altair_chart(outcomes_chart(outcomes), width="stretch")
+    st.subheader("Queue")
+    st.dataframe(queue_frame(traffic, health["accounts"]), hide_index=True, width="stretch")
+    st.subheader("Last errors")
+    errors = errors_frame(traffic)
+    if errors.empty:
+        st.caption("No error since the gateway started.")
+    else:
+        st.table(errors, hide_index=True)
+
+
+gateway_page(embedded)
