@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.checklist import CHECK_TITLES
 from simulator import KeySpec, Scenario, Simulator
 from testkit.bots import krakenex_api
 from testkit.browser import chromium_page
@@ -26,7 +27,7 @@ def page_texts(base: str) -> list[str]:
     frames: list[str] = []
     with chromium_page(frames) as page:
         page.goto(base + "/", wait_until="domcontentloaded")
-        page.get_by_text("gateway_client_auth").first.wait_for(timeout=30_000)
+        page.get_by_text(CHECK_TITLES["gateway_client_auth"]).first.wait_for(timeout=30_000)
         overview = page.content()
         page.get_by_role("link", name="Gateway").click()
         page.locator("[data-testid='stTable']", has_text="reader").first.wait_for(timeout=30_000)
