@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from . import __version__
+import dashboard
 
 DESCRIPTION = """\
 krakenwatch: an observable ops dashboard for Kraken trading-bot accounts.
@@ -14,6 +15,16 @@ krakenwatch: an observable ops dashboard for Kraken trading-bot accounts.
 Connects the configured MASTER and USER Kraken accounts with nonce-safe logic, verifies them
 against the post-deploy checklist, and exports Prometheus metrics.
 """
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (see ``dashboard.__getattr__``)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        parser.exit(message=f"krakenwatch {dashboard.__version__}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"krakenwatch {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     # listed here; `main` hands its arguments to the simulator's own parser, so that no other
     # command imports the simulator

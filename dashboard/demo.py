@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 
 from .config import load_settings
-from .serve import serve
 
 __all__ = ["add_demo_arguments", "run_demo"]
 
@@ -28,6 +27,8 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     from simulator import Simulator, builtin_scenario, scenario_environment
+
+    from .serve import serve
 
     scenario = builtin_scenario("demo")
     scenario.tier = "pro"

@@ -10,7 +10,6 @@ from broker import ConfigurationError
 
 from .config import Settings, add_env_file_argument, load_settings
 from .errors import DashboardError
-from .service import Service
 
 __all__ = ["add_up_arguments", "run_up", "serve"]
 
@@ -37,7 +36,9 @@ def run_up(args: argparse.Namespace) -> int:
 
 def serve(settings: Settings, address: str, port: int) -> int:
     """Serve the app for ``settings`` on ``address:port`` until the server stops; the exit code."""
+    # imported here: `krakenwatch check` builds the same parser and needs none of this
     from .runtime import build_app
+    from .service import Service
 
     for problem in settings.all_problems:
         print(f"krakenwatch: {problem.severity}: {problem}", file=sys.stderr)
