@@ -18,7 +18,14 @@ from broker import ConfigurationError, InvalidNonceError, PermissionDeniedError
 from .config import NO_ACCOUNT, NO_ACCOUNT_HELP, Settings
 from .status import AccountState, AccountStatus, Snapshot
 
-__all__ = ["Check", "CheckStatus", "build_checklist", "verify_document"]
+__all__ = [
+    "Check",
+    "CheckStatus",
+    "account_checks",
+    "build_checklist",
+    "global_checks",
+    "verify_document",
+]
 
 
 class CheckStatus(StrEnum):
@@ -45,13 +52,25 @@ class Check:
 
 
 def build_checklist(snapshot: Snapshot, settings: Settings) -> list[Check]:
-    checks = [_configuration(settings), _started(snapshot)]
-    for status in snapshot.accounts:
-        checks.extend(_account_checks(status, snapshot.taken_at, settings))
-    checks.append(_clock(snapshot, settings))
-    checks.append(_kraken_status(snapshot))
-    checks.extend(_bot_log(snapshot, settings))
-    return checks
+    configuration, started, *others = global_checks(snapshot, settings)
+    per_account = [
+        check
+        for status in snapshot.accounts
+        for check in account_checks(status, snapshot.taken_at, settings)
+    ]
+    return [configuration, started, *per_account, *others]
+
+
+def global_checks(snapshot: Snapshot, settings: Settings) -> list[Check]:
+    """The items that are not per account: configuration, monitor started, then the clock,
+    Kraken's status and the bot-log items."""
+    return [
+        _configuration(settings),
+        _started(snapshot),
+        _clock(snapshot, settings),
+        _kraken_status(snapshot),
+        *_bot_log(snapshot, settings),
+    ]
 
 
 def _configuration(settings: Settings) -> Check:
@@ -92,7 +111,9 @@ def _started(snapshot: Snapshot) -> Check:
     )
 
 
-def _account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Check]:
+def account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Check]:
+    """One account's items at ``now``. Time matters to them only through the freshness of the
+    last success (:meth:`AccountStatus.is_fresh`), apart from the ages written in details."""
     if not a.configured:
         return [
             Check(
