@@ -19,6 +19,7 @@ from starlette.routing import Route
 from .auth import basic_auth_ok
 from .metrics import CONTENT_TYPE
 from .service import Service
+from .sockets import no_delay
 
 __all__ = ["HeadlessServer", "create_routes", "headless_app"]
 
@@ -90,6 +91,7 @@ class HeadlessServer:
 
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.create_server((host, port), family=family)
+        no_delay(self._socket)
         config = uvicorn.Config(headless_app(service), log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

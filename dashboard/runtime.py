@@ -8,6 +8,7 @@ same process) reach the service through :func:`current_service`.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ import streamlit as st
 from .config import load_settings
 from .routes import create_routes
 from .service import Service
+from .sockets import no_delay_on_listening_sockets
 
 __all__ = ["PAGES", "build_app", "current_service", "make_lifespan", "set_service"]
 
@@ -53,6 +55,12 @@ def make_lifespan(
         running.start()
         set_service(running)
         log.info("krakenwatch monitor started for %d account(s)", len(running.settings.accounts))
+        # the server's socket is bound and listening by now (see dashboard.sockets)
+        no_delay_on_listening_sockets()
+        # what start-up loaded (Streamlit, pandas, ...) lives as long as the process: keep it out
+        # of the collector's full passes, which otherwise run over it during scrapes
+        gc.collect()
+        gc.freeze()
         try:
             yield {"service": running}
         finally:
