@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.config import load_settings
 from dashboard.gauges import SnapshotGauges
-from dashboard.routes import HeadlessServer
+from dashboard.routes import HeadlessServer, accepts_gzip
 from dashboard.service import Service
 from simulator import OtherWriter
 from testkit.net import eventually, http_get
@@ -296,3 +297,18 @@ def test_cached_lines_are_what_a_rebuild_writes_as_freshness_runs_out(tmp_path: 
         assert value(parse(fresh_text), "krakenwatch_account_up", account=account) == 1.0
         assert value(stale, "krakenwatch_account_up", account=account) == 0.0
         assert value(stale, "krakenwatch_check_success", check="connected", account=account) == 0
+
+
+def test_metrics_are_gzipped_for_clients_that_accept_it(tmp_path: Path) -> None:
+    with scenario_simulator("healthy") as (_sim, env), running(env, tmp_path) as (_, url):
+        wait_for(url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 1.0)
+        plain = http_get(url + "/metrics")[2]  # no Accept-Encoding
+        zipped = requests.get(url + "/metrics", headers={"Accept-Encoding": "gzip"}, timeout=10)
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert int(zipped.headers["Content-Length"]) < len(zipped.content) / 4
+    assert parse(zipped.text).keys() == parse(plain).keys()
+
+
+def test_accept_encoding_is_read_as_http_says() -> None:
+    assert accepts_gzip("gzip") and accepts_gzip("deflate, gzip;q=0.5") and accepts_gzip("GZIP")
+    assert not accepts_gzip("") and not accepts_gzip("identity") and not accepts_gzip("gzip;q=0")
