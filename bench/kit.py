@@ -12,6 +12,7 @@ from pathlib import Path
 
 from simulator import KeySpec, Scenario, Simulator
 from simulator.builtin import fake_key, fake_secret
+from testkit.browser import CHROMIUM, CHROMIUM_ARGS
 from testkit.env import ROOT, clean_environ, subprocess_environ
 from testkit.sim import simulator_process
 
@@ -22,6 +23,7 @@ __all__ = [
     "external_simulator",
     "fleet_keys",
     "key_spec",
+    "open_overview",
     "running",
     "subprocess_environ",
 ]
@@ -90,3 +92,23 @@ def external_simulator(ctx: Context, scenario: Scenario, name: str) -> Iterator[
     GIL, as with a remote Kraken); yields its URL."""
     with simulator_process(scenario, ctx.scratch(f"sim-{name}")) as url:
         yield url
+
+
+def open_overview(url: str, reps: int) -> list[float]:
+    """Seconds from ``goto`` until the overview's verdict is visible, per run (fresh page each)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            times = []
+            for _ in range(reps):
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                t0 = time.perf_counter()
+                page.goto(url + "/")
+                page.get_by_text("Deploy verified").first.wait_for(timeout=120_000)
+                times.append(time.perf_counter() - t0)
+                page.close()
+            return times
+        finally:
+            browser.close()
