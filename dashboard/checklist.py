@@ -9,7 +9,7 @@ no data is never a pass. The same items feed the Overview page, ``/api/verify``,
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
@@ -47,8 +47,9 @@ class Check:
     required: bool = True
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON types (the status as its string)."""
-        return {**asdict(self), "status": str(self.status)}
+        """Plain JSON types (the status as its string). Every field is a plain value, so no deep
+        copy (``dataclasses.asdict``) is needed: at 200 accounts that was most of the document."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "status": str(self.status)}
 
 
 def build_checklist(snapshot: Snapshot, settings: Settings) -> list[Check]:
