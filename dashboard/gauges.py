@@ -11,7 +11,10 @@ rebuild would write. The handful of global lines is written on every scrape.
 
 The text follows the Prometheus exposition format as ``prometheus_client`` writes it (HELP and
 TYPE, then the samples of one family together). To add a per-account gauge: a :class:`Family` in
-:data:`ACCOUNT_FAMILIES` and its samples in :func:`account_samples`.
+:data:`ACCOUNT_FAMILIES` and its samples in :func:`account_samples`, as a function of the account's
+status and ``up`` alone (that is what the cache is keyed on). A gauge that also depends on
+something else that changes (a price table, say) belongs with the global lines, written on every
+scrape, or needs that input in the cache key of :meth:`SnapshotGauges._account`.
 """
 
 from __future__ import annotations
