@@ -138,12 +138,13 @@ def render(
     header.add("mode", mode)
     header.add("load average (1 min) at start / end", f"{load[0]} / {load[1]}")
     header.add("total run time", f"{elapsed_s:.0f} s")
-    summary = Table(["benchmark", "target", "verdict"])
+    summary = Table(["benchmark", "target", "measured", "verdict"])
     for s in sections:
-        verdict = (
-            s.status if s.status in ("ERROR", "no target", "not measured") else f"**{s.status}**"
-        )
-        summary.add(s.heading, s.target, verdict)
+        if s.verdicts and s.error is None:
+            for v in s.verdicts:  # every target with its figure
+                summary.add(s.heading, v.target, v.measured, f"**{v.word}**")
+        else:  # no target, not measured, or the benchmark broke
+            summary.add(s.heading, s.target, "–", s.status)
     parts = [
         "# krakenwatch benchmark results",
         "",

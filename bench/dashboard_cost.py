@@ -25,10 +25,9 @@ from dashboard.config import load_settings
 from dashboard.runtime import set_service
 from dashboard.service import Service
 from simulator import KeySpec, Scenario, scenario_environment
-from testkit.browser import CHROMIUM, CHROMIUM_ARGS
 from testkit.procs import rss_mib, up_process
 
-from .kit import ROOT, Context, external_simulator, fleet_keys
+from .kit import ROOT, Context, external_simulator, fleet_keys, open_overview
 from .report import Section, Summary, Table
 
 NUMBER = 6
@@ -104,26 +103,6 @@ def _page_times(page: str, reps: int) -> list[float]:
     return times
 
 
-def _open_overview(url: str, reps: int) -> list[float]:
-    """Seconds from ``goto`` until the overview's verdict is visible, per run (fresh page each)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            times = []
-            for _ in range(reps):
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                t0 = time.perf_counter()
-                page.goto(url + "/")
-                page.get_by_text("Deploy verified").first.wait_for(timeout=120_000)
-                times.append(time.perf_counter() - t0)
-                page.close()
-            return times
-        finally:
-            browser.close()
-
-
 def _visible_times(ctx: Context, n: int, reps: int) -> list[float]:
     keys = fleet_keys(ctx, n, f"browser-{n}")
     workdir = ctx.scratch(f"browser-{n}")
@@ -133,7 +112,7 @@ def _visible_times(ctx: Context, n: int, reps: int) -> list[float]:
         up_process(_fleet_env(ctx, url, keys, workdir, "30"), workdir) as up,
     ):
         up.wait_verified(n)
-        return _open_overview(up.url, reps)
+        return open_overview(up.url, reps)
 
 
 def _memory(ctx: Context, n: int, first_s: float, last_s: float) -> tuple[float, float]:
@@ -146,7 +125,7 @@ def _memory(ctx: Context, n: int, first_s: float, last_s: float) -> tuple[float,
         up_process(_fleet_env(ctx, url, keys, workdir, "5"), workdir) as up,
     ):
         up.wait_verified(n)
-        _open_overview(up.url, 1)  # a browser has loaded the pages once, as after a deploy
+        open_overview(up.url, 1)  # a browser has loaded the pages once, as after a deploy
         started = time.monotonic()
         time.sleep(max(0.0, first_s - (time.monotonic() - started)))
         first = rss_mib(up.proc.pid)

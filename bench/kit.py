@@ -13,6 +13,7 @@ from pathlib import Path
 from simulator import KeySpec, Scenario, Simulator
 from simulator.builtin import fake_key, fake_secret
 from simulator.environment import scenario_environment
+from testkit.browser import CHROMIUM, CHROMIUM_ARGS
 from testkit.env import ROOT, clean_environ, subprocess_environ
 from testkit.gateway import GatewayProcess, gateway_process
 from testkit.sim import simulator_process
@@ -25,6 +26,7 @@ __all__ = [
     "fleet_keys",
     "gateway",
     "key_spec",
+    "open_overview",
     "running",
     "subprocess_environ",
 ]
@@ -104,3 +106,23 @@ def gateway(ctx: Context, scenario: Scenario, url: str, name: str) -> Iterator[G
     env = {**scenario_environment(scenario, url), "KRAKENWATCH_DATA_DIR": str(workdir / "data")}
     with gateway_process(env, workdir, ["--no-rate-model"]) as process:
         yield process
+
+
+def open_overview(url: str, reps: int) -> list[float]:
+    """Seconds from ``goto`` until the overview's verdict is visible, per run (fresh page each)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            times = []
+            for _ in range(reps):
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                t0 = time.perf_counter()
+                page.goto(url + "/")
+                page.get_by_text("Deploy verified").first.wait_for(timeout=120_000)
+                times.append(time.perf_counter() - t0)
+                page.close()
+            return times
+        finally:
+            browser.close()

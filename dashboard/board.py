@@ -3,13 +3,17 @@
 The pollers, the broker-to-event bridge and the snapshot all go through :class:`AccountBoard`: no
 other part holds the lock or the statuses. A change of state or permission is published as an
 event; counters and readings change quietly (the events that explain them come from elsewhere).
+
+Readers get one read-only copy per change of an account: :meth:`AccountBoard.statuses` copies an
+account only when it changed since the last read, so a scrape of 200 unchanged accounts copies
+nothing, and a reader can tell that an account changed by the copy being a new object.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from broker import KrakenError, NonceStatus
@@ -58,28 +62,45 @@ def initial_statuses(settings: Settings, now: float) -> list[AccountStatus]:
 
 
 class AccountBoard:
-    """Every account's :class:`AccountStatus`; reads return copies."""
+    """Every account's :class:`AccountStatus`; reads return shared read-only copies."""
 
     def __init__(self, statuses: Iterable[AccountStatus], publish: Publisher):
         self._lock = threading.Lock()
         self._accounts = {s.label: s for s in statuses}
+        #: the copy handed out for each account since its last change (dropped by a change)
+        self._copies: dict[str, AccountStatus] = {}
         self._publish = publish
 
     # -- reading ------------------------------------------------------------------------------
 
     def statuses(self) -> list[AccountStatus]:
-        """A copy of every status, in configuration order."""
+        """Every status, in configuration order: a copy made after the account's last change,
+        shared by every reader until the next one (read-only: never change it)."""
         with self._lock:
-            return [copy.deepcopy(s) for s in self._accounts.values()]
+            return [self._copy(label, status) for label, status in self._accounts.items()]
 
     def state(self, label: str) -> AccountState:
-        with self._status(label) as status:
-            return status.state
+        with self._lock:
+            return self._accounts[label].state
+
+    def _holds(self, label: str, test: Callable[[AccountStatus], bool]) -> bool:
+        """Whether ``test`` holds for ``label``'s status now (a change it makes needless is
+        skipped, and the account's shared copy stays)."""
+        with self._lock:
+            return test(self._accounts[label])
+
+    def _copy(self, label: str, status: AccountStatus) -> AccountStatus:
+        found = self._copies.get(label)
+        if found is None:
+            found = self._copies[label] = copy.deepcopy(status)
+        return found
 
     # -- transitions (published) --------------------------------------------------------------
 
     def set_state(self, label: str, state: AccountState, reason: str) -> None:
         """Move ``label`` to ``state``; a new state is published, a new reason only recorded."""
+        if self._holds(label, lambda s: s.state == state and s.reason == reason):
+            return
         with self._status(label) as status:
             previous = status.state
             if previous == state and status.reason == reason:
@@ -99,6 +120,10 @@ class AccountBoard:
         self, label: str, permission: str, granted: bool | None, code: str | None
     ) -> None:
         """Record what a call told about ``permission`` (None: nothing proven); changes published."""
+        if self._holds(
+            label, lambda s: permission in s.permissions and s.permissions[permission] == granted
+        ):
+            return
         with self._status(label) as status:
             changed = status.permissions.get(permission) != granted
             status.permissions[permission] = granted
@@ -149,5 +174,7 @@ class AccountBoard:
 
     @contextmanager
     def _status(self, label: str) -> Iterator[AccountStatus]:
+        """``label``'s status, to change under the lock (its shared copy is made anew)."""
         with self._lock:
+            self._copies.pop(label, None)
             yield self._accounts[label]

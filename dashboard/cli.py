@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from . import __version__
+import dashboard
+
 from .lifecycle import STOPPED
 
 #: the exit code of a command interrupted by Ctrl-C before it ran (128 + SIGINT, like a shell)
@@ -20,6 +22,16 @@ against the post-deploy checklist, and exports Prometheus metrics.
 """
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (see ``dashboard.__getattr__``)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        parser.exit(message=f"krakenwatch {dashboard.__version__}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import check, demo, serve
 
@@ -28,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"krakenwatch {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     # listed here; `main` hands their arguments to the simulator's and the gateway's own
     # parsers, so that no other command imports them

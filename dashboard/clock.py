@@ -2,7 +2,9 @@
 
 Each sample estimates the local clock's skew against Kraken's ``Time`` (several probes, until the
 uncertainty is small enough or the deadline passes) and reads ``SystemStatus``. The latest reading
-of each is kept for the snapshot; new readings are published as events.
+of each is kept for the snapshot; new readings are published as events. ``krakenwatch up``'s
+periodic sampler aims at a precise estimate; the one-shot check samples only until the estimate
+decides its ``clock_skew`` bound, and reads ``SystemStatus`` alongside.
 """
 
 from __future__ import annotations
@@ -61,36 +63,65 @@ class ClockSampler:
             stop.wait(self.interval_s)
 
     def sample(self, deadline_s: float, target_s: float = 0.01) -> None:
-        """One skew estimate (within ``deadline_s``, aiming at ``target_s`` uncertainty) and one
-        SystemStatus read; a failed part is logged and leaves the previous reading."""
-        public = KrakenClient(  # public calls only: the store settings are never used, but given
+        """One skew estimate (within ``deadline_s``, aiming at ``target_s`` uncertainty), then one
+        SystemStatus read, on one connection; a failed part is logged and leaves the previous
+        reading."""
+        public = self._public_client(deadline_s)
+        self._sample_skew(public, deadline_s, target_s, None)
+        self._read_system_status(public)
+
+    def sample_skew(
+        self, deadline_s: float, target_s: float, *, decide_bound_s: float | None = None
+    ) -> None:
+        """One skew estimate alone; with ``decide_bound_s`` it stops as soon as the interval lies
+        entirely inside or outside ``±decide_bound_s`` (enough for a verdict; the reading keeps
+        the uncertainty it has)."""
+        self._sample_skew(self._public_client(deadline_s), deadline_s, target_s, decide_bound_s)
+
+    def read_system_status(self, deadline_s: float) -> None:
+        """One SystemStatus read alone (on its own connection)."""
+        self._read_system_status(self._public_client(deadline_s))
+
+    def _public_client(self, deadline_s: float) -> KrakenClient:
+        return KrakenClient(  # public calls only: the store settings are never used, but given
             store_dir=self.store_dir,
             nonce_store=self.nonce_store,
             durable=False,
             base_url=self.api_url,
             timeout=min(self.request_timeout_s, deadline_s),
         )
+
+    def _sample_skew(
+        self,
+        public: KrakenClient,
+        deadline_s: float,
+        target_s: float,
+        decide_bound_s: float | None,
+    ) -> None:
         try:
             skew = estimate_clock_skew(
-                public, max_probes=MAX_PROBES, target_uncertainty_s=target_s, deadline_s=deadline_s
+                public,
+                max_probes=MAX_PROBES,
+                target_uncertainty_s=target_s,
+                deadline_s=deadline_s,
+                decide_bound_s=decide_bound_s,
             )
         except KrakenError as exc:
             log.warning("clock skew sample failed: %s", exc)
-        else:
-            with self._lock:
-                self._skew = skew
-            self.publish(
-                ev.SKEW,
-                None,
-                f"local - Kraken = {skew.offset_s:+.3f} s ± {skew.uncertainty_s:.3f}",
-                {
-                    "offset_s": skew.offset_s,
-                    "uncertainty_s": skew.uncertainty_s,
-                    "probes": skew.probes,
-                    "rtt_s": skew.rtt_s,
-                },
-            )
-        self._read_system_status(public)
+            return
+        with self._lock:
+            self._skew = skew
+        self.publish(
+            ev.SKEW,
+            None,
+            f"local - Kraken = {skew.offset_s:+.3f} s ± {skew.uncertainty_s:.3f}",
+            {
+                "offset_s": skew.offset_s,
+                "uncertainty_s": skew.uncertainty_s,
+                "probes": skew.probes,
+                "rtt_s": skew.rtt_s,
+            },
+        )
 
     def _read_system_status(self, public: KrakenClient) -> None:
         try:

@@ -125,6 +125,10 @@ class Settings:
     )
     probe_trade: bool = field(default=False, metadata=_from("KRAKENWATCH_PROBE_TRADE"))
     balance_metrics: bool = field(default=True, metadata=_from("KRAKENWATCH_BALANCE_METRICS"))
+    #: the latency histogram per account and method (else per method only)
+    metrics_per_account_latency: bool = field(
+        default=False, metadata=_from("KRAKENWATCH_METRICS_PER_ACCOUNT_LATENCY")
+    )
     retention_days: float = field(
         default=30.0,
         metadata=_from("KRAKENWATCH_RETENTION_DAYS", unit="days", minimum=0.01, maximum=3650),
@@ -354,6 +358,7 @@ def load_settings(
         lockout_wait_s=read.number("lockout_wait_s"),
         probe_trade=read.flag("probe_trade"),
         balance_metrics=read.flag("balance_metrics"),
+        metrics_per_account_latency=read.flag("metrics_per_account_latency"),
         retention_days=read.number("retention_days"),
         nonce_store=read.nonce_store(),
         nonce_sync=read.flag("nonce_sync"),

@@ -48,8 +48,11 @@ log = logging.getLogger(__name__)
 Listener = Callable[[ev.Event], object]
 #: a one-shot verification spends at most this long (and this share of its time) on the clock
 VERIFY_CLOCK_S, VERIFY_CLOCK_SHARE = 4.0, 0.6
-#: a one-shot verification aims at this skew uncertainty (a coarser one than the sampler's)
+#: a one-shot verification aims at this skew uncertainty (a coarser one than the sampler's), and
+#: stops earlier once its estimate decides the clock_skew check
 VERIFY_SKEW_TARGET_S = 0.05
+#: how much longer than the required parts a one-shot verification waits for SystemStatus
+VERIFY_OPTIONAL_GRACE_S = 0.5
 
 
 class Monitor:
@@ -133,20 +136,30 @@ class Monitor:
     def verify_once(self, timeout_s: float) -> Snapshot:
         """Connect every account once, probe permissions, sample the clock; at most ``timeout_s``.
 
-        Accounts still waiting for Kraken at the deadline stay ``connecting`` (checks pending).
+        Everything runs at once. The clock is sampled only until its estimate decides the
+        ``clock_skew`` check (``estimate ± uncertainty`` entirely inside or outside the bound), and
+        the snapshot keeps the uncertainty it has. The optional SystemStatus read gets at most
+        :data:`VERIFY_OPTIONAL_GRACE_S` beyond the rest. Accounts still waiting for Kraken at the
+        deadline stay ``connecting`` (checks pending).
         """
-        self._begin(max(0.5, min(self.settings.request_timeout_s, timeout_s * 0.8)))
         deadline = time.monotonic() + timeout_s
-        threads = [
+        clock_s = min(timeout_s * VERIFY_CLOCK_SHARE, VERIFY_CLOCK_S)
+        # the clock first: it needs no account, and its probes wait for Kraken's second boundaries
+        skew = functools.partial(
+            self._sampler.sample_skew,
+            clock_s,
+            VERIFY_SKEW_TARGET_S,
+            decide_bound_s=self.settings.max_skew_s,
+        )
+        required = [self._spawn("kw-verify-clock", skew)]
+        optional = [self._spawn("kw-verify-status", self._sampler.read_system_status, clock_s)]
+        self._begin(max(0.5, min(self.settings.request_timeout_s, timeout_s * 0.8)))
+        required += [
             self._spawn(f"kw-verify-{label}", poller.step, False)
             for label, poller in self._pollers.items()
         ]
-        clock_s = min(timeout_s * VERIFY_CLOCK_SHARE, VERIFY_CLOCK_S)
-        threads.append(
-            self._spawn("kw-verify-clock", self._sampler.sample, clock_s, VERIFY_SKEW_TARGET_S)
-        )
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        _join_all(required, deadline)
+        _join_all(optional, min(deadline, time.monotonic() + VERIFY_OPTIONAL_GRACE_S))
         return self.snapshot()
 
     def retry_now(self, label: str) -> None:
@@ -219,3 +232,9 @@ class Monitor:
         thread.start()
         self._threads.append(thread)
         return thread
+
+
+def _join_all(threads: list[threading.Thread], deadline: float) -> None:
+    """Wait for ``threads`` until the monotonic ``deadline`` at the latest."""
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))

@@ -13,7 +13,6 @@ from .config import Settings, add_env_file_argument, load_settings
 from .embedded import DEFAULT_GATEWAY_PORT, GatewayOptions
 from .errors import DashboardError
 from .lifecycle import ReadyAnnouncer, run_until_stopped
-from .service import Service
 
 __all__ = [
     "SERVER_CONFIG",
@@ -111,9 +110,12 @@ def serve(
     The URLs are printed once the server answers. A signal ends the server gracefully and then
     raises ``KeyboardInterrupt`` here (see :func:`~dashboard.lifecycle.run_until_stopped`).
     """
+    # imported here: `krakenwatch check` builds the same parser and needs none of this
     from streamlit import config as streamlit_config
 
     from .runtime import build_app
+    from .service import Service
+    from .service import Service
 
     for problem in settings.all_problems:
         print(f"krakenwatch: {problem.severity}: {problem}", file=sys.stderr)

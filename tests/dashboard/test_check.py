@@ -152,7 +152,37 @@ def test_skewed_server_clock_fails_the_skew_check(
     assert code == 1
     skew = checks_of(doc)["clock_skew"]
     assert skew["status"] == "fail" and "NTP" in skew["remedy"]
-    assert abs(doc["clock_skew_seconds"] + 4.2) < 0.1
+    # the true skew (local - Kraken = -4.2 s) lies within what the document claims
+    assert abs(doc["clock_skew_seconds"] + 4.2) <= doc["clock_skew_uncertainty_seconds"] + 0.01
+
+
+@pytest.mark.parametrize(
+    ("clock_offset_s", "max_skew_s", "verdict", "one_probe"),
+    [
+        (4.2, 1.0, "fail", True),  # far outside the bound: decided by the first probe
+        (-4.2, 1.0, "fail", True),
+        (0.0, 5.0, "pass", True),  # far inside the bound: decided by the first probe
+        (0.6, 0.2, "fail", None),  # near the bound: one probe or more, the right verdict
+        (0.0, 0.3, "pass", False),  # the bound is narrower than one probe's interval
+    ],
+)
+def test_check_samples_the_clock_until_the_bound_is_decided(
+    isolated: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clock_offset_s: float,
+    max_skew_s: float,
+    verdict: str,
+    one_probe: bool | None,
+) -> None:
+    with scenario_simulator("healthy", clock_offset_s=clock_offset_s) as (_sim, env):
+        code, doc, _ = run_check({**env, "KRAKENWATCH_MAX_SKEW": str(max_skew_s)}, monkeypatch)
+    assert checks_of(doc)["clock_skew"]["status"] == verdict
+    assert code == (0 if verdict == "pass" else 1)
+    offset, uncertainty = doc["clock_skew_seconds"], doc["clock_skew_uncertainty_seconds"]
+    truth = -clock_offset_s  # local - Kraken
+    assert abs(offset - truth) <= uncertainty + 0.01, "the reported interval holds the truth"
+    # Kraken answers whole seconds: one probe is ± 0.5 s or more, and the document says so
+    assert one_probe is None or (uncertainty >= 0.5) == one_probe
 
 
 def test_503s_fail_connected_with_remedy(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:

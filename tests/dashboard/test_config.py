@@ -138,3 +138,15 @@ def test_a_redis_store_is_listed_without_its_password(tmp_path: Path) -> None:
         dict(settings.variables())["KRAKENWATCH_NONCE_STORE"]
         == "redis://:***@redis.internal:6379/0"
     )
+
+
+def test_per_account_latency_is_off_by_default_and_a_bad_value_is_named(tmp_path: Path) -> None:
+    env = {**master(), "KRAKENWATCH_DATA_DIR": str(tmp_path)}
+    assert load_settings(env, use_dotenv=False).metrics_per_account_latency is False
+    on = load_settings({**env, "KRAKENWATCH_METRICS_PER_ACCOUNT_LATENCY": "1"}, use_dotenv=False)
+    assert on.metrics_per_account_latency is True
+    bad = load_settings(
+        {**env, "KRAKENWATCH_METRICS_PER_ACCOUNT_LATENCY": "perhaps"}, use_dotenv=False
+    )
+    named = [p for p in bad.all_problems if p.variable == "KRAKENWATCH_METRICS_PER_ACCOUNT_LATENCY"]
+    assert named and "boolean" in named[0].message and not bad.metrics_per_account_latency

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -10,13 +11,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.config import load_settings
-from dashboard.routes import HeadlessServer
+from dashboard.gauges import SnapshotGauges
+from dashboard.routes import HeadlessServer, accepts_gzip
 from dashboard.service import Service
 from simulator import OtherWriter, builtin_scenario
-from testkit.net import http_get
+from testkit.net import eventually, http_get
 from testkit.sim import scenario_simulator, scenario_values
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -39,7 +42,7 @@ def running(
     env: dict[str, str], tmp_path: Path, *, start: bool = True
 ) -> Iterator[tuple[Service, str]]:
     settings = load_settings(
-        {**env, "KRAKENWATCH_DATA_DIR": str(tmp_path / "data"), "KRAKENWATCH_POLL_INTERVAL": "1"}
+        {"KRAKENWATCH_POLL_INTERVAL": "1", **env, "KRAKENWATCH_DATA_DIR": str(tmp_path / "data")}
     )
     service = Service.create(settings)
     server = HeadlessServer(service).start()
@@ -113,21 +116,15 @@ def test_healthy_then_invalid_nonces(tmp_path: Path) -> None:
             )
             >= 1.0
         )
-        assert (
-            value(
-                samples,
-                "krakenwatch_api_request_duration_seconds_count",
-                account="MASTER",
-                method="Balance",
-            )
-            >= 1.0
-        )
+        assert value(samples, "krakenwatch_api_request_duration_seconds_count", method="Balance")
         assert value(samples, "krakenwatch_balance", account="MASTER", asset="ZUSD") == 1234.56
         assert (
             value(samples, "krakenwatch_check_success", check="connected", account="MASTER") == 1.0
         )
         assert value(samples, "krakenwatch_check_success", check="clock_skew", account="") == 1.0
         assert abs(value(samples, "krakenwatch_clock_skew_seconds") or 9) < 0.5
+        # `up` samples the clock precisely (the one-shot check stops once its bound is decided)
+        assert (value(samples, "krakenwatch_clock_skew_uncertainty_seconds") or 9) < 0.1
         status, _, body = http_get(url + "/api/verify")
         assert status == 200 and json.loads(body)["ok"] is True
 
@@ -242,3 +239,105 @@ def test_password_protects_metrics_and_verify(tmp_path: Path) -> None:
                     503,
                 )
             assert http_get(url + "/_stcore/health")[0] == 200
+
+
+def samples_of(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    return [
+        (dict(sample.labels), sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
+def test_only_the_current_state_is_exported(tmp_path: Path) -> None:
+    with scenario_simulator("healthy") as (_sim, env):
+        env["KRAKEN_USER_BROKEN_API_KEY"] = "SIM" + "x" * 53  # no secret: invalid_config
+        with running(env, tmp_path) as (service, url):
+            wait_for(url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 1.0)
+            text, _ = scrape(url)
+            states = {a.label: str(a.state) for a in service.monitor.snapshot().accounts}
+    found = samples_of(text, "krakenwatch_account_state")
+    assert sorted(labels["account"] for labels, _ in found) == sorted(states), "one per account"
+    assert all(v == 1.0 and labels["state"] == states[labels["account"]] for labels, v in found)
+    assert states["USER:broken"] == "invalid_config"
+
+
+def test_latency_histogram_is_per_method_unless_per_account_is_asked(tmp_path: Path) -> None:
+    name = "krakenwatch_api_request_duration_seconds_count"
+    with scenario_simulator("healthy") as (_sim, env):
+        for flag, labels in (("0", {"method"}), ("1", {"account", "method"})):
+            env["KRAKENWATCH_METRICS_PER_ACCOUNT_LATENCY"] = flag
+            with running(env, tmp_path / flag) as (_, url):
+                wait_for(url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 1)
+                found = samples_of(scrape(url)[0], name)
+            assert found and all(set(sample_labels) == labels for sample_labels, _ in found)
+            methods = {sample_labels["method"] for sample_labels, _ in found}
+            assert {"Balance", "OpenOrders"} <= methods
+            assert len(found) == (len(methods) * 3 if flag == "1" else len(methods)), found
+
+
+def test_a_scrape_writes_only_the_accounts_that_changed(tmp_path: Path) -> None:
+    accounts = ("MASTER", "USER:daivon", "USER:tania_gilbert")
+    with scenario_simulator("healthy") as (_sim, env):
+        env["KRAKENWATCH_POLL_INTERVAL"] = "3600"  # nothing changes unless asked
+        with running(env, tmp_path) as (service, url):
+            monitor, gauges = service.monitor, service.metrics.gauges
+            wait_for(
+                url,
+                lambda s: all(
+                    value(
+                        s, "krakenwatch_check_success", check="permission_query_orders", account=a
+                    )
+                    == 1.0
+                    for a in accounts
+                ),
+            )
+            first, builds = scrape(url)[0], gauges.account_builds
+            assert scrape(url)[0] == first and gauges.account_builds == builds, "nothing changed"
+
+            before = monitor.snapshot().account("USER:daivon").last_success_at
+            monitor.retry_now("USER:daivon")  # one more Balance call for this account only
+            eventually(lambda: monitor.snapshot().account("USER:daivon").last_success_at != before)
+            text = scrape(url)[0]
+    assert gauges.account_builds == builds + 1, "only the account that changed is written"
+    changed = samples_of(text, "krakenwatch_last_success_timestamp_seconds")
+    assert {labels["account"]: v for labels, v in changed}["USER:daivon"] > (before or 0)
+
+
+def test_cached_lines_are_what_a_rebuild_writes_as_freshness_runs_out(tmp_path: Path) -> None:
+    with scenario_simulator("healthy") as (_sim, env):
+        env["KRAKENWATCH_POLL_INTERVAL"] = "3600"
+        with running(env, tmp_path) as (service, url):
+            wait_for(url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 1.0)
+            snapshot = service.monitor.snapshot()
+    settings = service.settings
+    now = [snapshot]
+    cached = SnapshotGauges(settings, lambda: now[0])
+    fresh_text = cached.exposition()
+    assert cached.exposition() == fresh_text and cached.account_builds == 3
+    # the same accounts, unchanged, once their last success is older than KRAKENWATCH_FRESHNESS
+    now[0] = dataclasses.replace(snapshot, taken_at=snapshot.taken_at + settings.freshness_s + 1)
+    stale_text = cached.exposition()
+    assert cached.account_builds == 6, "freshness ran out: every account written again"
+    assert stale_text == SnapshotGauges(settings, lambda: now[0]).exposition()
+    stale = parse(stale_text)
+    for account in ("MASTER", "USER:daivon", "USER:tania_gilbert"):
+        assert value(parse(fresh_text), "krakenwatch_account_up", account=account) == 1.0
+        assert value(stale, "krakenwatch_account_up", account=account) == 0.0
+        assert value(stale, "krakenwatch_check_success", check="connected", account=account) == 0
+
+
+def test_metrics_are_gzipped_for_clients_that_accept_it(tmp_path: Path) -> None:
+    with scenario_simulator("healthy") as (_sim, env), running(env, tmp_path) as (_, url):
+        wait_for(url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 1.0)
+        plain = http_get(url + "/metrics")[2]  # no Accept-Encoding
+        zipped = requests.get(url + "/metrics", headers={"Accept-Encoding": "gzip"}, timeout=10)
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert int(zipped.headers["Content-Length"]) < len(zipped.content) / 4
+    assert parse(zipped.text).keys() == parse(plain).keys()
+
+
+def test_accept_encoding_is_read_as_http_says() -> None:
+    assert accepts_gzip("gzip") and accepts_gzip("deflate, gzip;q=0.5") and accepts_gzip("GZIP")
+    assert not accepts_gzip("") and not accepts_gzip("identity") and not accepts_gzip("gzip;q=0")
