@@ -119,6 +119,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
     @key.setter
     def key(self, value: str) -> None:
         self._key = value.strip() if isinstance(value, str) else value
+        self._checked: str | None = None  # the key as last found valid
 
     def __repr__(self) -> str:
         return (
@@ -226,7 +227,10 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         return [s for s in (self.key, self.secret) if isinstance(s, str) and s]
 
     def _checked_key(self) -> str:
+        """The key, refused when empty or unusable (checked once per key value)."""
         key = self.key
+        if key and key is self._checked:
+            return key
         if not key:
             raise ConfigurationError(
                 f"no API key configured for {self.account}", account=self.account
@@ -237,6 +241,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
                 "copy it again from Kraken",
                 account=self.account,
             )
+        self._checked = key
         return key
 
     def _channel(self) -> KeyChannel:

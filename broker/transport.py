@@ -2,8 +2,10 @@
 
 * :class:`EnvCachingSession` is a ``requests.Session`` that behaves exactly like one (proxies and
   ``verify`` set on the session by the caller, ``trust_env``, the environment's proxies and CA
-  bundle, merged as requests merges them) but reads the environment once per host instead of on
-  every request, which in a large fleet costs more CPU than the request itself.
+  bundle, merged as requests merges them) but works out the environment's proxies once per host
+  and process (while the proxy variables stay the same) instead of on every request: requests
+  scans every environment variable each time, which in a large fleet costs more CPU than the
+  request itself.
 * A failed request is classified by whether it can have reached Kraken: :func:`transport_error`.
 * Exceptions handed to callers never carry the API key or secret: :func:`scrubbed`.
 """
@@ -74,14 +76,44 @@ def describe_timeout(timeout: Timeout) -> str:
     return f"{timeout:g} s"
 
 
-class EnvCachingSession(requests.Session):
-    """``requests.Session`` with the environment's proxies and CA bundle read once per host."""
+#: what requests' environment lookups for an http(s) URL depend on
+_ENVIRONMENT_VARIABLES = (
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUEST_METHOD",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+)
+_environment_lock = threading.Lock()
+_environment_proxies: dict[tuple[Any, ...], dict[str, str]] = {}
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._env_lock = threading.Lock()
-        self._env_proxies: dict[tuple[str, str, str | None], dict[str, str]] = {}
-        self._env_bundle: tuple[str | None] | None = None
+
+def _environ_proxies(url: str, no_proxy: str | None) -> dict[str, str]:
+    """requests' ``get_environ_proxies(url)``, shared by every session of the process and worked
+    out again only when one of the variables it depends on changes."""
+    parts = urlsplit(url)
+    fingerprint = tuple(os.environ.get(name) for name in _ENVIRONMENT_VARIABLES)
+    key = (fingerprint, parts.scheme, parts.netloc, no_proxy)
+    with _environment_lock:
+        found = _environment_proxies.get(key)
+    if found is None:
+        found = dict(get_environ_proxies(url, no_proxy=no_proxy))
+        with _environment_lock:
+            if len(_environment_proxies) >= 1024:  # the environment keeps changing: start over
+                _environment_proxies.clear()
+            _environment_proxies[key] = found
+    return found
+
+
+class EnvCachingSession(requests.Session):
+    """``requests.Session`` with the environment's proxies looked up once per host (see the module
+    docstring)."""
 
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -91,35 +123,21 @@ class EnvCachingSession(requests.Session):
         if self.trust_env:
             no_proxy = proxies.get("no_proxy") if proxies is not None else None
             if proxies is not None:
-                for name, value in self._environ_proxies(url, no_proxy).items():
+                text = url.decode() if isinstance(url, bytes) else str(url)
+                for name, value in _environ_proxies(text, no_proxy).items():
                     proxies.setdefault(name, value)
             if verify is True or verify is None:
-                verify = self._ca_bundle() or verify
+                verify = (
+                    os.environ.get("REQUESTS_CA_BUNDLE")
+                    or os.environ.get("CURL_CA_BUNDLE")
+                    or verify
+                )
         return {
             "proxies": _merge(proxies, self.proxies),
             "stream": _merge(stream, self.stream),
             "verify": _merge(verify, self.verify),
             "cert": _merge(cert, self.cert),
         }
-
-    def _environ_proxies(self, url: Any, no_proxy: str | None) -> dict[str, str]:
-        url = url.decode() if isinstance(url, bytes) else str(url)
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc, no_proxy)
-        with self._env_lock:
-            found = self._env_proxies.get(key)
-            if found is None:
-                found = dict(get_environ_proxies(url, no_proxy=no_proxy))
-                self._env_proxies[key] = found
-            return found
-
-    def _ca_bundle(self) -> str | None:
-        with self._env_lock:
-            if self._env_bundle is None:
-                self._env_bundle = (
-                    os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"),
-                )
-            return self._env_bundle[0]
 
 
 def _reason(exc: BaseException) -> BaseException:

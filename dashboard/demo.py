@@ -45,8 +45,6 @@ def run_demo(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace, gateway: GatewayOptions | None) -> int:
     from simulator import Simulator, builtin_scenario, scenario_environment
 
-    from .serve import serve
-
     scenario = builtin_scenario("demo")
     scenario.tier = "pro"
     sim = Simulator(scenario).start()

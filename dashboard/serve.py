@@ -115,7 +115,6 @@ def serve(
 
     from .runtime import build_app
     from .service import Service
-    from .service import Service
 
     for problem in settings.all_problems:
         print(f"krakenwatch: {problem.severity}: {problem}", file=sys.stderr)

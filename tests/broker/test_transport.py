@@ -145,3 +145,50 @@ def test_no_exception_leaving_the_client_carries_the_key_or_secret(tmp_path: Pat
         assert key[:30] not in text and key[30:] not in text, type(exc).__name__
         assert secret not in text and secret[:40] not in text, type(exc).__name__
         assert "API-Sign" not in text, type(exc).__name__
+
+
+@pytest.mark.parametrize(
+    "url", ["https://api.kraken.com/0/private/Balance", "http://127.0.0.1:1/x"]
+)
+def test_environment_lookups_follow_every_change_of_the_environment(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process-wide cache answers as requests itself does, before and after each change."""
+    from broker.transport import EnvCachingSession
+
+    ours, theirs = EnvCachingSession(), requests.Session()
+
+    def both() -> tuple[Any, Any]:
+        return tuple(  # type: ignore[return-value]
+            s.merge_environment_settings(url, {}, None, None, None) for s in (ours, theirs)
+        )
+
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    steps: list[tuple[str, str | None]] = [
+        ("HTTPS_PROXY", "http://proxy-a:3128"),
+        ("HTTP_PROXY", "http://proxy-b:3128"),
+        ("NO_PROXY", "api.kraken.com,127.0.0.1"),
+        ("NO_PROXY", None),
+        ("REQUESTS_CA_BUNDLE", "/etc/ssl/custom.pem"),
+        ("HTTPS_PROXY", None),
+    ]
+    seen = [both()]
+    for name, value in steps:
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value)
+        seen.append(both())
+    for mine, requests_own in seen:
+        assert mine == requests_own
+    assert len({repr(mine) for mine, _ in seen}) > 2  # the steps did change the answer
+
+
+def test_a_changed_key_is_checked_again(tmp_path: Path) -> None:
+    api = KrakenClient("GOODKEY", "c2VjcmV0", store_dir=tmp_path)
+    assert api._checked_key() == "GOODKEY"
+    api.key = "BAD\u00a0KEY"
+    with pytest.raises(ConfigurationError, match="non-ASCII"):
+        api._checked_key()
