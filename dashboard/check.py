@@ -13,10 +13,11 @@ from typing import Any, TextIO
 
 from broker import ConfigurationError
 
-from .checklist import CheckStatus, build_checklist, verify_document
+from .checklist import CheckStatus, build_checklist
 from .config import NO_ACCOUNT, NO_ACCOUNT_HELP, Settings, add_env_file_argument, load_settings
 from .monitor import Monitor
 from .status import AccountState
+from .verify import verify_document
 
 __all__ = ["add_arguments", "render_table", "run_check", "run_from_args"]
 

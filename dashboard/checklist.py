@@ -8,17 +8,14 @@ no data is never a pass. The same items feed the Overview page, ``/api/verify``,
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, fields
-from enum import StrEnum
-from typing import Any
-
 from broker import ConfigurationError, InvalidNonceError, PermissionDeniedError
 
+from .checkitem import CHECK_TITLES, Check, CheckStatus, ago, check_title
 from .config import NO_ACCOUNT, NO_ACCOUNT_HELP, Settings
+from .gateway_checks import gateway_checks
 from .status import AccountState, AccountStatus, Snapshot
 
-__all__ = [
+__all__ = [  # the item types are re-exported: pages and tests import them from here
     "CHECK_TITLES",
     "Check",
     "CheckStatus",
@@ -26,64 +23,7 @@ __all__ = [
     "build_checklist",
     "check_title",
     "global_checks",
-    "verify_document",
 ]
-
-#: what the pages (and the README's checklist table) call each check; the ids stay in the JSON
-#: document and the metrics
-CHECK_TITLES: dict[str, str] = {
-    "configuration": "Configuration valid",
-    "monitor_started": "Monitor started",
-    "connected": "Connected to Kraken",
-    "balance_fetched": "Balance fetched",
-    "no_invalid_nonce": "No invalid-nonce errors",
-    "permission_query_funds": "Query Funds permission",
-    "permission_query_orders": "Query Open Orders & Trades permission",
-    "permission_create_orders": "Create & Modify Orders permission",
-    "dedicated_key": "Dedicated API key",
-    "clock_skew": "Clock skew within bound",
-    "kraken_status": "Kraken online",
-    "bot_kraken_connected": "Bot: Kraken connected",
-    "bot_other_brokers": "Bot: other brokers connected",
-    "bot_trading_cycles": "Bot: trading cycles running",
-    "bot_no_invalid_nonce": "Bot: no invalid-nonce lines",
-    "gateway_kraken_errors": "Gateway: no invalid-nonce or rate-limit answers",
-    "gateway_client_auth": "Gateway client signs correctly",
-}
-
-
-class CheckStatus(StrEnum):
-    PASS = "pass"  # noqa: S105 (a check status, not a password)
-    FAIL = "fail"
-    #: no data yet
-    PENDING = "pending"
-    #: does not apply (not required)
-    SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    account: str | None
-    status: CheckStatus
-    detail: str
-    remedy: str | None = None
-    required: bool = True
-
-    @property
-    def title(self) -> str:
-        """The check's title on the pages (``name`` stays the id)."""
-        return check_title(self.name)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain JSON types (the status as its string). Every field is a plain value, so no deep
-        copy (``dataclasses.asdict``) is needed: at 200 accounts that was most of the document."""
-        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "status": str(self.status)}
-
-
-def check_title(name: str) -> str:
-    """The title of check ``name`` (an unknown id is shown as itself)."""
-    return CHECK_TITLES.get(name, name)
 
 
 def build_checklist(snapshot: Snapshot, settings: Settings) -> list[Check]:
@@ -105,7 +45,7 @@ def global_checks(snapshot: Snapshot, settings: Settings) -> list[Check]:
         _clock(snapshot, settings),
         _kraken_status(snapshot),
         *_bot_log(snapshot, settings),
-        *_gateway(snapshot),
+        *gateway_checks(snapshot),
     ]
 
 
@@ -143,7 +83,7 @@ def _started(snapshot: Snapshot) -> Check:
         "monitor_started",
         None,
         CheckStatus.PASS,
-        f"started {_ago(snapshot.taken_at - snapshot.started_at)}",
+        f"started {ago(snapshot.taken_at - snapshot.started_at)}",
     )
 
 
@@ -183,7 +123,7 @@ def account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Che
             "connected",
             label,
             CheckStatus.PASS,
-            f"last successful call {_ago(now - (a.last_success_at or now))}",
+            f"last successful call {ago(now - (a.last_success_at or now))}",
         )
     elif a.state in (
         AccountState.DISCONNECTED,
@@ -196,7 +136,7 @@ def account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Che
             "connected",
             label,
             CheckStatus.FAIL,
-            f"no successful call for {_ago(now - a.last_success_at)}",
+            f"no successful call for {ago(now - a.last_success_at)}",
             "Check the account's recent errors on the timeline.",
         )
     else:
@@ -383,149 +323,3 @@ def _bot_log(snapshot: Snapshot, settings: Settings) -> list[Check]:
                 )
             )
     return checks
-
-
-#: Kraken's answers a gateway exists to prevent, as the ``gateway_kraken_errors`` check counts them
-GATEWAY_PREVENTS = ("EAPI:Invalid nonce", "EAPI:Rate limit exceeded")
-GATEWAY_REMEDY = (
-    "Something signs with this key outside the gateway (a bot still pointed at api.kraken.com, a "
-    "script, a gateway with another data dir) and takes nonces or rate budget, or "
-    "KRAKEN_<ACCOUNT>_TIER names a higher tier than the account has. Point every program that "
-    "uses the key at the gateway, or give it its own key (runbook: KrakenGatewayInvalidNonce, "
-    "KrakenGatewayRateLimited)."
-)
-
-
-#: a gateway client with this many wrong signatures in a row "keeps failing authentication"
-AUTH_FAILURES_FLAGGED = 3
-CLIENT_AUTH_REMEDY = (
-    "The bot signs with a wrong secret for its gateway client key (copied incompletely, or an "
-    "old one after a rotation). Give it the secret `krakenwatch gateway add-client` printed, or "
-    "issue a new credential (remove-client, then add-client) and deploy the bot with it."
-)
-
-
-def _gateway(snapshot: Snapshot) -> list[Check]:
-    """When a gateway runs in this process: per account, Kraken never answered its calls with an
-    invalid nonce or a rate limit (counted from the gateway's start); per gateway client that
-    called, it does not keep failing authentication."""
-    traffic = snapshot.gateway
-    if traffic is None:
-        return []
-    checks = []
-    for client, auth in sorted(traffic.auth.items()):
-        # one item per client: its name stands where an account label would
-        scope = f"client:{client}"
-        if auth.failures_in_row >= AUTH_FAILURES_FLAGGED:
-            last = auth.last_failure_at
-            when = f", last {_ago(snapshot.taken_at - last)}" if last is not None else ""
-            checks.append(
-                Check(
-                    "gateway_client_auth",
-                    scope,
-                    CheckStatus.FAIL,
-                    f"{auth.failures_in_row} wrong signatures in a row{when}",
-                    CLIENT_AUTH_REMEDY,
-                )
-            )
-        else:
-            detail = (
-                f"{auth.failures_in_row} wrong signature(s) in a row (flagged from "
-                f"{AUTH_FAILURES_FLAGGED})"
-                if auth.failures_in_row
-                else f"signs right ({auth.failures} wrong signature(s) since start)"
-            )
-            checks.append(Check("gateway_client_auth", scope, CheckStatus.PASS, detail))
-    for account, counts in traffic.kraken_errors.items():
-        calls = traffic.calls(account)
-        seen = {code: counts.get(code, 0) for code in GATEWAY_PREVENTS}
-        if any(seen.values()):
-            detail = ", ".join(f"{n} {code}" for code, n in seen.items() if n)
-            checks.append(
-                Check(
-                    "gateway_kraken_errors",
-                    account,
-                    CheckStatus.FAIL,
-                    f"Kraken answered {detail} to calls through the gateway since it started",
-                    GATEWAY_REMEDY,
-                )
-            )
-        elif calls:
-            checks.append(
-                Check(
-                    "gateway_kraken_errors",
-                    account,
-                    CheckStatus.PASS,
-                    f"no {' or '.join(GATEWAY_PREVENTS)} in {calls} call(s) through the gateway",
-                )
-            )
-        else:
-            checks.append(
-                Check(
-                    "gateway_kraken_errors",
-                    account,
-                    CheckStatus.PENDING,
-                    "no call through the gateway yet",
-                )
-            )
-    return checks
-
-
-def _ago(seconds: float) -> str:
-    return f"{max(0.0, seconds):.0f} s ago"
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
-def verify_document(
-    snapshot: Snapshot, settings: Settings, checks: list[Check] | None = None
-) -> dict[str, Any]:
-    """The verify document served by ``/api/verify`` and printed by ``krakenwatch check --json``."""
-    checks = build_checklist(snapshot, settings) if checks is None else checks
-    ok = not any(c.required and c.status in (CheckStatus.FAIL, CheckStatus.PENDING) for c in checks)
-    skew = snapshot.skew
-    return {
-        "ok": ok,
-        "generated_at": _iso(snapshot.taken_at),
-        "started_at": _iso(snapshot.started_at),
-        "clock_skew_seconds": None if skew is None else round(skew.offset_s, 6),
-        "clock_skew_uncertainty_seconds": None if skew is None else round(skew.uncertainty_s, 6),
-        "kraken_status": snapshot.system_status,
-        "accounts": [
-            {
-                "account": a.label,
-                "state": a.state,
-                "since": _iso(a.since),
-                "reason": a.reason,
-                "key": a.masked_key,
-                "nonce_unit": a.nonce_unit,
-                "nonce_store": a.nonce_status.store if a.nonce_status else None,
-                "balances": None if a.balance_error else a.balances,
-                "balance_error": a.balance_error,
-                "last_known_balances": a.balances,
-                "last_success_at": _iso(a.last_success_at),
-                "invalid_nonce_errors": a.invalid_nonce_count,
-                "nonce_refreshes": a.refresh_count,
-                "permissions": dict(a.permissions),
-                "error": a.last_error.as_dict()
-                if a.last_error and a.state != AccountState.CONNECTED
-                else None,
-                "last_error": a.last_error.as_dict() if a.last_error else None,
-            }
-            for a in snapshot.accounts
-        ],
-        "problems": [
-            {
-                "variable": p.variable,
-                "message": p.message,
-                "severity": p.severity,
-                "account": p.account,
-            }
-            for p in settings.all_problems
-        ],
-        "checks": [c.as_dict() for c in checks],
-    }

@@ -14,7 +14,7 @@ from typing import Any
 
 from broker.paths import nonce_store_dir
 
-from .checklist import build_checklist, verify_document
+from .checklist import build_checklist
 from .config import Settings
 from .embedded import EmbeddedGateway, GatewayOptions
 from .logwatch import LogWatcher
@@ -23,6 +23,7 @@ from .monitor import Monitor
 from .prices import PriceSource
 from .retry import RetryPolicy
 from .store import EventStore
+from .verify import verify_document
 
 __all__ = ["Service"]
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -17,7 +20,8 @@ from broker import (
     NonceStoreUnavailable,
     NonceUnitDowngradeError,
 )
-from testkit.redis import redis_server
+from simulator import Simulator
+from testkit.redis import RedisServer, redis_server
 from testkit.sim import one_key_simulator
 from testkit.workers import run_workers
 
@@ -30,6 +34,21 @@ def hosts(tmp_path: Path, n: int) -> list[Path]:
         host.mkdir(mode=0o700)
         found.append(host)
     return found
+
+
+@contextlib.contextmanager
+def redis_backed_client(
+    tmp_path: Path, name: str, **redis_options: Any
+) -> Iterator[tuple[RedisServer, Simulator, str, KrakenClient]]:
+    """A simulator with one key, a ``redis-server``, and a client of that key using it."""
+    with (
+        redis_server(tmp_path / "redis", **redis_options) as server,
+        one_key_simulator(name) as (sim, key, secret),
+    ):
+        api = KrakenClient(
+            key, secret, base_url=sim.url, store_dir=tmp_path, nonce_store=server.url
+        )
+        yield server, sim, key, api
 
 
 @pytest.mark.parametrize("store", ["redis", "file"])
@@ -96,13 +115,7 @@ def test_a_killed_holder_blocks_others_only_until_its_lease_runs_out(tmp_path: P
 
 
 def test_redis_down_fails_closed_and_calls_resume_when_it_is_back(tmp_path: Path) -> None:
-    with (
-        redis_server(tmp_path / "redis", appendonly=True) as server,
-        one_key_simulator("down") as (sim, key, secret),
-    ):
-        api = KrakenClient(
-            key, secret, base_url=sim.url, store_dir=tmp_path, nonce_store=server.url
-        )
+    with redis_backed_client(tmp_path, "down", appendonly=True) as (server, sim, key, api):
         api.call_private("Balance")
         server.stop()
         for _ in range(2):
@@ -119,13 +132,7 @@ def test_redis_down_fails_closed_and_calls_resume_when_it_is_back(tmp_path: Path
 
 
 def test_a_redis_that_lost_its_data_is_reported_and_reseeded(tmp_path: Path) -> None:
-    with (
-        redis_server(tmp_path / "redis", appendonly=False) as server,
-        one_key_simulator("lost") as (sim, key, secret),
-    ):
-        api = KrakenClient(
-            key, secret, base_url=sim.url, store_dir=tmp_path, nonce_store=server.url
-        )
+    with redis_backed_client(tmp_path, "lost", appendonly=False) as (server, sim, key, api):
         api.call_private("Balance")
         before = api.nonce_status().high_water
         server.stop()
@@ -175,13 +182,8 @@ def test_unit_downgrade_is_refused_across_hosts(
 
 
 def test_redis_holds_no_key_and_no_secret(tmp_path: Path) -> None:
-    with (
-        redis_server(tmp_path / "redis") as server,
-        one_key_simulator("scan") as (sim, key, secret),
-    ):
-        api = KrakenClient(
-            key, secret, base_url=sim.url, store_dir=tmp_path, nonce_store=server.url
-        )
+    with redis_backed_client(tmp_path, "scan") as (server, _sim, key, api):
+        secret = api.secret
         for _ in range(3):
             api.call_private("Balance")
         client = redis.Redis.from_url(server.url)

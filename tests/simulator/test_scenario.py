@@ -230,23 +230,20 @@ def test_cli_bad_scenario_is_a_one_line_error(tmp_path, name, text, field):
     assert err.count("\n") == 1 and str(bad) in err and field in err and "Traceback" not in err
 
 
+def simulator_cli(*args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=15,
+        check=True,
+    ).stdout
+
+
 def test_cli_lists_scenarios_and_documents_the_format():
-    out = subprocess.run(
-        [sys.executable, "-m", "simulator", "--list-scenarios"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=15,
-        check=True,
-    ).stdout
+    out = simulator_cli("--list-scenarios")
     assert all(name in out for name in BUILTIN_SCENARIOS)
-    help_text = subprocess.run(
-        [sys.executable, "-m", "simulator", "--help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=15,
-        check=True,
-    ).stdout
+    help_text = simulator_cli("--help")
     assert "[[keys]]" in help_text and "/_sim/stats" in help_text
     assert "prices = {" in help_text and "EQuery:Unknown asset pair" in help_text

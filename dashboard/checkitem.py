@@ -1,0 +1,74 @@
+"""What a checklist item is: its id, title, status, detail and remedy.
+
+Every item has a :class:`CheckStatus`: ``pass``, ``fail``, ``pending`` (no data yet) or
+``skipped`` (does not apply).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["CHECK_TITLES", "Check", "CheckStatus", "ago", "check_title"]
+
+#: what the pages (and the README's checklist table) call each check; the ids stay in the JSON
+#: document and the metrics
+CHECK_TITLES: dict[str, str] = {
+    "configuration": "Configuration valid",
+    "monitor_started": "Monitor started",
+    "connected": "Connected to Kraken",
+    "balance_fetched": "Balance fetched",
+    "no_invalid_nonce": "No invalid-nonce errors",
+    "permission_query_funds": "Query Funds permission",
+    "permission_query_orders": "Query Open Orders & Trades permission",
+    "permission_create_orders": "Create & Modify Orders permission",
+    "dedicated_key": "Dedicated API key",
+    "clock_skew": "Clock skew within bound",
+    "kraken_status": "Kraken online",
+    "bot_kraken_connected": "Bot: Kraken connected",
+    "bot_other_brokers": "Bot: other brokers connected",
+    "bot_trading_cycles": "Bot: trading cycles running",
+    "bot_no_invalid_nonce": "Bot: no invalid-nonce lines",
+    "gateway_kraken_errors": "Gateway: no invalid-nonce or rate-limit answers",
+    "gateway_client_auth": "Gateway client signs correctly",
+}
+
+
+class CheckStatus(StrEnum):
+    PASS = "pass"  # noqa: S105 (a check status, not a password)
+    FAIL = "fail"
+    #: no data yet
+    PENDING = "pending"
+    #: does not apply (not required)
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    account: str | None
+    status: CheckStatus
+    detail: str
+    remedy: str | None = None
+    required: bool = True
+
+    @property
+    def title(self) -> str:
+        """The check's title on the pages (``name`` stays the id)."""
+        return check_title(self.name)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON types (the status as its string). Every field is a plain value, so no deep
+        copy (``dataclasses.asdict``) is needed: at 200 accounts that was most of the document."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "status": str(self.status)}
+
+
+def check_title(name: str) -> str:
+    """The title of check ``name`` (an unknown id is shown as itself)."""
+    return CHECK_TITLES.get(name, name)
+
+
+def ago(seconds: float) -> str:
+    """``"12 s ago"``, never negative."""
+    return f"{max(0.0, seconds):.0f} s ago"

@@ -1,0 +1,95 @@
+"""The checklist's gateway items, present when a gateway runs in the dashboard's process: per
+account, Kraken never answered a call through it with an invalid nonce or a rate limit; per
+gateway client, it does not keep failing authentication."""
+
+from __future__ import annotations
+
+from .checkitem import Check, CheckStatus, ago
+from .status import Snapshot
+
+__all__ = ["AUTH_FAILURES_FLAGGED", "GATEWAY_PREVENTS", "gateway_checks"]
+
+#: Kraken's answers a gateway exists to prevent, as the ``gateway_kraken_errors`` check counts them
+GATEWAY_PREVENTS = ("EAPI:Invalid nonce", "EAPI:Rate limit exceeded")
+GATEWAY_REMEDY = (
+    "Something signs with this key outside the gateway (a bot still pointed at api.kraken.com, a "
+    "script, a gateway with another data dir) and takes nonces or rate budget, or "
+    "KRAKEN_<ACCOUNT>_TIER names a higher tier than the account has. Point every program that "
+    "uses the key at the gateway, or give it its own key (runbook: KrakenGatewayInvalidNonce, "
+    "KrakenGatewayRateLimited)."
+)
+
+
+#: a gateway client with this many wrong signatures in a row "keeps failing authentication"
+AUTH_FAILURES_FLAGGED = 3
+CLIENT_AUTH_REMEDY = (
+    "The bot signs with a wrong secret for its gateway client key (copied incompletely, or an "
+    "old one after a rotation). Give it the secret `krakenwatch gateway add-client` printed, or "
+    "issue a new credential (remove-client, then add-client) and deploy the bot with it."
+)
+
+
+def gateway_checks(snapshot: Snapshot) -> list[Check]:
+    """When a gateway runs in this process: per account, Kraken never answered its calls with an
+    invalid nonce or a rate limit (counted from the gateway's start); per gateway client that
+    called, it does not keep failing authentication."""
+    traffic = snapshot.gateway
+    if traffic is None:
+        return []
+    checks = []
+    for client, auth in sorted(traffic.auth.items()):
+        # one item per client: its name stands where an account label would
+        scope = f"client:{client}"
+        if auth.failures_in_row >= AUTH_FAILURES_FLAGGED:
+            last = auth.last_failure_at
+            when = f", last {ago(snapshot.taken_at - last)}" if last is not None else ""
+            checks.append(
+                Check(
+                    "gateway_client_auth",
+                    scope,
+                    CheckStatus.FAIL,
+                    f"{auth.failures_in_row} wrong signatures in a row{when}",
+                    CLIENT_AUTH_REMEDY,
+                )
+            )
+        else:
+            detail = (
+                f"{auth.failures_in_row} wrong signature(s) in a row (flagged from "
+                f"{AUTH_FAILURES_FLAGGED})"
+                if auth.failures_in_row
+                else f"signs right ({auth.failures} wrong signature(s) since start)"
+            )
+            checks.append(Check("gateway_client_auth", scope, CheckStatus.PASS, detail))
+    for account, counts in traffic.kraken_errors.items():
+        calls = traffic.calls(account)
+        seen = {code: counts.get(code, 0) for code in GATEWAY_PREVENTS}
+        if any(seen.values()):
+            detail = ", ".join(f"{n} {code}" for code, n in seen.items() if n)
+            checks.append(
+                Check(
+                    "gateway_kraken_errors",
+                    account,
+                    CheckStatus.FAIL,
+                    f"Kraken answered {detail} to calls through the gateway since it started",
+                    GATEWAY_REMEDY,
+                )
+            )
+        elif calls:
+            checks.append(
+                Check(
+                    "gateway_kraken_errors",
+                    account,
+                    CheckStatus.PASS,
+                    f"no {' or '.join(GATEWAY_PREVENTS)} in {calls} call(s) through the gateway",
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "gateway_kraken_errors",
+                    account,
+                    CheckStatus.PENDING,
+                    "no call through the gateway yet",
+                )
+            )
+    return checks
