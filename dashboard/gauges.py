@@ -134,7 +134,7 @@ def _check_samples(checks: Iterable[Check]) -> Iterator[tuple[Family, float, Lab
     for check in checks:
         if check.status != CheckStatus.SKIPPED:
             passed = 1.0 if check.status == CheckStatus.PASS else 0.0
-            yield CHECKS, passed, (("check", check.name), ("account", check.account or ""))
+            yield CHECKS, passed, (("account", check.account or ""), ("check", check.name))
 
 
 @dataclass(frozen=True)

@@ -32,15 +32,15 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 
-from broker import AccountConfig, KrakenClient, KrakenError, KrakenTimeout, Observer
+from broker import AccountConfig, KrakenError, KrakenTimeout, Observer
 from broker.codes import api_error_from_codes
-from broker.limits import Tier
 
 from .answers import Reply, from_call, refusal
 from .auth import UNKNOWN, Authenticator, signature_matches
 from .credentials import Credentials
 from .form import BodyError, check_content_type, split_nonce
-from .lanes import STOPPING, Job, Lane, Run
+from .keys import KeyLanes
+from .lanes import STOPPING, Job, Run
 from .methods import method_label, valid_method
 from .metrics import CredentialsGauge, GatewayMetrics, LaneGauge
 from .public import PublicProxy
@@ -90,39 +90,11 @@ class Gateway:
             self.credentials = authenticator = Credentials(self.accounts, settings.config_path)
         self.authenticator = authenticator
         self.replays = ReplayGuard(settings.replay_window_s, settings.replay_capacity)
-        by_key: dict[str, list[AccountConfig]] = {}
-        for account in self.accounts:
-            by_key.setdefault(account.key_id, []).append(account)
-        self._executor = ThreadPoolExecutor(len(by_key), thread_name_prefix="gateway-key")
+        keys = len({a.key_id for a in self.accounts})
+        self._executor = ThreadPoolExecutor(keys, thread_name_prefix="gateway-key")
         self._public_executor = ThreadPoolExecutor(PUBLIC_WORKERS, thread_name_prefix="gateway-pub")
-        self._lanes: dict[str, Lane] = {}
-        self._clients: list[KrakenClient] = []
-        for key_id, sharing in by_key.items():
-            first = sharing[0]
-            client = KrakenClient(
-                first.key,
-                first.secret,
-                account=first.label,
-                nonce_unit=first.nonce_unit,
-                store_dir=settings.store_dir,
-                nonce_store=settings.nonce_store,
-                durable=settings.durable,
-                base_url=settings.api_url,
-                timeout=settings.request_timeout_s,
-                observer=observer,
-            )
-            self._clients.append(client)
-            # a key under two labels has one counter at Kraken: the stricter tier holds
-            tier = min((settings.tier_of(a) for a in sharing), key=_strictness)
-            self._lanes[key_id] = Lane(
-                first.label,
-                client.forward_private,
-                RateModel(tier, enforce=settings.rate_limited),
-                self._executor,
-                capacity=settings.max_queue,
-                max_wait_s=settings.max_queue_wait_s,
-            )
-        self._lane_of = {a.label: self._lanes[a.key_id] for a in self.accounts}
+        keyed = KeyLanes.build(self.accounts, settings, self._executor, observer)
+        self._lanes, self._lane_of, self._clients = keyed.lanes, keyed.by_account, keyed.clients
         self.public = PublicProxy(
             settings.api_url,
             self._public_executor,
@@ -434,7 +406,3 @@ class Gateway:
             count_invalid_nonce=not reported,
         )
         return reply
-
-
-def _strictness(tier: Tier) -> tuple[float, float]:
-    return tier.maximum, tier.decay_per_s
