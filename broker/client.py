@@ -64,6 +64,9 @@ DEFAULT_LATE_GRACE = 5.0
 class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no type hints
     """A krakenex-compatible Kraken client with safe nonces. See the module docstring."""
 
+    #: the key as last found valid (reset whenever the key is set)
+    _checked: str | None = None
+
     def __init__(
         self,
         key: str = "",
@@ -119,7 +122,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
     @key.setter
     def key(self, value: str) -> None:
         self._key = value.strip() if isinstance(value, str) else value
-        self._checked: str | None = None  # the key as last found valid
+        self._checked = None
 
     def __repr__(self) -> str:
         return (

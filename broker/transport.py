@@ -4,8 +4,8 @@
   ``verify`` set on the session by the caller, ``trust_env``, the environment's proxies and CA
   bundle, merged as requests merges them) but works out the environment's proxies once per host
   and process (while the proxy variables stay the same) instead of on every request: requests
-  scans every environment variable each time, which in a large fleet costs more CPU than the
-  request itself.
+  scans every environment variable each time, which with many accounts configured by
+  environment is a large share of a request's CPU.
 * A failed request is classified by whether it can have reached Kraken: :func:`transport_error`.
 * Exceptions handed to callers never carry the API key or secret: :func:`scrubbed`.
 """
@@ -76,39 +76,43 @@ def describe_timeout(timeout: Timeout) -> str:
     return f"{timeout:g} s"
 
 
-#: what requests' environment lookups for an http(s) URL depend on
-_ENVIRONMENT_VARIABLES = (
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
+#: the environment variables requests' proxy lookup for a URL reads, in the spellings programs
+#: use (a change of any of them is noticed at the next request; see :func:`_environ_proxies`)
+_PROXY_VARIABLES = (
+    *(
+        spelling
+        for name in ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy")
+        for spelling in (name, name.upper())
+    ),
     "REQUEST_METHOD",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
 )
 _environment_lock = threading.Lock()
 _environment_proxies: dict[tuple[Any, ...], dict[str, str]] = {}
 
 
+def _fingerprint() -> tuple[str | None, ...]:
+    return tuple(os.environ.get(name) for name in _PROXY_VARIABLES)
+
+
 def _environ_proxies(url: str, no_proxy: str | None) -> dict[str, str]:
     """requests' ``get_environ_proxies(url)``, shared by every session of the process and worked
-    out again only when one of the variables it depends on changes."""
+    out again when one of :data:`_PROXY_VARIABLES` changes. Not noticed until the process
+    restarts: a change of an oddly spelled variable (``Https_Proxy``) that requests would also
+    read, or of the system proxy settings on macOS and Windows."""
     parts = urlsplit(url)
-    fingerprint = tuple(os.environ.get(name) for name in _ENVIRONMENT_VARIABLES)
-    key = (fingerprint, parts.scheme, parts.netloc, no_proxy)
+    key = (_fingerprint(), parts.scheme, parts.netloc, no_proxy)
     with _environment_lock:
         found = _environment_proxies.get(key)
-    if found is None:
+        if found is not None:
+            return found
+        # under the lock: our own lookups (requests sets no_proxy in os.environ for the length
+        # of one) never overlap, and an answer is kept only if the environment held still
         found = dict(get_environ_proxies(url, no_proxy=no_proxy))
-        with _environment_lock:
+        if _fingerprint() == key[0]:
             if len(_environment_proxies) >= 1024:  # the environment keeps changing: start over
                 _environment_proxies.clear()
             _environment_proxies[key] = found
-    return found
+        return found
 
 
 class EnvCachingSession(requests.Session):
@@ -118,8 +122,8 @@ class EnvCachingSession(requests.Session):
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
     ) -> Any:
-        # the same steps as requests.Session.merge_environment_settings, with the two reads of
-        # os.environ answered from a cache
+        # the same steps as requests.Session.merge_environment_settings, with the proxy lookup
+        # answered from the process-wide cache (the CA bundle is read each time, as requests does)
         if self.trust_env:
             no_proxy = proxies.get("no_proxy") if proxies is not None else None
             if proxies is not None:

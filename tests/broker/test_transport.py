@@ -192,3 +192,33 @@ def test_a_changed_key_is_checked_again(tmp_path: Path) -> None:
     api.key = "BAD\u00a0KEY"
     with pytest.raises(ConfigurationError, match="non-ASCII"):
         api._checked_key()
+
+
+def test_an_answer_worked_out_while_the_environment_changed_is_not_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another thread changes a proxy variable between the cache's reading of the environment and
+    the lookup: that request gets the new answer (as in requests), and it is not kept under the
+    old environment's name."""
+    from broker import transport
+
+    url = "https://api.kraken.com/0/private/Balance"
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.setenv("https_proxy", "http://before:3128")
+    lookup = transport.get_environ_proxies
+
+    def racing(u: str, no_proxy: str | None = None) -> Any:
+        monkeypatch.setenv("https_proxy", "http://after:3128")  # "another thread", mid-lookup
+        return lookup(u, no_proxy=no_proxy)
+
+    def proxy() -> str:
+        settings = transport.EnvCachingSession().merge_environment_settings(
+            url, {}, None, None, None
+        )
+        return str(settings["proxies"]["https"])
+
+    monkeypatch.setattr(transport, "get_environ_proxies", racing)
+    assert proxy() == "http://after:3128"
+    monkeypatch.setattr(transport, "get_environ_proxies", lookup)
+    monkeypatch.setenv("https_proxy", "http://before:3128")  # the environment as first read
+    assert proxy() == "http://before:3128"
