@@ -8,11 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, sync_playwright
+from playwright.sync_api import Locator, Page
 
 from broker import PermissionDeniedError
 from simulator import builtin_scenario
-from testkit.browser import CHROMIUM, CHROMIUM_ARGS
+from testkit.browser import chromium_page
 from testkit.net import http_get
 from testkit.procs import UpProcess, up_process
 from testkit.sim import scenario_values
@@ -76,88 +76,74 @@ def test_dashboard_in_headless_chromium(demo: UpProcess, tmp_path: Path) -> None
     base, log = demo.url, demo.log
     values = scenario_values(builtin_scenario("demo"))
     frames: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.on(
-                "websocket",
-                lambda ws: ws.on(
-                    "framereceived",
-                    lambda payload: frames.append(
-                        payload if isinstance(payload, str) else payload.decode("latin-1")
-                    ),
-                ),
-            )
-            page.goto(base + "/", wait_until="domcontentloaded")
-            alert = page.get_by_test_id("stAlertContentError")
-            alert.get_by_text("Not verified: 1 check(s) failing").wait_for(timeout=30_000)
-            for label in ("MASTER", "USER:daivon", "USER:tania_gilbert"):
-                page.get_by_text(label, exact=True).first.wait_for(timeout=10_000)
-            page.locator("[data-testid='stMetricValue']").first.wait_for(timeout=10_000)
-            assert page.locator("[data-testid='stException']").count() == 0
+    with chromium_page(frames) as page:
+        page.goto(base + "/", wait_until="domcontentloaded")
+        alert = page.get_by_test_id("stAlertContentError")
+        alert.get_by_text("Not verified: 1 check(s) failing").wait_for(timeout=30_000)
+        for label in ("MASTER", "USER:daivon", "USER:tania_gilbert"):
+            page.get_by_text(label, exact=True).first.wait_for(timeout=10_000)
+        page.locator("[data-testid='stMetricValue']").first.wait_for(timeout=10_000)
+        assert page.locator("[data-testid='stException']").count() == 0
 
-            # the toolbar: viewer mode, no Deploy button, no developer menu
-            assert page.get_by_test_id("stAppDeployButton").count() == 0
-            page.get_by_test_id("stMainMenuButton").click()
-            menu = page.get_by_test_id("stMainMenuList")
-            menu.get_by_text("About").wait_for(timeout=10_000)
-            for developer_item in ("Deploy", "Rerun", "Clear cache", "Settings"):
-                assert menu.get_by_text(developer_item).count() == 0, developer_item
-            page.keyboard.press("Escape")
+        # the toolbar: viewer mode, no Deploy button, no developer menu
+        assert page.get_by_test_id("stAppDeployButton").count() == 0
+        page.get_by_test_id("stMainMenuButton").click()
+        menu = page.get_by_test_id("stMainMenuList")
+        menu.get_by_text("About").wait_for(timeout=10_000)
+        for developer_item in ("Deploy", "Rerun", "Clear cache", "Settings"):
+            assert menu.get_by_text(developer_item).count() == 0, developer_item
+        page.keyboard.press("Escape")
 
-            # status icons are Material glyphs that render (the verdict's is "cancel")
-            assert alert.get_by_test_id("stAlertDynamicIcon").text_content() == "cancel"
-            assert_icons_render(page, at_least=20)
+        # status icons are Material glyphs that render (the verdict's is "cancel")
+        assert alert.get_by_test_id("stAlertDynamicIcon").text_content() == "cancel"
+        assert_icons_render(page, at_least=20)
 
-            # the failing item first, by its title, its remedy readable in full without hovering
-            main = page.get_by_test_id("stMain")
-            text = main.inner_text()
-            failing = text.index("Query Open Orders & Trades permission")
-            assert failing < text.index("pass"), "a passing item is listed before the failing one"
-            remedy = main.locator("p", has_text="What to do:").first
-            assert remedy.inner_text() == f"What to do: {PermissionDeniedError.remedy}"
-            box, column = remedy.bounding_box(), main.bounding_box()
-            assert box and column and box["x"] + box["width"] <= column["x"] + column["width"]
-            assert remedy.evaluate("e => e.scrollWidth <= e.clientWidth")
-            statuses = [row[0].split()[-1] for row in table_rows(page.locator("table").last)]
-            assert statuses[0] == "fail" and statuses.count("fail") == 1, statuses
-            order = {"fail": 0, "pending": 1, "pass": 2, "skipped": 3}
-            assert statuses == sorted(statuses, key=order.__getitem__), statuses
-            assert "permission_query_orders" not in text  # ids stay in JSON and metrics
+        # the failing item first, by its title, its remedy readable in full without hovering
+        main = page.get_by_test_id("stMain")
+        text = main.inner_text()
+        failing = text.index("Query Open Orders & Trades permission")
+        assert failing < text.index("pass"), "a passing item is listed before the failing one"
+        remedy = main.locator("p", has_text="What to do:").first
+        assert remedy.inner_text() == f"What to do: {PermissionDeniedError.remedy}"
+        box, column = remedy.bounding_box(), main.bounding_box()
+        assert box and column and box["x"] + box["width"] <= column["x"] + column["width"]
+        assert remedy.evaluate("e => e.scrollWidth <= e.clientWidth")
+        statuses = [row[0].split()[-1] for row in table_rows(page.locator("table").last)]
+        assert statuses[0] == "fail" and statuses.count("fail") == 1, statuses
+        order = {"fail": 0, "pending": 1, "pass": 2, "skipped": 3}
+        assert statuses == sorted(statuses, key=order.__getitem__), statuses
+        assert "permission_query_orders" not in text  # ids stay in JSON and metrics
 
-            # every account valued at the simulator's prices; KFEE has none and is named
-            page.get_by_text(f"Balance: {values['MASTER'].usd}", exact=True).wait_for()
-            daivon = f"Balance: {values['USER:daivon'].usd} + 1250.00 KFEE (no price)"
-            page.get_by_text(daivon, exact=True).wait_for()
-            page.screenshot(path=str(tmp_path / "overview.png"))
-            overview_html = page.content()
+        # every account valued at the simulator's prices; KFEE has none and is named
+        page.get_by_text(f"Balance: {values['MASTER'].usd}", exact=True).wait_for()
+        daivon = f"Balance: {values['USER:daivon'].usd} + 1250.00 KFEE (no price)"
+        page.get_by_text(daivon, exact=True).wait_for()
+        page.screenshot(path=str(tmp_path / "overview.png"))
+        overview_html = page.content()
 
-            page.get_by_role("link", name="Balances").click()
-            totals = page.locator("table").first
-            totals.get_by_text("all accounts").wait_for(timeout=15_000)
-            rows = {row[0]: row[1:] for row in table_rows(totals)}
-            assert rows["MASTER"] == [values["MASTER"].usd, "–"]
-            assert rows["USER:daivon"] == [
-                f"{values['USER:daivon'].usd} + 1250.00 KFEE (no price)",
-                "KFEE (no USD pair on Kraken)",
-            ]
-            assert rows["USER:tania_gilbert"] == [values["USER:tania_gilbert"].usd, "–"]
-            fleet = sum((v.priced for v in values.values()), Decimal(0))
-            assert rows["all accounts"][0] == f"${fleet:,.2f} + 1250.00 KFEE (no price)"
-            page.locator("[data-testid='stDataFrame'] canvas").first.wait_for(timeout=10_000)
-            assert page.locator("[data-testid='stException']").count() == 0
-            balances_html = page.content()
+        page.get_by_role("link", name="Balances").click()
+        totals = page.locator("table").first
+        totals.get_by_text("all accounts").wait_for(timeout=15_000)
+        rows = {row[0]: row[1:] for row in table_rows(totals)}
+        assert rows["MASTER"] == [values["MASTER"].usd, "–"]
+        assert rows["USER:daivon"] == [
+            f"{values['USER:daivon'].usd} + 1250.00 KFEE (no price)",
+            "KFEE (no USD pair on Kraken)",
+        ]
+        assert rows["USER:tania_gilbert"] == [values["USER:tania_gilbert"].usd, "–"]
+        fleet = sum((v.priced for v in values.values()), Decimal(0))
+        assert rows["all accounts"][0] == f"${fleet:,.2f} + 1250.00 KFEE (no price)"
+        page.locator("[data-testid='stDataFrame'] canvas").first.wait_for(timeout=10_000)
+        assert page.locator("[data-testid='stException']").count() == 0
+        balances_html = page.content()
 
-            page.get_by_role("link", name="Timeline").click()
-            page.get_by_text("Connection timeline").wait_for(timeout=15_000)
-            page.locator(
-                "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
-            ).first.wait_for(timeout=20_000)
-            assert page.locator("[data-testid='stException']").count() == 0
-            timeline_html = page.content()
-        finally:
-            browser.close()
+        page.get_by_role("link", name="Timeline").click()
+        page.get_by_text("Connection timeline").wait_for(timeout=15_000)
+        page.locator(
+            "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
+        ).first.wait_for(timeout=20_000)
+        assert page.locator("[data-testid='stException']").count() == 0
+        timeline_html = page.content()
     assert (tmp_path / "overview.png").stat().st_size > 10_000
     served = overview_html + balances_html + timeline_html + "".join(frames) + log.read_text()
     for spec in builtin_scenario("demo").keys:
