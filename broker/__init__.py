@@ -18,6 +18,7 @@ from .accounts import (
 from .client import ForwardedAnswer, KrakenClient
 from .errors import (
     NONCE_DIAGNOSES,
+    CallAbandonedError,
     ConfigurationError,
     ConnectionLostError,
     HTTPStatusError,
@@ -26,6 +27,7 @@ from .errors import (
     InvalidNonceError,
     InvalidSecretError,
     InvalidSignatureError,
+    KeyBusyError,
     KrakenAPIError,
     KrakenConnectionError,
     KrakenError,
@@ -52,6 +54,7 @@ __all__ = [
     "NONCE_DIAGNOSES",
     "NONCE_UNITS",
     "AccountConfig",
+    "CallAbandonedError",
     "CallEvent",
     "ConfigurationError",
     "ConnectionLostError",
@@ -64,6 +67,7 @@ __all__ = [
     "InvalidNonceError",
     "InvalidSecretError",
     "InvalidSignatureError",
+    "KeyBusyError",
     "KrakenAPIError",
     "KrakenClient",
     "KrakenConnectionError",

@@ -158,10 +158,22 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         return self._public(method, data, timeout).result()
 
     def forward_private(
-        self, method: str, fields: bytes = b"", timeout: Timeout | None = None
+        self,
+        method: str,
+        fields: bytes = b"",
+        timeout: Timeout | None = None,
+        *,
+        deadline: float | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> ForwardedAnswer:
         """Send ``fields`` (a form-encoded body without ``nonce``) byte-for-byte after this client's
         own nonce, and return Kraken's answer as received.
+
+        ``deadline`` (``time.monotonic()``): when the key is still busy then (another request of
+        it, here or in another process or host), raise :class:`~broker.errors.KeyBusyError`
+        instead of sending. ``before_send`` is called once the key is held, right before the
+        request leaves: it raises (e.g. :class:`~broker.errors.CallAbandonedError`) when the call
+        is no longer wanted, and nothing is sent.
 
         Raises :class:`~broker.errors.TransportError` when no answer came back (its
         ``outcome_unknown`` says whether the request may have reached Kraken), and the store's,
@@ -172,7 +184,13 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
                 f"{method}: forwarded fields must not carry a nonce", account=self.account
             )
         suffix = b"&" + fields if fields else b""
-        outcome = self._signed(method, lambda nonce: b"nonce=%d" % nonce + suffix, timeout)
+        outcome = self._signed(
+            method,
+            lambda nonce: b"nonce=%d" % nonce + suffix,
+            timeout,
+            deadline=deadline,
+            before_send=before_send,
+        )
         if isinstance(outcome.error, TransportError):
             raise outcome.error
         response, nonce = outcome.response, outcome.nonce
@@ -223,6 +241,13 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
     @property
     def key_id(self) -> str:
         return self._channel().key_id
+
+    @property
+    def nonce_store_lost_at(self) -> float | None:
+        """When this process found that the key's shared nonce store (Redis) had lost its data
+        (Unix time), else ``None``."""
+        lost: float | None = getattr(self._channel().store, "data_lost_at", None)
+        return lost
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -279,9 +304,16 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         )
 
     def _signed(
-        self, method: str, body_for: Callable[[int], str | bytes], timeout: Timeout | None
+        self,
+        method: str,
+        body_for: Callable[[int], str | bytes],
+        timeout: Timeout | None,
+        *,
+        deadline: float | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> Outcome:
-        """Sign and send one private call whose body ``body_for(nonce)`` builds, under the key."""
+        """Sign and send one private call whose body ``body_for(nonce)`` builds, under the key
+        (``deadline`` and ``before_send`` as in :meth:`forward_private`)."""
         urlpath = f"/{self.apiversion}/private/{method}"
         started, t0 = time.time(), time.perf_counter()
         try:
@@ -295,7 +327,9 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
             channel = self._channel()
             limit = self.timeout if timeout is None else parse_timeout(timeout)
             lease = read_timeout(limit) + LEASE_MARGIN_S
-            with channel.reserve(self.nonce_unit, lease_s=lease) as ticket:
+            with channel.reserve(self.nonce_unit, lease_s=lease, deadline=deadline) as ticket:
+                if before_send is not None:
+                    before_send()
                 body = body_for(ticket.nonce)
                 headers = private_headers(urlpath, ticket.nonce, body, key, self.secret)
                 outcome = self._send(

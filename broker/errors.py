@@ -9,6 +9,8 @@
     ├── NonceStoreError             the nonce store cannot be read or written (names the path)
     │   └── NonceStoreUnavailable    the shared store (Redis) is down, timing out or read-only
     ├── ReentrantCallError          a call for a key from inside a call for the same key
+    ├── KeyBusyError                the key stayed busy past the caller's deadline: nothing sent
+    ├── CallAbandonedError          the caller gave up before the request left: nothing sent
     ├── TransportError              the request did not get an HTTP answer
     │   ├── KrakenTimeout                sent, no answer in time: the outcome is unknown
     │   └── KrakenConnectionError        could not connect: nothing was sent
@@ -42,6 +44,7 @@ from typing import ClassVar
 
 __all__ = [
     "NONCE_DIAGNOSES",
+    "CallAbandonedError",
     "ConfigurationError",
     "ConnectionLostError",
     "HTTPStatusError",
@@ -50,6 +53,7 @@ __all__ = [
     "InvalidNonceError",
     "InvalidSecretError",
     "InvalidSignatureError",
+    "KeyBusyError",
     "KrakenAPIError",
     "KrakenConnectionError",
     "KrakenError",
@@ -156,6 +160,31 @@ class ReentrantCallError(KrakenError):
     remedy = (
         "Make the second call after the first one has returned (e.g. set a flag in the handler)."
     )
+
+
+class KeyBusyError(KrakenError):
+    """The key stayed busy (another request of it in flight here or on another host, or a hold
+    after a lost answer) until the caller's deadline; nothing was sent."""
+
+    kind = "key_busy"
+    retryable = True
+    explanation = (
+        "Other requests of this key kept it busy for longer than the caller would wait, so the "
+        "request was not sent."
+    )
+    remedy = (
+        "Retry later; if it keeps happening, fewer programs (or calls) should share the key, or "
+        "the deadline (the gateway's --max-queue-wait) should be longer."
+    )
+
+
+class CallAbandonedError(KrakenError):
+    """The caller gave up (its deadline passed, or it went away) while the request waited for
+    its key; the request was not sent."""
+
+    kind = "abandoned"
+    explanation = "The caller gave up before the request could be sent; nothing was sent."
+    remedy = "Nothing to undo. Send the request again if it is still wanted."
 
 
 class NonceUnitDowngradeError(ConfigurationError):

@@ -31,10 +31,11 @@ import os
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import NonceStoreError
+from .errors import KeyBusyError, NonceStoreError
 from .nonce import NONCE_UNITS, NonceRecord, convert
 
 __all__ = ["FileStore", "host_lock_dir"]
@@ -87,7 +88,7 @@ class _RecordFile:
 
     def _open(self) -> int:
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         return self._fd
 
@@ -143,9 +144,14 @@ class _RecordFile:
         self._seen = NonceRecord(record.high_water, record.unit, record.hold_until, bound)
 
     @contextlib.contextmanager
-    def locked(self, mode: int = fcntl.LOCK_EX) -> Iterator[None]:
+    def locked(self, mode: int = fcntl.LOCK_EX, deadline: float | None = None) -> Iterator[None]:
+        """Hold the file's lock; with a ``deadline`` (``time.monotonic()``), :class:`_LockTimeout`
+        when another process still holds it then."""
         fd = self._open()
-        fcntl.flock(fd, mode)
+        if deadline is None:
+            fcntl.flock(fd, mode)
+        else:
+            _flock_until(fd, mode, deadline)
         try:
             yield
         finally:
@@ -157,6 +163,26 @@ class _RecordFile:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+
+
+class _LockTimeout(Exception):
+    """A file lock was still held by another process at the caller's deadline."""
+
+
+def _flock_until(fd: int, mode: int, deadline: float) -> None:
+    """``flock`` that gives up at ``deadline`` (``flock`` itself cannot time out): try, then retry
+    after a pause that grows from 1 ms to 20 ms."""
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _LockTimeout from None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.02)
 
 
 @contextlib.contextmanager
@@ -232,14 +258,23 @@ class FileStore:
         return files
 
     @contextlib.contextmanager
-    def hold(self, key_id: str, *, lease_s: float | None = None) -> Iterator[_Lease]:
+    def hold(
+        self, key_id: str, *, lease_s: float | None = None, deadline: float | None = None
+    ) -> Iterator[_Lease]:
         """Hold ``key_id`` against every other process on this host until the block ends (a
-        file lock ends with its process: ``lease_s`` does not apply)."""
+        file lock ends with its process: ``lease_s`` does not apply); :class:`KeyBusyError` when
+        another process still holds it at ``deadline``."""
         files = self._records(key_id)
         with contextlib.ExitStack() as stack:
             for file in files:
-                with _store_errors(file.path):
-                    stack.enter_context(file.locked())
+                try:
+                    with _store_errors(file.path):
+                        stack.enter_context(file.locked(deadline=deadline))
+                except _LockTimeout:
+                    raise KeyBusyError(
+                        f"key {key_id} stayed busy (another process on this host) until the "
+                        "caller's deadline; nothing was sent"
+                    ) from None
             yield _Lease(files)
 
     def peek(self, key_id: str) -> NonceRecord | None:

@@ -37,6 +37,7 @@ from typing import Protocol
 
 from .errors import (
     ConfigurationError,
+    KeyBusyError,
     NonceStoreError,
     NonceUnitDowngradeError,
     ReentrantCallError,
@@ -144,10 +145,12 @@ class NonceStore(Protocol):
         ...
 
     def hold(
-        self, key_id: str, *, lease_s: float | None = None
+        self, key_id: str, *, lease_s: float | None = None, deadline: float | None = None
     ) -> AbstractContextManager[KeyLease]:
         """Exclusive use of ``key_id`` against everyone sharing the store, until the block ends.
-        ``lease_s``: how long a crashed holder may keep others out, where the store leases."""
+        ``lease_s``: how long a crashed holder may keep others out, where the store leases;
+        ``deadline`` (``time.monotonic()``): give up waiting then, with
+        :class:`~broker.errors.KeyBusyError`."""
         ...
 
     def peek(self, key_id: str) -> NonceRecord | None:
@@ -192,7 +195,7 @@ class KeyChannel:
     # -- holding the key ------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _exclusive(self, purpose: str) -> Iterator[None]:
+    def _exclusive(self, purpose: str, deadline: float | None = None) -> Iterator[None]:
         me = threading.get_ident()
         if self._holder == me:
             raise ReentrantCallError(
@@ -200,28 +203,44 @@ class KeyChannel:
                 "with the same key (a signal handler or a callback?): two requests of one key "
                 "would be in flight at once. Make the call after the current one returns."
             )
-        with self._lock:
+        wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._lock.acquire(timeout=wait):
+            raise self.busy("another call of this process")
+        try:
             self._holder = me
-            try:
-                yield
-            finally:
-                self._holder = None
+            yield
+        finally:
+            self._holder = None
+            self._lock.release()
+
+    def busy(self, by: str) -> KeyBusyError:
+        """The error for a caller whose deadline passed while ``by`` kept the key."""
+        return KeyBusyError(
+            f"key {self.key_id} stayed busy ({by}) until the caller's deadline; nothing was sent"
+        )
 
     @contextlib.contextmanager
-    def reserve(self, unit: str, *, lease_s: float | None = None) -> Iterator[Ticket]:
+    def reserve(
+        self, unit: str, *, lease_s: float | None = None, deadline: float | None = None
+    ) -> Iterator[Ticket]:
         """Issue the next nonce and hold the key until the ``with`` block ends.
 
         The record is persisted before the ticket is yielded, i.e. before the nonce can reach
         Kraken. A hold set on the ticket (:meth:`Ticket.hold_for`) is recorded before the key is
-        released, and the next request waits it out.
+        released, and the next request waits it out. ``deadline`` (``time.monotonic()``): when
+        the key is not free by then (this process, the store, a hold), raise
+        :class:`~broker.errors.KeyBusyError` and issue nothing.
         """
         asked = time.monotonic()
         with (
-            self._exclusive("send a request"),
-            self.store.hold(self.key_id, lease_s=lease_s) as lease,
+            self._exclusive("send a request", deadline),
+            self.store.hold(self.key_id, lease_s=lease_s, deadline=deadline) as lease,
         ):
             record = self._checked(lease.read(), unit)
-            _wait_out(max(record.hold_until, self._hold_until))
+            hold_until = max(record.hold_until, self._hold_until)
+            if deadline is not None and hold_until - time.time() > deadline - time.monotonic():
+                raise self.busy("a hold after a request whose answer was lost")
+            _wait_out(hold_until)
             floor = max(self._last_issued_in(unit), convert(record.high_water, record.unit, unit))
             nonce = max(now_in_unit(unit), floor + 1)
             if nonce > MAX_NONCE:

@@ -6,31 +6,44 @@ URL as ``redis://:password@host``). Needs redis-py: ``pip install 'krakenwatch[r
 * **The lock is a lease.** ``SET krakenwatch:lock:<key id> <random token> NX PX <lease>``; the
   holder renews it while its request is in flight and releases it with compare-and-delete, so a
   crashed holder blocks the others only until its lease runs out (by default the request's read
-  timeout plus 30 s). Waiters back off (a few ms, growing, with jitter), at most a lease and a bit
-  before :class:`~broker.errors.NonceStoreError` says the key stayed busy.
+  timeout plus 30 s).
+* **Waiters take turns in arrival order.** A process that finds the key taken joins the key's
+  queue (a sorted set ordered by a sequence number) and may take the lease only when it is at the
+  head; the holder's release wakes the next live waiter (a list it blocks on), so no replica
+  starves and nobody spins. A waiter refreshes a short-lived presence key each time it looks; a
+  waiter that stopped looking (killed, frozen) is dropped from the head by the next one. Waiting
+  ends at the caller's deadline (by default a lease and a bit) with
+  :class:`~broker.errors.KeyBusyError`, nothing sent.
 * **Fenced writes.** The high-water mark is written by one Lua script that checks the token first,
   refuses a coarser unit and keeps ``max(old, new)``, so a holder whose lease ran out cannot move
   anything, and the mark never goes backwards. Nonces are compared as decimal strings (Lua's
   numbers lose precision above 2^53, below a nanosecond nonce).
 * **Seeded and mirrored.** The first use of a key in this process seeds Redis from the local
   file store (the higher value wins), and every write is mirrored there, so a Redis that lost
-  its data (restarted without persistence) can be re-seeded. Such a loss is detected through a
-  marker key and reported in the store's description and the log.
+  its data (restarted without persistence, ``FLUSHALL``) can be re-seeded.
+* **A data loss is waited out.** Redis holds a marker (``krakenwatch:store-id``, stamped with
+  Redis' clock when made), remembered by each process and in the data directory. When it changed,
+  the data was lost, leases with it: a holder may still have a request in flight. So every key
+  stays quiet (its new lease held, nothing sent) until one full lease after the new marker was
+  made, then is re-seeded. The loss is reported in the store's description and the log.
 * **Fail closed.** Redis unreachable, timing out, read-only (a replica) or refusing the password:
   :class:`~broker.errors.NonceStoreUnavailable`, and nothing is sent to Kraken.
 
-Redis keys hold the key id (a hash), never the API key; values hold nonces, units and a token.
+Redis keys hold the key id (a hash), never the API key; values hold nonces, units and tokens.
+The scripts touch keys they compute (waiters of a queue): a single Redis or Sentinel, not Cluster.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
-import random
+import os
 import secrets
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -46,7 +59,7 @@ from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
 
-from .errors import NonceStoreError, NonceStoreUnavailable
+from .errors import KeyBusyError, NonceStoreError, NonceStoreUnavailable
 from .nonce import NONCE_UNITS, NonceRecord, NonceStore
 from .stores import masked_spec
 
@@ -59,26 +72,65 @@ PREFIX = "krakenwatch"
 DEFAULT_LEASE_S = 40.0
 #: how long connecting and each command may take
 IO_TIMEOUT_S = 2.0
+#: a waiter in a key's queue that has not looked for this long is dead and leaves the queue
+WAITER_TTL_MS = 2000
+#: the longest a waiter sleeps between looks when no release wakes it
+WAKE_POLL_S = 0.1
 
+#: KEYS: lock, store marker, queue, queue sequence, my waiter key; ARGV: token, lease ms, a new
+#: marker id, waiter ttl ms, waiter key prefix. Returns {got, marker, created, redis time ms}.
 _ACQUIRE = """
-local got = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local marker = redis.call('GET', KEYS[2])
 local created = 0
 if not marker then
-  redis.call('SET', KEYS[2], ARGV[3])
-  marker = ARGV[3]
+  marker = ARGV[3] .. ':' .. now
+  redis.call('SET', KEYS[2], marker)
   created = 1
 end
-if got then return {1, marker, created} end
-return {0, marker, created}
+while true do
+  local head = redis.call('ZRANGE', KEYS[3], 0, 0)
+  if #head == 0 or head[1] == ARGV[1] or redis.call('EXISTS', ARGV[5] .. head[1]) == 1 then
+    break
+  end
+  redis.call('ZREM', KEYS[3], head[1])
+end
+local head = redis.call('ZRANGE', KEYS[3], 0, 0)
+if (#head == 0 or head[1] == ARGV[1])
+    and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('DEL', KEYS[5])
+  return {1, marker, created, now}
+end
+if not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[1])
+end
+redis.call('SET', KEYS[5], '1', 'PX', ARGV[4])
+return {0, marker, created, now}
+"""
+#: KEYS: queue, my waiter key; ARGV: token
+_LEAVE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
 """
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+#: KEYS: lock, queue; ARGV: token, waiter key prefix, wake key prefix. Wakes the first live waiter.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+for _, waiter in ipairs(redis.call('ZRANGE', KEYS[2], 0, 7)) do
+  if redis.call('EXISTS', ARGV[2] .. waiter) == 1 then
+    redis.call('RPUSH', ARGV[3] .. waiter, '1')
+    redis.call('PEXPIRE', ARGV[3] .. waiter, 5000)
+    break
+  end
+end
+return 1
 """
 _WRITE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('KWLEASE') end
@@ -94,6 +146,10 @@ end
 redis.call('HSET', KEYS[2], 'high_water', high, 'unit', unit, 'hold_until', hold)
 return high
 """
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _record(fields: list[Any]) -> NonceRecord | None:
@@ -173,6 +229,8 @@ class RedisStore:
         self._state_lock = threading.Lock()
         #: when this process found that Redis had lost its data (Unix time), if it did
         self.data_lost_at: float | None = None
+        #: Redis' clock (ms) when this process saw the marker that told it so
+        self._seen_ms = 0
         self._renewer = _Renewer(self)
 
     def _connect(self) -> None:
@@ -183,6 +241,7 @@ class RedisStore:
             health_check_interval=30,
         )
         self._acquire = self.client.register_script(_ACQUIRE)
+        self._leave = self.client.register_script(_LEAVE)
         self._renew = self.client.register_script(_RENEW)
         self._release = self.client.register_script(_RELEASE)
         self.write_script = self.client.register_script(_WRITE)
@@ -201,18 +260,25 @@ class RedisStore:
         return text
 
     @contextlib.contextmanager
-    def hold(self, key_id: str, *, lease_s: float | None = None) -> Iterator[_Lease]:
+    def hold(
+        self, key_id: str, *, lease_s: float | None = None, deadline: float | None = None
+    ) -> Iterator[_Lease]:
         lease = self.lease_s or lease_s or DEFAULT_LEASE_S
-        token = self._take(key_id, lease)
+        token, quiet_s = self._take(key_id, lease, deadline)
         self._renewer.add(self.lock_key(key_id), token, lease)
         try:
+            if quiet_s > 0:
+                self._wait_quiet(key_id, quiet_s, deadline)
             held = _Lease(self, key_id, token)
             self._seed_once(key_id, held)
             yield held
         finally:
             self._renewer.remove(self.lock_key(key_id))
             with contextlib.suppress(RedisError):  # an unreleased lease simply runs out
-                self._release(keys=[self.lock_key(key_id)], args=[token])
+                self._release(
+                    keys=[self.lock_key(key_id), self.queue_key(key_id)],
+                    args=[token, f"{PREFIX}:waiter:", f"{PREFIX}:wake:"],
+                )
 
     def peek(self, key_id: str) -> NonceRecord | None:
         with self.errors():
@@ -231,6 +297,9 @@ class RedisStore:
 
     def record_key(self, key_id: str) -> str:
         return f"{PREFIX}:nonce:{key_id}"
+
+    def queue_key(self, key_id: str) -> str:
+        return f"{PREFIX}:queue:{key_id}"
 
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:
@@ -254,45 +323,116 @@ class RedisStore:
         except RedisError:
             return False
 
-    def _take(self, key_id: str, lease: float) -> str:
-        """Acquire the key's lease, waiting with backoff at most ``lease`` + 5 s."""
+    def _take(self, key_id: str, lease: float, deadline: float | None) -> tuple[str, float]:
+        """Acquire the key's lease in arrival order (see the module docstring), waiting until
+        ``deadline`` (``time.monotonic()``), by default a lease and a bit. Returns the lease's
+        token and how long the key must stay quiet first (after a detected data loss)."""
         token = secrets.token_hex(16)
-        deadline = time.monotonic() + lease + 5.0
-        pause = 0.002
-        while True:
-            with self.errors():
-                got, marker, created = self._acquire(
-                    keys=[self.lock_key(key_id), f"{PREFIX}:store-id"],
-                    args=[token, int(lease * 1000), secrets.token_hex(8)],
-                )
-            self._check_marker(
-                marker.decode() if isinstance(marker, bytes) else str(marker), created
-            )
-            if got:
-                return token
-            if time.monotonic() + pause > deadline:
-                raise NonceStoreError(
-                    f"key {key_id} stayed busy for {lease + 5:g} s in {self.description}: "
-                    "another process holds it; nothing was sent"
-                )
-            time.sleep(pause * random.uniform(0.5, 1.5))
-            pause = min(pause * 2, 0.05)
+        if deadline is None:
+            deadline = time.monotonic() + lease + 5.0
+        waiter, wake = f"{PREFIX}:waiter:{token}", f"{PREFIX}:wake:{token}"
+        keys = [
+            self.lock_key(key_id),
+            f"{PREFIX}:store-id",
+            self.queue_key(key_id),
+            f"{PREFIX}:queue-seq:{key_id}",
+            waiter,
+        ]
+        args: list[str | int] = [
+            token,
+            int(lease * 1000),
+            secrets.token_hex(8),
+            WAITER_TTL_MS,
+            f"{PREFIX}:waiter:",
+        ]
+        try:
+            while True:
+                with self.errors():
+                    got, marker, _created, now_ms = self._acquire(keys=keys, args=args)
+                quiet_s = self._check_marker(_text(marker), int(now_ms), lease)
+                if got:
+                    return token, quiet_s
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise KeyBusyError(
+                        f"key {key_id} stayed busy (another process or host holds it, "
+                        f"{self.description}) until the caller's deadline; nothing was sent"
+                    )
+                with self.errors():  # woken by the holder's release, or look again soon
+                    # (never 0: Redis would block for good)
+                    self.client.blpop([wake], timeout=max(0.01, min(WAKE_POLL_S, left)))
+        except BaseException:
+            with contextlib.suppress(RedisError):
+                self._leave(keys=[self.queue_key(key_id), waiter], args=[token])
+            raise
 
-    def _check_marker(self, marker: str, created: int) -> None:
+    def _check_marker(self, marker: str, now_ms: int, lease: float) -> float:
+        """Notice a Redis that lost its data (its marker changed since this process, or this
+        data directory, last saw it). Returns the seconds to stay quiet: until one full lease
+        after the new marker was made, so that a holder whose lease vanished with the data has
+        finished before anyone sends on its key."""
         with self._state_lock:
-            if self._marker is None:
-                self._marker = marker
-                return
+            known = self._marker if self._marker is not None else self._remembered_marker()
             if marker == self._marker:
-                return
+                return self._quiet_left(marker, now_ms, lease)
             self._marker = marker
+            self._remember_marker(marker)
+            if known is None or known == marker:
+                return 0.0
             self.data_lost_at = time.time()
+            self._seen_ms = now_ms
             self._seeded.clear()  # re-seed every key from the local store
         log.warning(
-            "the nonce store %s lost its data (restarted without persistence?): re-seeding keys "
-            "from this host's file store; run Redis with appendonly yes",
+            "the nonce store %s lost its data (restarted without persistence?): every key waits "
+            "out one lease, then is re-seeded from this host's file store; run Redis with "
+            "appendonly yes",
             masked_spec(self.url),
         )
+        return self._quiet_left(marker, now_ms, lease)
+
+    def _quiet_left(self, marker: str, now_ms: int, lease: float) -> float:
+        """Seconds left of the quiet lease after a data loss (0 when none was seen)."""
+        if self.data_lost_at is None:
+            return 0.0
+        stamp = marker.rpartition(":")[2]
+        # a marker made by an older krakenwatch carries no time: count from when it was seen
+        made_ms = int(stamp) if marker.count(":") == 1 and stamp.isdigit() else self._seen_ms
+        return max(0.0, (made_ms + lease * 1000 - now_ms) / 1000)
+
+    def _wait_quiet(self, key_id: str, quiet_s: float, deadline: float | None) -> None:
+        """Hold the (renewed) lease and send nothing until the quiet lease is over."""
+        if deadline is not None and time.monotonic() + quiet_s > deadline:
+            raise KeyBusyError(
+                f"key {key_id} waits out a lease after {self.description} lost its data; "
+                "nothing was sent"
+            )
+        time.sleep(quiet_s)
+
+    def _marker_file(self) -> Path | None:
+        directory = getattr(self.seed, "directory", None)
+        if not isinstance(directory, Path):
+            return None
+        return directory / f"redis-{hashlib.sha256(self.url.encode()).hexdigest()[:16]}.marker"
+
+    def _remembered_marker(self) -> str | None:
+        """The marker this data directory last saw in this Redis (across restarts)."""
+        path = self._marker_file()
+        try:
+            return path.read_text().strip() or None if path is not None else None
+        except OSError:
+            return None
+
+    def _remember_marker(self, marker: str) -> None:
+        path = self._marker_file()
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_suffix(".tmp")
+            temp.write_text(marker + "\n")
+            os.replace(temp, path)
+        except OSError as exc:
+            log.debug("could not remember the Redis marker in %s: %s", path, exc)
 
     def _seed_once(self, key_id: str, lease: _Lease) -> None:
         with self._state_lock:
