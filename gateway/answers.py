@@ -33,6 +33,8 @@ from broker import (
 )
 
 __all__ = [
+    "ABANDONED",
+    "BUSY",
     "INTERNAL_ERROR",
     "JSON_TYPE",
     "OUTCOMES",
@@ -52,6 +54,8 @@ JSON_TYPE = "application/json"
 OUTCOMES = ("ok", "kraken_error", "invalid_nonce", "rate_limited", "rejected", "upstream_error")
 
 RATE_LIMITED = "EAPI:Rate limit exceeded"
+#: the key stayed busy longer than the call may wait (Kraken's own code for "busy, retry")
+BUSY = "EService:Busy"
 UNREACHABLE = (
     "EService:Unavailable:the krakenwatch gateway could not reach Kraken; nothing was sent, "
     "safe to retry"
@@ -81,6 +85,10 @@ class Reply:
     by_gateway: bool = False
     #: the request may have reached Kraken
     sent: bool = False
+
+
+#: the client went away before its call was sent: nothing was sent, and nobody reads an answer
+ABANDONED = Reply(499, b"", JSON_TYPE, "rejected", by_gateway=True)
 
 
 def _error_body(code: str) -> bytes:
@@ -138,9 +146,10 @@ def from_transport(error: TransportError) -> Reply:
     return refusal(UNREACHABLE, outcome="upstream_error", status=502)
 
 
-def not_sent(error: KrakenError) -> Reply:
+def not_sent(error: Exception) -> Reply:
     """The gateway could not sign for the key; ``error`` says why (it never holds a secret)."""
-    reason = " ".join(error.message.replace(":", " -").split())
+    text = error.message if isinstance(error, KrakenError) else str(error)
+    reason = " ".join(text.replace(":", " -").split())
     code = f"EService:Unavailable:the krakenwatch gateway cannot sign for this key ({reason}); nothing was sent"
     return refusal(code, outcome="upstream_error", status=503)
 

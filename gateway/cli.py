@@ -46,6 +46,13 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _names(text: str) -> frozenset[str]:
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one client (or account-key)")
+    return names
+
+
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
@@ -67,8 +74,34 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_seconds,
         default=5.0,
         metavar="S",
-        help="a call that would wait longer than S seconds for its key's turn or rate budget is "
-        "answered EAPI:Rate limit exceeded by the gateway (default 5)",
+        help="a call still waiting after S seconds is refused, nothing sent: EService:Busy when "
+        "it waited for its key (calls in flight, here or on another replica), EAPI:Rate limit "
+        "exceeded when it waited for the modelled rate budget (default 5)",
+    )
+    parser.add_argument(
+        "--replay-window",
+        type=_positive_seconds,
+        default=300.0,
+        metavar="S",
+        help="a state-changing call whose nonce, read as a timestamp, is more than S seconds from "
+        "the gateway's clock is refused EAPI:Invalid nonce, nothing sent (default 300)",
+    )
+    parser.add_argument(
+        "--counter-nonces",
+        type=_names,
+        default=frozenset(),
+        metavar="NAME,...",
+        help="clients whose nonce is a counter, not a timestamp (client credential names, or "
+        "account-key for bots signing with the account's own key): their state-changing calls "
+        "must carry rising nonces instead",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=_positive_seconds,
+        default=10.0,
+        metavar="S",
+        help="a request's headers and body must arrive within S seconds, else the connection is "
+        "closed (default 10)",
     )
     parser.add_argument(
         "--no-rate-model",
@@ -107,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_client_command(arguments)
     args = build_parser().parse_args(arguments)
     from .core import Gateway
+    from .replaystore import ReplayStoreError
     from .settings import load_config
 
     try:
@@ -115,10 +149,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_queue_wait_s=args.max_queue_wait,
             rate_limited=args.rate_limited,
             config_path=args.config,
+            replay_window_s=args.replay_window,
+            counter_clients=args.counter_nonces,
+            read_timeout_s=args.read_timeout,
         )
         gateway = Gateway(config.accounts, config.settings)
     except ConfigurationError as exc:
         print(f"{PROG}: {exc.message}", file=sys.stderr)
+        return 2
+    except ReplayStoreError as exc:
+        print(f"{PROG}: {exc} (KRAKENWATCH_DATA_DIR / KRAKENWATCH_NONCE_STORE)", file=sys.stderr)
         return 2
     for problem in config.warnings:
         print(f"{PROG}: {problem.severity}: {problem}", file=sys.stderr)

@@ -3,7 +3,8 @@ credentials, so a bot never holds the account's Kraken secret.
 
 * ``add-client NAME --account LABEL [--allow M,...]`` writes a fresh key and a random 64-byte
   secret to the client file (created with mode 0600) and prints them once, as environment lines.
-  Without ``--allow`` the client may call every method but those that move funds.
+  Without ``--allow`` the client may call every method but those that move funds and
+  ``GetWebSocketsToken`` (its token trades over WebSocket, past the gateway).
 * ``list-clients`` shows names, accounts, allowed methods and masked keys (never a secret).
 * ``remove-client NAME`` revokes a credential.
 
@@ -27,16 +28,17 @@ from .cli import PROG, Parser, add_common_arguments
 from .clientfile import (
     ClientConfigError,
     add_client,
+    check_allow,
     default_config_path,
     read_clients,
     remove_client,
 )
-from .methods import KNOWN_PRIVATE, MOVES_FUNDS
+from .methods import NAMED_ONLY
 
 __all__ = ["COMMANDS", "run_client_command"]
 
 COMMANDS = ("add-client", "list-clients", "remove-client")
-ALL_BUT_FUNDS = "every method but those that move funds"
+ALL_BUT_FUNDS = "every method but those that move funds and GetWebSocketsToken"
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -55,7 +57,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
             "--allow",
             metavar="M,...",
             default=None,
-            help=f"only these methods (default: {ALL_BUT_FUNDS}: {', '.join(sorted(MOVES_FUNDS))})",
+            help=f"only these methods (default: {ALL_BUT_FUNDS}: {', '.join(sorted(NAMED_ONLY))})",
         )
     add_common_arguments(parser)
     return parser
@@ -67,13 +69,7 @@ def _allow(text: str | None) -> list[str] | None:
     methods = [m.strip() for m in text.split(",") if m.strip()]
     if not methods:
         raise ClientConfigError("--allow: name at least one method (e.g. Balance,OpenOrders)")
-    for method in methods:
-        if method not in KNOWN_PRIVATE:
-            raise ClientConfigError(
-                f"--allow: {method!r} is not a private Kraken method the gateway knows "
-                "(e.g. Balance, OpenOrders, AddOrder, CancelOrder)"
-            )
-    return methods
+    return list(check_allow(methods, "--allow"))
 
 
 def _described(allow: Sequence[str] | None) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 from broker import ConfigurationError
 from broker.signing import InvalidSecretError, decode_secret
 
-from .methods import valid_method
+from .methods import known_private
 
 __all__ = [
     "CONFIG_NAME",
@@ -112,8 +112,11 @@ def check_allow(methods: Sequence[object], where: str) -> tuple[str, ...]:
     if not methods:
         raise ClientConfigError(f"{where}: an empty list allows nothing; leave it out instead")
     for i, method in enumerate(methods):
-        if not isinstance(method, str) or not valid_method(method):
-            raise ClientConfigError(f"{where}[{i}]: not a Kraken method name (e.g. 'Balance')")
+        if not isinstance(method, str) or not known_private(method):
+            raise ClientConfigError(
+                f"{where}[{i}]: {str(method)[:64]!r} is not a private Kraken method the gateway "
+                "knows (exact case, e.g. 'Balance', 'AddOrder'; see the README's method table)"
+            )
     return tuple(dict.fromkeys(str(m) for m in methods))
 
 

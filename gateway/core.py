@@ -32,26 +32,31 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 
-from broker import AccountConfig, KrakenError, KrakenTimeout, Observer
+from broker import AccountConfig, ConfigurationError, KrakenError, KrakenTimeout, Observer
 from broker.codes import api_error_from_codes
+from broker.paths import nonce_sync_default
+from broker.private import private_dir
+from broker.stores import nonce_store_spec
 
-from .answers import Reply, from_call, refusal
+from .answers import ABANDONED, Reply, from_call, refusal
 from .auth import UNKNOWN, Authenticator, signature_matches
 from .credentials import Credentials
 from .form import BodyError, check_content_type, split_nonce
 from .keys import KeyLanes
 from .lanes import STOPPING, Job, Run
-from .methods import method_label, valid_method
+from .methods import known_private, method_label, valid_public
 from .metrics import CredentialsGauge, GatewayMetrics, LaneGauge
 from .public import PublicProxy
 from .ratemodel import RateModel, RateObserver
-from .replay import ReplayGuard
+from .replay import Claim, ReplayGuard
+from .replaystore import open_replay_store
 from .settings import GatewaySettings
 
 __all__ = ["Gateway"]
 
 log = logging.getLogger("krakenwatch.gateway")
 PERMISSION_DENIED = "EGeneral:Permission denied"
+UNKNOWN_METHOD = "EGeneral:Unknown method"
 #: threads for public calls (private calls have one per key)
 PUBLIC_WORKERS = 8
 #: beyond its wait and its own timeout, how long an in-process caller waits for its answer
@@ -89,7 +94,22 @@ class Gateway:
         if authenticator is None:
             self.credentials = authenticator = Credentials(self.accounts, settings.config_path)
         self.authenticator = authenticator
-        self.replays = ReplayGuard(settings.replay_window_s, settings.replay_capacity)
+        try:  # the data dir and its nonce dir: 0700 (created, or tightened and said so)
+            private_dir(settings.store_dir.parent)
+            private_dir(settings.store_dir)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"KRAKENWATCH_DATA_DIR: {exc}", variable="KRAKENWATCH_DATA_DIR"
+            ) from None
+        self.replays = ReplayGuard(
+            open_replay_store(
+                settings.nonce_store or nonce_store_spec(),
+                settings.store_dir,
+                durable=nonce_sync_default() if settings.durable is None else settings.durable,
+            ),
+            settings.replay_window_s,
+            counter_clients=settings.counter_clients,
+        )
         keys = len({a.key_id for a in self.accounts})
         self._executor = ThreadPoolExecutor(keys, thread_name_prefix="gateway-key")
         self._public_executor = ThreadPoolExecutor(PUBLIC_WORKERS, thread_name_prefix="gateway-pub")
@@ -122,7 +142,6 @@ class Gateway:
     async def start(self) -> None:
         """Ready to serve (called from the server's lifespan); from then on the client file is
         re-read when it changes, and on SIGHUP when serving from the main thread."""
-        self.settings.store_dir.mkdir(parents=True, exist_ok=True)
         self.loop = asyncio.get_running_loop()
         credentials = self.credentials
         if credentials is not None and credentials.path is not None:
@@ -151,6 +170,7 @@ class Gateway:
             self.loop.remove_signal_handler(signal.SIGHUP)
         await asyncio.gather(*(lane.close() for lane in self._lanes.values()))
         self.public.close()
+        self.replays.store.close()
         for client in self._clients:
             client.session.close()
         self._executor.shutdown(wait=False)
@@ -230,8 +250,8 @@ class Gateway:
         the client went away before its call was sent (it was dropped, nothing was sent)."""
         label = method_label(method, private=True)
         caller = _Caller()
-        if not valid_method(method):
-            return self._done(caller, label, refusal("EGeneral:Unknown method"))
+        if not known_private(method):  # an allowlist: exact names only, nothing sent
+            return self._done(caller, label, refusal(UNKNOWN_METHOD))
         principal = self.authenticator.identify(headers.get("api-key", ""))
         if principal is None:
             return self._done(caller, label, refusal("EAPI:Invalid key"))
@@ -251,12 +271,18 @@ class Gateway:
             return self._done(caller, label, refusal("EAPI:Invalid signature"))
         if not principal.permits(method):  # nothing goes upstream
             return self._done(caller, label, refusal(PERMISSION_DENIED))
-        digest = self.replays.admit(principal.client + principal.account.key_id, method, body)
-        if digest is None:
-            return self._done(caller, label, refusal("EAPI:Invalid nonce"))
-        reply, job = await self._queue(principal.account.label, method, parts.fields, disconnected)
-        if reply is None or not reply.sent:
-            self.replays.forget(digest)
+        claim = self.replays.check(
+            principal.client + principal.account.key_id,
+            principal.client,
+            method,
+            parts.nonce_text,
+            body,
+        )
+        if isinstance(claim, str):  # not fresh: nothing goes upstream
+            return self._done(caller, label, refusal(claim))
+        reply, job = await self._queue(
+            principal.account.label, method, parts.fields, disconnected, claim=claim
+        )
         if reply is None:
             self.metrics.abandoned.labels(self._lane_of[caller.account].account).inc()
             return None
@@ -349,8 +375,8 @@ class Gateway:
     async def public_call(self, method: str, query: str) -> Reply:
         """Answer ``GET /0/public/<method>?<query>``."""
         label = method_label(method, private=False)
-        if not valid_method(method):
-            reply = refusal("EGeneral:Unknown method")
+        if not valid_public(method):
+            reply = refusal(UNKNOWN_METHOD)
             self.metrics.public.labels(label, reply.outcome).inc()
             return reply
         reply, cached = await self.public.get(method, query)
@@ -366,22 +392,26 @@ class Gateway:
         *,
         run: Run | None = None,
         max_wait_s: float | None = None,
+        claim: Claim | None = None,
     ) -> tuple[Reply | None, Job | None]:
         lane = self._lane_of[account]
         if self.stopping:
             return refusal(STOPPING, outcome="upstream_error", status=503), None
-        job = lane.submit(method, fields, run=run, max_wait_s=max_wait_s)
+        job = lane.submit(method, fields, run=run, max_wait_s=max_wait_s, claim=claim)
         if isinstance(job, Reply):
             return job, None
-        if disconnected is not None and job.started_at is None:  # queued: watch the client
+        if disconnected is not None:  # watch the client until the call is answered
             left: asyncio.Future[object] = asyncio.ensure_future(disconnected())
             try:
                 await asyncio.wait((job.future, left), return_when=asyncio.FIRST_COMPLETED)
             finally:
                 left.cancel()
-            if not job.future.done() and lane.withdraw(job):
-                return None, job
-        return await asyncio.shield(job.future), job
+            if not job.future.done():  # the client went away
+                if lane.withdraw(job):  # still queued: dropped
+                    return None, job
+                job.abandoned = True  # being sent: the worker checks right before it leaves
+        reply = await asyncio.shield(job.future)
+        return (None if reply is ABANDONED else reply), job
 
     def _done(
         self,

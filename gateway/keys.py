@@ -8,7 +8,7 @@ Kraken, so its lane takes the stricter of their tiers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -67,8 +67,13 @@ class KeyLanes:
                 executor,
                 capacity=settings.max_queue,
                 max_wait_s=settings.max_queue_wait_s,
+                store_lost_at=_lost_at_of(client),
             )
         return cls(lanes, {a.label: lanes[a.key_id] for a in accounts}, clients)
+
+
+def _lost_at_of(client: KrakenClient) -> Callable[[], float | None]:
+    return lambda: client.nonce_store_lost_at
 
 
 def _strictness(tier: Tier) -> tuple[float, float]:

@@ -10,9 +10,18 @@ Order: counted calls (those that add to Kraken's call counter) leave in arrival 
 :class:`~gateway.ratemodel.RateModel` says they fit; a call the counter does not judge (cost 0:
 ``AddOrder``, ``CancelOrder``...) does not wait behind one that waits for budget.
 
-A call is answered ``EAPI:Rate limit exceeded`` by the gateway, and never sent, when the queue is
-full, when the rate model already predicts a wait beyond ``max_wait_s``, or when it is still
-queued ``max_wait_s`` after it arrived.
+Every call has a deadline, ``max_wait_s`` after it arrived, enforced whatever it waits for, and
+the refusal names the cause (nothing is sent):
+
+* ``EService:Busy`` — the key stayed busy: the queue was full, or the deadline passed while other
+  calls of the key were in flight (here, or in another process or replica: the nonce store's lock
+  or lease is waited for only until the deadline).
+* ``EAPI:Rate limit exceeded`` — the modelled rate budget would not allow the call in time.
+
+Nothing leaves after its caller gave up: the worker checks, once it holds the key and right
+before the request leaves, that the deadline has not passed and the client is still connected
+(:attr:`Job.abandoned`, set when its connection closes), else the call is answered (or dropped)
+as not sent.
 
 A job may also carry its own ``run`` instead of form fields: a call made by an in-process client
 of the key (the dashboard's monitor under ``up --gateway``, with its own ``KrakenClient``), run in
@@ -30,10 +39,18 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 
-from broker import ForwardedAnswer, KrakenError, TransportError
+from broker import (
+    CallAbandonedError,
+    ForwardedAnswer,
+    KeyBusyError,
+    KrakenError,
+    TransportError,
+)
 from broker.limits import call_cost
 
 from .answers import (
+    ABANDONED,
+    BUSY,
     INTERNAL_ERROR,
     RATE_LIMITED,
     Reply,
@@ -44,19 +61,33 @@ from .answers import (
     refusal,
 )
 from .ratemodel import RateModel
+from .replay import REPLAYED, Claim
+from .replaystore import ReplayStoreError
 
 __all__ = ["REFUSAL_REASONS", "STOPPING", "Job", "Lane", "Send"]
 
 log = logging.getLogger("krakenwatch.gateway")
 
-#: sends one private call: (method, form fields without a nonce) -> Kraken's answer
-Send = Callable[[str, bytes], ForwardedAnswer]
+#: sends one private call: (method, form fields without a nonce, deadline=, before_send=) ->
+#: Kraken's answer (``KrakenClient.forward_private``)
+Send = Callable[..., ForwardedAnswer]
 #: makes one private call itself (an in-process client's) and says how it went
 Run = Callable[[], Reply]
-REFUSAL_REASONS = ("queue_full", "wait")
+#: why the lane refused a call: the queue was full, the rate budget would not allow it in time
+#: (``wait``), the key stayed busy past the deadline (``busy``)
+REFUSAL_REASONS = ("queue_full", "wait", "busy")
 STOPPING = "EService:Unavailable:the krakenwatch gateway is stopping; nothing was sent"
 #: something unexpected broke while the call was being forwarded: it may have reached Kraken
 _INTERNAL = replace(refusal(INTERNAL_ERROR, outcome="upstream_error", status=500), sent=True)
+#: the worker found the key busy until the deadline (the nonce store's lock or lease elsewhere)
+_KEY_BUSY = refusal(BUSY)
+#: the replay store had seen the request already
+_REPLAYED = refusal(REPLAYED)
+
+
+class _Replay(CallAbandonedError):
+    """Right before sending: the request's nonce predates a data loss of the shared nonce store,
+    which took the replay memory with it; it may be a replay."""
 
 
 @dataclass(eq=False)
@@ -73,6 +104,10 @@ class Job:
     run: Run | None = field(default=None, repr=False)
     started_at: float | None = None
     finished_at: float | None = None
+    #: the client went away (set on the event loop, read by the worker right before sending)
+    abandoned: bool = False
+    #: what the replay store must remember of it, taken right before it is sent
+    claim: Claim | None = field(default=None, repr=False)
 
     @property
     def queue_wait_s(self) -> float | None:
@@ -100,6 +135,7 @@ class Lane:
         capacity: int,
         max_wait_s: float,
         clock: Callable[[], float] = time.monotonic,
+        store_lost_at: Callable[[], float | None] = lambda: None,
     ):
         #: the account label the lane's calls are counted under
         self.account = account
@@ -109,6 +145,8 @@ class Lane:
         self._send = send
         self._executor = executor
         self._clock = clock
+        #: when the key's shared nonce store was found to have lost its data (Unix time)
+        self._store_lost_at = store_lost_at
         self._queue: deque[Job] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._sending: asyncio.Future[Reply] | None = None
@@ -130,11 +168,13 @@ class Lane:
         *,
         run: Run | None = None,
         max_wait_s: float | None = None,
+        claim: Claim | None = None,
     ) -> Job | Reply:
         """Queue a call (sent at once when the key is free and the call fits); a :class:`Reply`
         instead when it is refused at once (nothing sent). Call it on the event loop. ``run``:
         the call of an in-process client, made in the writer's slot; ``max_wait_s``: this call's
-        own limit on waiting (default: the lane's)."""
+        own limit on waiting (default: the lane's); ``claim``: what the replay store must
+        remember of it."""
         if self._closing:
             return refusal(STOPPING, outcome="upstream_error", status=503)
         cost = call_cost(method)
@@ -147,6 +187,7 @@ class Lane:
         loop = asyncio.get_running_loop()
         now = self._clock()
         job = Job(method, fields, cost, now, now + patience, loop.create_future(), run)
+        job.claim = claim
         self._queue.append(job)
         self._pump()
         return job
@@ -175,23 +216,37 @@ class Lane:
     # -- the single writer ------------------------------------------------------------------------
 
     def _pump(self) -> None:
-        """Send the next call if the key is free and it fits; else set a timer for when one may."""
+        """Refuse the calls whose deadline passed, send the next call if the key is free and it
+        fits, and set a timer for the next deadline or for when a call may fit."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self.in_flight is not None or self._closing:
+        if self._closing:
             return
-        job, delay = self._pick(self._clock())
-        if job is not None:
-            self._start(job)
-        elif delay is not None:
-            self._timer = asyncio.get_running_loop().call_later(delay, self._pump)
+        now = self._clock()
+        self._expire(now)
+        delay = None
+        if self.in_flight is None:
+            job, delay = self._pick(now)
+            if job is not None:
+                self._start(job)
+                delay = None
+        if self._queue:
+            first_deadline = min(j.deadline for j in self._queue) - now
+            delay = first_deadline if delay is None else min(delay, first_deadline)
+        if delay is not None:
+            self._timer = asyncio.get_running_loop().call_later(max(delay, 0.0), self._pump)
+
+    def _expire(self, now: float) -> None:
+        """Refuse every queued call whose deadline passed, by what held it: the rate budget when
+        the model still would not let it go, else the key (calls in flight or ahead of it)."""
+        for job in [j for j in self._queue if j.deadline <= now]:
+            self._queue.remove(job)
+            by_rate = self.in_flight is None and self.rate.wait_s(job.cost) > 0
+            self._resolve(job, self._refused("wait" if by_rate else "busy"))
 
     def _pick(self, now: float) -> tuple[Job | None, float | None]:
         """The call to send now, or when to look again (``None``: when something happens)."""
-        for job in [j for j in self._queue if j.deadline <= now]:
-            self._queue.remove(job)
-            self._resolve(job, self._refused("wait"))
         for job in self._queue:  # not judged by the call counter: no need to wait for budget
             if job.cost <= 0:
                 self._queue.remove(job)
@@ -202,7 +257,7 @@ class Lane:
             if wait <= 0:
                 return self._queue.popleft(), None
             if now + wait <= head.deadline:
-                return None, min(wait, min(j.deadline for j in self._queue) - now)
+                return None, wait
             # it cannot fit in time: say so now rather than at its deadline
             self._resolve(self._queue.popleft(), self._refused("wait"))
         return None, None
@@ -221,20 +276,67 @@ class Lane:
         self._sending = None
         # a cancelled hand-over (the loop is going away) leaves the call's fate unknown
         reply = _INTERNAL if sent.cancelled() else sent.result()
+        if reply is _KEY_BUSY:  # counted here, on the event loop
+            reply = self._refused("busy")
         full = any(code_label(code) == RATE_LIMITED for code in reply.codes if not reply.by_gateway)
         self.rate.settle(job.cost if reply.sent else 0.0, full=full)
         self._resolve(job, reply)
         self._pump()
 
+    def _still_wanted(self, job: Job) -> None:
+        """In the worker, with the key held, right before the request leaves: raise when the
+        caller gave up (its connection closed), the call's deadline passed, or its nonce predates
+        a data loss of the shared nonce store (the replay memory went with it)."""
+        if job.abandoned:
+            raise CallAbandonedError("the client went away before its call was sent")
+        if self._clock() > job.deadline:
+            raise KeyBusyError("the call's deadline passed before the key was free")
+        lost_at = self._store_lost_at()
+        stands_for = job.claim.nonce_time if job.claim is not None else None
+        if lost_at is not None and stands_for is not None and stands_for < lost_at:
+            raise _Replay("its nonce predates the nonce store's data loss")
+
     def _forward(self, job: Job) -> Reply:
-        """In a worker thread: send the call and turn whatever happens into a reply."""
+        """In a worker thread: claim the request in the replay store, send it, and turn whatever
+        happens into a reply; a claim whose request was not sent is given back."""
+        claim = job.claim
+        try:
+            if claim is not None and not claim.take():
+                return _REPLAYED
+        except ReplayStoreError as exc:
+            log.warning("%s %s: not sent: %s", self.account, job.method, exc)
+            return not_sent(exc)
+        reply = self._send_once(job)
+        if claim is not None and not reply.sent:
+            try:
+                claim.give_back()
+            except ReplayStoreError as exc:  # the same bytes stay refused: safe, and said
+                log.warning(
+                    "%s %s: could not forget a request not sent: %s", self.account, job.method, exc
+                )
+        return reply
+
+    def _send_once(self, job: Job) -> Reply:
         try:
             if job.run is not None:
+                self._still_wanted(job)
                 return job.run()
-            return from_kraken(self._send(job.method, job.fields))
+            answer = self._send(
+                job.method,
+                job.fields,
+                deadline=time.monotonic() + job.deadline - self._clock(),  # in the store's clock
+                before_send=lambda: self._still_wanted(job),
+            )
+            return from_kraken(answer)
         except TransportError as exc:
             log.warning("%s %s: %s", self.account, job.method, exc.message)
             return from_transport(exc)
+        except KeyBusyError:
+            return _KEY_BUSY
+        except _Replay:
+            return _REPLAYED
+        except CallAbandonedError:
+            return ABANDONED
         except KrakenError as exc:
             log.warning("%s %s: not sent: %s", self.account, job.method, exc.message)
             return not_sent(exc)
@@ -243,8 +345,12 @@ class Lane:
             return _INTERNAL
 
     def _refused(self, reason: str) -> Reply:
+        """The gateway's answer to a call it did not send: ``EAPI:Rate limit exceeded`` when the
+        rate budget held it, else ``EService:Busy`` (the key was busy)."""
         self.refused[reason] += 1
-        return refusal(RATE_LIMITED, outcome="rate_limited")
+        if reason == "wait":
+            return refusal(RATE_LIMITED, outcome="rate_limited")
+        return refusal(BUSY)
 
     @staticmethod
     def _resolve(job: Job, reply: Reply) -> None:

@@ -10,9 +10,11 @@
 ``krakenwatch_gateway_rate_level``                     the modelled call counter per account
 ``krakenwatch_gateway_rate_limit``                     the most the model lets it reach
 ``krakenwatch_gateway_queue_depth``                    calls waiting per account
-``krakenwatch_gateway_queue_refusals_total``           calls the gateway answered ``EAPI:Rate
-                                                       limit exceeded`` by reason (``queue_full``,
-                                                       ``wait``: longer than --max-queue-wait)
+``krakenwatch_gateway_queue_refusals_total``           calls the gateway refused, never sent, by
+                                                       reason: ``queue_full`` and ``busy``
+                                                       (``EService:Busy``: the key stayed busy
+                                                       past --max-queue-wait), ``wait`` (``EAPI:
+                                                       Rate limit exceeded``: the rate budget)
 ``krakenwatch_gateway_kraken_errors_total``            Kraken's error answers by code
 ``krakenwatch_gateway_abandoned_total``                calls dropped because the client left
 ``krakenwatch_gateway_public_requests_total``          public calls by method and outcome
@@ -290,7 +292,9 @@ class _LaneCollector(Collector):
         )
         refusals = CounterMetricFamily(
             "krakenwatch_gateway_queue_refusals",
-            "Calls the gateway answered EAPI:Rate limit exceeded itself (never sent), by reason.",
+            "Calls the gateway refused itself, never sent, by reason: queue_full and busy "
+            "(EService:Busy: the key stayed busy), wait (EAPI:Rate limit exceeded: the rate "
+            "budget).",
             labels=["account", "reason"],
         )
         for lane in self.lanes():

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -66,7 +66,16 @@ def create_routes(gateway: Gateway) -> list[Route]:
     async def private(request: Request) -> Response:
         if request.method != "POST":
             return _not_allowed("POST")
-        body = await _read_body(request, limit)
+        for name in ("API-Key", "API-Sign"):  # which one counted would be anybody's guess
+            if len(request.headers.getlist(name)) > 1:
+                duplicate = refusal(
+                    f"EGeneral:Invalid arguments:duplicate {name} header", status=400
+                )
+                return _response(duplicate)
+        try:
+            body = await _read_body(request, limit)
+        except ClientDisconnect:  # gone before its body arrived (or the read timeout closed it)
+            return Response(status_code=499)
         if body is None:
             too_large = refusal(
                 f"EGeneral:Invalid arguments:body larger than {limit} bytes", status=413

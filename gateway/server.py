@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from .core import Gateway
+from .readtimeout import protocol_with_read_timeout
 
 __all__ = ["LOOPBACK", "GatewayThread", "base_url", "bind", "exposure_warning", "run"]
 
@@ -58,6 +59,7 @@ def base_url(sock: socket.socket) -> str:
 def _server(gateway: Gateway, app: Any = None) -> uvicorn.Server:
     config = uvicorn.Config(
         app if app is not None else gateway.app(),
+        http=protocol_with_read_timeout(gateway.settings.read_timeout_s),
         log_level="warning",
         access_log=False,
         lifespan="on",

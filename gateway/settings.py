@@ -27,7 +27,7 @@ from broker.paths import default_data_dir, nonce_store_dir, nonce_sync_default
 from broker.stores import check_store_spec, nonce_store_spec
 
 from .clientfile import default_config_path
-from .replay import DEFAULT_CAPACITY, DEFAULT_WINDOW_S
+from .replay import DEFAULT_WINDOW_S
 
 __all__ = ["GatewayConfig", "GatewaySettings", "load_config"]
 
@@ -57,8 +57,14 @@ class GatewaySettings:
     #: ``False`` only against a simulator without rate limits (tests, benchmarks): calls are
     #: counted but never held
     rate_limited: bool = True
+    #: a state-changing call whose nonce, read as a timestamp, is further from the gateway's
+    #: clock is refused (``--replay-window``)
     replay_window_s: float = DEFAULT_WINDOW_S
-    replay_capacity: int = DEFAULT_CAPACITY
+    #: clients (credential names, or ``account-key``) whose nonces are counters, not timestamps
+    #: (``--counter-nonces``): their state-changing calls must rise instead
+    counter_clients: frozenset[str] = frozenset()
+    #: a request's headers and body must arrive within this (``--read-timeout``)
+    read_timeout_s: float = 10.0
     #: the client credentials file (``None``: only the accounts' own keys)
     config_path: Path | None = None
     #: how often the client file is checked for changes (besides SIGHUP)

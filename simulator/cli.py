@@ -37,7 +37,7 @@ scenario file (TOML or JSON, chosen by extension; JSON uses the same field names
   secret = "..."              # base64 secret
   name = "MASTER"             # label in /_sim/ output (default: the masked key)
   account = "MASTER"          # optional: MASTER or USER:<name>
-  permissions = ["funds", "orders", "trade"]
+  permissions = ["funds", "orders", "trade", "websocket"]   # the default: all four
   balances = {{ ZUSD = "1000.0000", USDT = "50.00000000" }}   # decimal strings
   last_nonce = 0              # int, or relative: "now_us+30s", "now_ms", "now_ns-5s"
   nonce_window = 0            # in the nonce's own unit

@@ -1,9 +1,10 @@
 """Results of the endpoints the simulator implements (public Time/SystemStatus/Assets, private
-Balance, BalanceEx, TradeBalance, OpenOrders and AddOrder with ``validate``). Market data
+Balance, BalanceEx, TradeBalance, OpenOrders, AddOrder with ``validate``, GetWebSocketsToken). Market data
 (public Ticker/AssetPairs) and the USD prices live in :mod:`simulator.market`."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -18,6 +19,7 @@ PRIVATE_METHODS: dict[str, str] = {
     "TradeBalance": "funds",
     "OpenOrders": "orders",
     "AddOrder": "trade",
+    "GetWebSocketsToken": "websocket",
 }
 PUBLIC_METHODS = ("Time", "SystemStatus", "Assets")
 
@@ -145,4 +147,6 @@ def private_result(
         return {"open": {}}
     if method == "AddOrder":
         return _add_order(fields, status)
+    if method == "GetWebSocketsToken":
+        return {"token": secrets.token_urlsafe(30), "expires": 900}
     return "EGeneral:Unknown method"

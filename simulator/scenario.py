@@ -35,7 +35,7 @@ __all__ = [
     "resolve_nonce",
 ]
 
-PERMISSIONS = frozenset({"funds", "orders", "trade"})
+PERMISSIONS = frozenset({"funds", "orders", "trade", "websocket"})
 #: tier name -> (maximum counter, decay per second), Kraken's published tiers plus ``unlimited``
 #: (``None``: no private rate limit), for tests that are not about rate limits
 TIERS: dict[str, tuple[float, float] | None] = {

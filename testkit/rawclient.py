@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 
 from broker.signing import sign
 
-__all__ = ["RawResponse", "form", "raw_request", "signed_post"]
+__all__ = ["RawResponse", "form", "fresh_nonce", "raw_request", "signed_post"]
 
 
 @dataclass
@@ -51,6 +52,12 @@ def raw_request(
         )
     finally:
         conn.close()
+
+
+def fresh_nonce(per_second: int = 1000) -> int:
+    """A time-based nonce for now (milliseconds by default, as krakenex makes them): what the
+    gateway accepts for a state-changing call."""
+    return time.time_ns() * per_second // 1_000_000_000
 
 
 def form(nonce: int | str | None = None, **fields: str) -> str:

@@ -88,7 +88,10 @@ def entry(**fields: str) -> str:
         (entry(secret=base64.b64encode(b"short").decode()), "clients[0].secret: shorter than 32"),
         (entry(acount="MASTER"), "clients[0].acount: unknown field"),
         (entry() + 'allow = "Balance"\n', "clients[0].allow: must be a list"),
-        (entry() + 'allow = ["balance"]\n', "clients[0].allow[0]: not a Kraken method name"),
+        (
+            entry() + 'allow = ["balance"]\n',
+            "clients[0].allow[0]: 'balance' is not a private Kraken method",
+        ),
         (entry() + "allow = []\n", "clients[0].allow: an empty list allows nothing"),
         (entry() + entry(key=make_key("other")[0]), "clients[1].name: 'bot' is used twice"),
         (entry() + entry(name="two"), "clients[1].key: the same key as another client"),
@@ -136,9 +139,9 @@ def test_clients_of_unknown_accounts_are_skipped_the_others_kept(tmp_path: Path)
 
 def test_fund_moving_methods_need_naming() -> None:
     assert {"Withdraw", "WithdrawCancel", "WalletTransfer", "AccountTransfer"} <= MOVES_FUNDS
-    assert {"CreateSubaccount", "Earn/Allocate", "Earn/Deallocate", "Stake"} <= MOVES_FUNDS
+    assert {"CreateSubaccount", "Earn/Allocate", "Earn/Deallocate"} <= MOVES_FUNDS
     assert MOVES_FUNDS <= KNOWN_PRIVATE
     assert not permitted("Withdraw", None) and permitted("AddOrder", None)
-    assert permitted("SomethingNew", None)  # only the listed ones move funds
+    assert not permitted("SomethingNew", None)  # an allowlist: unknown names never pass
     assert permitted("Withdraw", frozenset({"Withdraw"}))
     assert not permitted("OpenOrders", frozenset({"Balance"}))

@@ -15,9 +15,19 @@ from broker.signing import sign
 from gateway.answers import code_label, from_kraken, from_transport
 from gateway.auth import signature_matches
 from gateway.form import BodyError, check_content_type, split_nonce
-from gateway.methods import method_label, valid_method
+from gateway.methods import (
+    MOVES_FUNDS,
+    NAMED_ONLY,
+    PRIVATE_METHODS,
+    is_read_only,
+    known_private,
+    method_label,
+    permitted,
+    valid_public,
+)
 from gateway.ratemodel import RateModel
-from gateway.replay import ReplayGuard
+from gateway.replay import Claim, ReplayGuard, nonce_seconds
+from gateway.replaystore import FileReplayStore
 from testkit.sim import make_key
 
 SECRET = make_key("parts")[1]
@@ -86,22 +96,35 @@ def test_content_type_must_be_form_encoded() -> None:
     assert caught.value.code.startswith("EGeneral:Invalid arguments:")
 
 
-def test_method_names() -> None:
-    assert valid_method("Balance") and valid_method("Earn/Allocate")
+def test_method_names_are_an_exact_allowlist() -> None:
+    assert known_private("Balance") and known_private("Earn/Allocate")
     for bad in (
         "",
         "balance",
+        "WITHDRAW",
+        "WithDraw",
+        "Withdraw/X",
+        "Walletransfer",
+        "SomethingNew",
+        "Stake",  # retired
         "../Balance",
         "Balance/",
-        "A/B/C",
         "Bal ance",
         "Balance%00",
         "X" * 65,
     ):
-        assert not valid_method(bad), bad
+        assert not known_private(bad), bad
+    assert valid_public("Time") and not valid_public("../Time")
     assert method_label("AddOrder", private=True) == "AddOrder"
     assert method_label("MadeUpMethod", private=True) == "other"
     assert method_label("Time", private=False) == "Time"
+    kinds = {info.kind for info in PRIVATE_METHODS.values()}
+    assert kinds == {"read", "state", "funds"}
+    assert {"Withdraw", "WalletTransfer", "AccountTransfer", "Earn/Allocate"} <= MOVES_FUNDS
+    assert "GetWebSocketsToken" in NAMED_ONLY and not is_read_only("GetWebSocketsToken")
+    assert not permitted("GetWebSocketsToken", None) and not permitted("Withdraw", None)
+    assert permitted("AddOrder", None) and not permitted("Nonsense", None)
+    assert permitted("GetWebSocketsToken", frozenset({"GetWebSocketsToken"}))
 
 
 # ------------------------------------------------------------------------------- the signature
@@ -126,33 +149,63 @@ def test_signature_is_checked_over_the_raw_body_with_the_bots_nonce_text() -> No
 
 
 # ------------------------------------------------------------------------------ replay guard
-def test_replays_of_state_changing_calls_are_refused_for_an_hour_read_only_twins_never() -> None:
+NOW = 1_800_000_000.0
+ORDER = b"pair=XBTUSD&type=buy&ordertype=market&volume=1"
+
+
+def order(nonce: int, extra: bytes = b"") -> tuple[str, bytes]:
+    return str(nonce), b"nonce=%d&" % nonce + ORDER + extra
+
+
+@pytest.mark.parametrize("per_second", [1, 10**3, 10**6, 10**8, 10**9])
+def test_nonces_are_read_as_timestamps_in_their_own_unit(per_second: int) -> None:
+    assert nonce_seconds(int(NOW * per_second), NOW) == pytest.approx(NOW)
+    assert nonce_seconds(int((NOW - 299) * per_second), NOW) == pytest.approx(NOW - 299, abs=1)
+
+
+def test_state_changing_calls_must_be_fresh_and_come_once(tmp_path) -> None:
     clock = Clock()
-    guard = ReplayGuard(window_s=3600, capacity=10, clock=clock)
-    order = b"nonce=5&pair=XBTUSD&type=buy&ordertype=market&volume=1"
-    digest = guard.admit("k1", "AddOrder", order)
-    assert digest
-    assert guard.admit("k1", "AddOrder", order) is None  # byte-identical: a replay
-    assert guard.admit("k2", "AddOrder", order)  # another credential
-    assert guard.admit("k1", "AddOrder", order + b"&x=1")  # another body
-    assert guard.admit("k1", "MadeUpMethod", order)  # unknown methods count as state-changing
-    assert guard.admit("k1", "MadeUpMethod", order) is None
-    assert guard.admit("k1", "Balance", b"nonce=5") == b""  # read-only: never remembered
-    assert guard.admit("k1", "Balance", b"nonce=5") == b""
-    clock.now += 3599
-    assert guard.admit("k1", "AddOrder", order) is None
-    clock.now += 2
-    assert guard.admit("k1", "AddOrder", order)  # older than the window
-    guard.forget(guard.admit("k1", "CancelOrder", b"nonce=9&txid=X") or b"")
-    assert guard.admit("k1", "CancelOrder", b"nonce=9&txid=X")  # never sent: may be sent again
+    clock.now = NOW
+    store = FileReplayStore(tmp_path / "replay.sqlite3")
+    guard = ReplayGuard(store, 300, clock=clock)
+    fresh = int(NOW * 1e6)
+    claim = guard.check("k1", "bot", "AddOrder", *order(fresh))
+    assert isinstance(claim, Claim) and claim.take()
+    again = guard.check("k1", "bot", "AddOrder", *order(fresh))
+    assert isinstance(again, Claim) and not again.take()  # byte-identical: a replay
+    other = guard.check("k2", "bot", "AddOrder", *order(fresh))  # another credential
+    assert isinstance(other, Claim) and other.take()
+    assert guard.check("k1", "bot", "Balance", "5", b"nonce=5") is None  # read-only: not judged
+    for stale in (1, fresh - 301_000_000, fresh + 301_000_000, int((NOW - 3600) * 1e3)):
+        refused = guard.check("k1", "bot", "AddOrder", *order(stale))
+        assert isinstance(refused, str) and refused.startswith("EAPI:Invalid nonce:"), stale
+        assert "--counter-nonces bot" in refused and "nothing was sent" in refused
+    cancel = guard.check("k1", "bot", "CancelOrder", str(fresh), b"nonce=%d&txid=X" % fresh)
+    assert isinstance(cancel, Claim) and cancel.take()
+    cancel.give_back()  # never sent: the same bytes may come again
+    assert cancel.take()
+    # a restart: the same file remembers
+    store.close()
+    guard = ReplayGuard(FileReplayStore(tmp_path / "replay.sqlite3"), 300, clock=clock)
+    again = guard.check("k1", "bot", "AddOrder", *order(fresh))
+    assert isinstance(again, Claim) and not again.take()
+    # once its nonce left the window it is refused for its age, and forgotten
+    clock.now += 302
+    assert isinstance(guard.check("k1", "bot", "AddOrder", *order(fresh)), str)
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"XBTUSD" not in raw and b"nonce=" not in raw  # digests only
 
 
-def test_replay_guard_is_bounded_and_keeps_digests_only() -> None:
-    guard = ReplayGuard(window_s=3600, capacity=3, clock=Clock())
-    for n in range(5):
-        assert guard.admit("k", "AddOrder", b"nonce=%d&secret-looking=payload" % n)
-    assert len(guard) == 3 and guard.evicted == 2
-    assert all(b"payload" not in d for d in guard._seen)
+def test_counter_clients_must_rise_instead(tmp_path) -> None:
+    store = FileReplayStore(tmp_path / "replay.sqlite3")
+    guard = ReplayGuard(store, 300, counter_clients=frozenset({"grid"}))
+    takes = []
+    for nonce in (1, 1, 2, 1, 3):
+        claim = guard.check("k1", "grid", "AddOrder", *order(nonce))
+        assert isinstance(claim, Claim)
+        takes.append(claim.take())
+    assert takes == [True, False, True, False, True]
+    assert isinstance(guard.check("k1", "other", "AddOrder", *order(4)), str)
 
 
 # -------------------------------------------------------------------------------- rate model

@@ -78,37 +78,42 @@ def test_a_client_that_disconnects_while_queued_is_dropped_and_the_next_one_serv
     assert krakenex_call(gw.url, key, secret) == []
 
 
-def test_a_full_queue_and_a_too_long_wait_are_answered_by_the_gateway(
+def test_a_full_queue_and_a_too_long_wait_are_answered_busy_while_a_call_hangs(
     sim_key, start_gateway
 ) -> None:
     sim, key, secret = sim_key
-    gw = start_gateway(sim.url, max_queue=2, max_queue_wait_s=1.0)
+    gw = start_gateway(sim.url, max_queue=2, max_queue_wait_s=3.0)
+    sim.set_faults(hang=True, methods=["OpenOrders"])
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        slow = occupy_the_key(sim, key, pool, gw, secret)
+        hung = pool.submit(krakenex_call, gw.url, key, secret, "OpenOrders")
+        sim.wait_for_hanging(1)
         queued = [pool.submit(krakenex_call, gw.url, key, secret) for _ in range(2)]
         eventually(lambda: lane(gw).depth == 2, 10, what="two calls to be queued")
-        # the queue is full: refused at once
+        # the queue is full: refused at once, the key is busy
         refused = signed_post(gw.url, "Balance", key=key, secret=secret, body=form(3), nonce=3)
-        assert (
-            refused.error == ["EAPI:Rate limit exceeded"]
-            and refused.headers["x-krakenwatch-gateway"]
-        )
-        # the two queued calls wait longer than --max-queue-wait while Kraken takes SLOW_MS
-        assert [q.result(30) for q in queued] == [["EAPI:Rate limit exceeded"]] * 2
-        assert slow.result(60) == []
+        assert refused.error == ["EService:Busy"] and refused.headers["x-krakenwatch-gateway"]
+        # the two queued calls are refused at their deadline, while the call ahead still hangs
+        # (without a rate model, never "EAPI:Rate limit exceeded": the budget was not the cause)
+        assert [q.result(30) for q in queued] == [["EService:Busy"]] * 2
+        assert not hung.done()
+        sim.clear_faults()  # the hung request's connection is closed without an answer
+        with pytest.raises(requests.HTTPError, match="504"):
+            hung.result(60)
     assert sim.stats(key).requests == 1
     registry = gw.gateway.metrics.registry
     labels = {
         "client": "account-key",
         "account": "MASTER",
         "method": "Balance",
-        "outcome": "rate_limited",
+        "outcome": "rejected",
     }
     assert registry.get_sample_value("krakenwatch_gateway_requests_total", labels) == 3
     refusals = "krakenwatch_gateway_queue_refusals_total"
     assert registry.get_sample_value(refusals, {"account": "MASTER", "reason": "queue_full"}) == 1
-    assert registry.get_sample_value(refusals, {"account": "MASTER", "reason": "wait"}) == 2
-    assert krakenex_call(gw.url, key, secret) == []
+    assert registry.get_sample_value(refusals, {"account": "MASTER", "reason": "busy"}) == 2
+    assert registry.get_sample_value(refusals, {"account": "MASTER", "reason": "wait"}) == 0
+    # the key is held a while after the lost answer (EService:Busy meanwhile), then serves again
+    eventually(lambda: krakenex_call(gw.url, key, secret) == [], 30, what="the key to serve")
 
 
 def test_a_slow_key_never_holds_up_another(start_gateway) -> None:

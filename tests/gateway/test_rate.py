@@ -10,7 +10,7 @@ from collections import Counter
 
 from testkit.bots import run_threads
 from testkit.gateway import account
-from testkit.rawclient import form, signed_post
+from testkit.rawclient import form, fresh_nonce, signed_post
 from testkit.sim import one_key_simulator
 
 GATEWAY_REFUSAL = "EAPI:Rate limit exceeded (gateway)"
@@ -59,8 +59,9 @@ def test_krakens_own_rate_limit_answers_are_passed_through_counted_and_respected
 
         # the per-pair trading limiter: passed through and counted, the call counter untouched
         sim.set_faults(api_error="EOrder:Rate limit exceeded", methods=["AddOrder"], count=1)
+        placed = fresh_nonce()
         order = signed_post(
-            gw.url, "AddOrder", key=key, secret=secret, body=form(1, **ORDER), nonce=1
+            gw.url, "AddOrder", key=key, secret=secret, body=form(placed, **ORDER), nonce=placed
         )
         assert (
             order.error == ["EOrder:Rate limit exceeded"]

@@ -18,7 +18,7 @@ from broker.signing import sign
 from gateway.routes import GATEWAY_HEADER
 from gateway.server import GatewayThread
 from testkit.gateway import account
-from testkit.rawclient import RawResponse, form, raw_request, signed_post
+from testkit.rawclient import RawResponse, form, fresh_nonce, raw_request, signed_post
 from testkit.sim import make_key
 
 ORDER = {
@@ -208,15 +208,14 @@ def test_a_replayed_order_is_refused_read_only_twins_are_both_answered(
 ) -> None:
     sim, key, secret = sim_key
     gw = start_gateway(sim.url)
-    order = form(1700000000000, **ORDER)
-    first = signed_post(gw.url, "AddOrder", key=key, secret=secret, body=order, nonce=1700000000000)
+    placed = fresh_nonce()
+    order = form(placed, **ORDER)
+    first = signed_post(gw.url, "AddOrder", key=key, secret=secret, body=order, nonce=placed)
     assert (
         first.error == []
         and first.json()["result"]["descr"]["order"] == "buy 1.25 XBTUSD @ limit 37500"
     )
-    replay = signed_post(
-        gw.url, "AddOrder", key=key, secret=secret, body=order, nonce=1700000000000
-    )
+    replay = signed_post(gw.url, "AddOrder", key=key, secret=secret, body=order, nonce=placed)
     by_gateway(replay, "EAPI:Invalid nonce")
     assert sim.stats(key).requests == 1  # Kraken saw the order once
     # two krakenex threads in one millisecond: identical Balance bodies, both get their balance
@@ -267,10 +266,9 @@ def test_fields_go_to_kraken_byte_for_byte_and_its_answer_comes_back_unchanged(
     recorder.content_type = "application/json; charset=utf-8"
     fields = "pair=XBTUSD&type=buy&ordertype=limit&price=37500&volume=1.25&oflags=post%2Cfciq&userref=-5&note=a+b%20c"
     pairs = fields.split("&")
-    body = "&".join([*pairs[:2], "nonce=1616492376594", *pairs[2:]])
-    response = signed_post(
-        gw.url, "AddOrder", key=key, secret=secret, body=body, nonce=1616492376594
-    )
+    bots_nonce = fresh_nonce()
+    body = "&".join([*pairs[:2], f"nonce={bots_nonce}", *pairs[2:]])
+    response = signed_post(gw.url, "AddOrder", key=key, secret=secret, body=body, nonce=bots_nonce)
     assert (response.status, response.body) == (200, recorder.body)
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     assert GATEWAY_HEADER.lower() not in response.headers
@@ -279,7 +277,7 @@ def test_fields_go_to_kraken_byte_for_byte_and_its_answer_comes_back_unchanged(
     nonce, _, rest = seen.body.partition(b"&")
     assert nonce.startswith(b"nonce=") and rest == fields.encode()
     gateway_nonce = nonce.removeprefix(b"nonce=").decode()
-    assert int(gateway_nonce) > 1616492376594 * 1000  # the gateway's own (µs) nonce
+    assert int(gateway_nonce) > bots_nonce * 1000 - 10**6  # the gateway's own (µs) nonce
     assert seen.headers["api-key"] == key
     assert seen.headers["api-sign"] == sign("/0/private/AddOrder", gateway_nonce, seen.body, secret)
 

@@ -14,7 +14,7 @@ import krakenex
 from gateway.routes import GATEWAY_HEADER
 from simulator import KeySpec, Scenario, Simulator
 from testkit.net import free_port
-from testkit.rawclient import RawResponse, form, signed_post
+from testkit.rawclient import RawResponse, form, fresh_nonce, signed_post
 from testkit.sim import one_key_simulator
 
 ORDER = {"pair": "XBTUSD", "type": "buy", "ordertype": "market", "volume": "1", "validate": "true"}
@@ -36,17 +36,16 @@ def test_kraken_unreachable_is_502_nothing_sent_and_the_same_request_may_be_rese
     _sim, key, secret = sim_key
     port = free_port()
     gw = start_gateway(f"http://127.0.0.1:{port}")
-    order = form(1700000000000, **ORDER)
-    down = signed_post(gw.url, "AddOrder", key=key, secret=secret, body=order, nonce=1700000000000)
+    placed = fresh_nonce()
+    order = form(placed, **ORDER)
+    down = signed_post(gw.url, "AddOrder", key=key, secret=secret, body=order, nonce=placed)
     assert down.status == 502 and down.headers[GATEWAY_HEADER.lower()] == "answered"
     (code,) = down.error
     assert code.startswith("EService:Unavailable:") and "nothing was sent" in code
     # Kraken comes back: the very same bytes go through (nothing had been sent)
     spec = KeySpec(key=key, secret=secret, name="gw")
     with Simulator(Scenario(keys=[spec], tier="unlimited"), port=port) as sim:
-        again = signed_post(
-            gw.url, "AddOrder", key=key, secret=secret, body=order, nonce=1700000000000
-        )
+        again = signed_post(gw.url, "AddOrder", key=key, secret=secret, body=order, nonce=placed)
         assert again.error == [] and sim.stats(key).requests == 1
     assert (
         sample(
@@ -67,7 +66,8 @@ def test_no_answer_in_time_is_504_never_retried_and_the_replay_stays_refused(
     sim, key, secret = sim_key
     gw = start_gateway(sim.url, request_timeout_s=1.0)
     sim.set_faults(hang=True, methods=["AddOrder"])
-    order = form(1700000000000, **ORDER)
+    placed = fresh_nonce()
+    order = form(placed, **ORDER)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pending = pool.submit(
             signed_post,
@@ -76,7 +76,7 @@ def test_no_answer_in_time_is_504_never_retried_and_the_replay_stays_refused(
             key=key,
             secret=secret,
             body=order,
-            nonce=1700000000000,
+            nonce=placed,
             timeout=30,
         )
         sim.wait_for_hanging(1)
@@ -86,9 +86,7 @@ def test_no_answer_in_time_is_504_never_retried_and_the_replay_stays_refused(
     assert code.startswith("EGateway:Outcome unknown:") and "check" in code
     sim.clear_faults()
     assert sim.stats(key).requests == 1  # sent once, never again
-    replay = signed_post(
-        gw.url, "AddOrder", key=key, secret=secret, body=order, nonce=1700000000000
-    )
+    replay = signed_post(gw.url, "AddOrder", key=key, secret=secret, body=order, nonce=placed)
     assert replay.error == ["EAPI:Invalid nonce"]  # it may have been executed: no second copy
     assert balance_ok(gw.url, key, secret)  # the gateway keeps serving
     assert sim.stats(key).requests == 2

@@ -87,7 +87,12 @@ def test_toml_and_json_scenarios_are_equivalent(tmp_path):
         assert one.other_writer is not None and one.other_writer.lead_ms == 1000
         assert isinstance(two.last_nonce, int)
         assert before_ms + 30_000 <= two.last_nonce <= after_ms + 30_000
-        assert two.name == "SIMs…yTwo" and two.permissions == {"funds", "orders", "trade"}
+        assert two.name == "SIMs…yTwo" and two.permissions == {
+            "funds",
+            "orders",
+            "trade",
+            "websocket",
+        }  # the default: all
     assert a.keys[0] == b.keys[0]
 
 
