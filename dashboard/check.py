@@ -12,6 +12,7 @@ import sys
 from typing import Any, TextIO
 
 from broker import ConfigurationError
+from broker.private import private_data_dir
 
 from .checklist import CheckStatus, build_checklist
 from .config import NO_ACCOUNT, NO_ACCOUNT_HELP, Settings, add_env_file_argument, load_settings
@@ -72,6 +73,11 @@ def run_check(
                 ),
                 file=out,
             )
+        return EXIT_CONFIG
+    try:  # the check's nonce records are written there
+        private_data_dir(settings.data_dir)
+    except OSError as exc:
+        print(f"krakenwatch check: cannot make the data directory private ({exc})", file=err)
         return EXIT_CONFIG
     snapshot = Monitor(settings).verify_once(timeout_s)
     doc = verify_document(snapshot, settings, build_checklist(snapshot, settings))

@@ -112,7 +112,8 @@ class EmbeddedGateway:
         """Build the gateway and bind its port (nothing is served until :meth:`start`).
 
         Raises :class:`GatewayError` without an account to sign for, for a client file that is
-        malformed or open to others, or when the port is taken.
+        malformed or open to others, a replay memory that cannot be opened, or when the port is
+        taken.
         """
         if not settings.accounts:
             raise GatewayError(
@@ -120,6 +121,7 @@ class EmbeddedGateway:
                 "configuration or run without --gateway"
             )
         from gateway import Gateway
+        from gateway.replaystore import ReplayStoreError
         from gateway.server import GatewayThread
 
         try:
@@ -131,6 +133,8 @@ class EmbeddedGateway:
             )
         except ConfigurationError as exc:
             raise GatewayError(f"gateway: {exc.message}") from None
+        except ReplayStoreError as exc:
+            raise GatewayError(f"gateway: {exc}") from None
         try:
             server = GatewayThread(gateway, options.host, options.port)
         except OSError as exc:

@@ -2,6 +2,10 @@
 
 A small factory usable by the Streamlit app (``st.App(routes=...)``) and headless (Starlette on
 uvicorn). ``/metrics`` is a plain ``Route``: a ``Mount`` would only answer ``/metrics/``.
+
+With a password, a client address that failed too often is answered 401 with ``Retry-After`` and
+says so, its password unchecked (the service's :class:`~dashboard.auth.PasswordThrottle`, shared
+with the login form).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .auth import basic_auth_ok
+from .auth import Attempt, basic_password, password_ok
 from .metrics import CONTENT_TYPE
 from .service import Service
 from .sockets import no_delay
@@ -28,12 +32,21 @@ __all__ = ["HeadlessServer", "accepts_gzip", "create_routes", "headless_app"]
 #: gzip level of /metrics (level 6: 15 KB for 200 accounts' 240 KB in about 1 ms)
 GZIP_LEVEL = 6
 NOT_READY = {"ok": False, "error": "krakenwatch is starting; the monitor is not running yet"}
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="krakenwatch"'}
 UNAUTHORIZED = Response(
-    "authentication required\n",
-    status_code=401,
-    headers={"WWW-Authenticate": 'Basic realm="krakenwatch"'},
-    media_type="text/plain",
+    "authentication required\n", status_code=401, headers=CHALLENGE, media_type="text/plain"
 )
+
+
+def throttled(attempt: Attempt) -> Response:
+    """The 401 of an address that must wait: how long, in the body and in ``Retry-After``."""
+    wait = attempt.retry_after
+    return Response(
+        f"too many failed attempts from this address; try again in {wait} s\n",
+        status_code=401,
+        headers={**CHALLENGE, "Retry-After": str(wait)},
+        media_type="text/plain",
+    )
 
 
 def create_routes(get_service: Callable[[], Service | None]) -> list[Route]:
@@ -45,11 +58,16 @@ def create_routes(get_service: Callable[[], Service | None]) -> list[Route]:
         if service is None:
             return JSONResponse(NOT_READY, status_code=503)
         password = service.settings.password
-        if password is not None and not basic_auth_ok(
-            request.headers.get("authorization"), password
-        ):
+        if password is None:
+            return service
+        given = basic_password(request.headers.get("authorization"))
+        if given is None:  # no credentials: nothing was tried
             return UNAUTHORIZED
-        return service
+        address = request.client.host if request.client is not None else None
+        attempt = service.password_throttle.attempt(address, lambda: password_ok(given, password))
+        if attempt.ok:
+            return service
+        return throttled(attempt) if attempt.throttled else UNAUTHORIZED
 
     async def metrics(request: Request) -> Response:
         service = admit(request)

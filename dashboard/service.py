@@ -9,14 +9,17 @@ monitor's calls then take their turn in (:mod:`dashboard.embedded`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from broker.paths import nonce_store_dir
+from broker.private import private_data_dir
 
+from .auth import PasswordThrottle
 from .checklist import build_checklist
 from .config import Settings
 from .embedded import EmbeddedGateway, GatewayOptions
+from .errors import StoreError
 from .logwatch import LogWatcher
 from .metrics import Metrics
 from .monitor import Monitor
@@ -41,6 +44,8 @@ class Service:
     log_watcher: LogWatcher | None = None
     #: the signing gateway served by this process (``up --gateway``)
     gateway: EmbeddedGateway | None = None
+    #: failed password attempts per client address, for the login form and the HTTP routes
+    password_throttle: PasswordThrottle = field(default_factory=PasswordThrottle)
 
     @classmethod
     def create(
@@ -53,9 +58,14 @@ class Service:
         """Wire the parts for ``settings``; nothing runs until :meth:`start`. ``gateway``: also
         run the signing gateway there.
 
-        Raises :class:`~dashboard.errors.StoreError` when the event database cannot be opened,
+        Raises :class:`~dashboard.errors.StoreError` when the data dir cannot be made private
+        (0700, with its nonce dir) or the event database cannot be opened,
         :class:`~dashboard.embedded.GatewayError` when the gateway cannot run.
         """
+        try:  # first: everything below may create files in it
+            private_data_dir(settings.data_dir)
+        except OSError as exc:
+            raise StoreError(f"cannot make the data directory private ({exc})") from exc
         monitor = Monitor(settings, retry_policy=retry_policy)
         prices = PriceSource(
             api_url=settings.api_url,

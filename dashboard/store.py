@@ -2,7 +2,8 @@
 
 One writer (the monitor, possibly from several threads: writes are serialised by a lock) and any
 number of readers (the Streamlit pages, other processes) through :meth:`EventStore.open_readonly`.
-Every append is committed at once, so an event survives a ``kill -9`` of the writer.
+Every append is committed at once, so an event survives a ``kill -9`` of the writer. The writer
+keeps the database and its WAL and SHM files private (0600, tightened when wider).
 
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` holds one function per
 version step. A database written by a newer krakenwatch is refused, never downgraded.
@@ -21,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from broker.private import PRIVATE_DIR, private_file
 
 from .errors import StoreError
 from .events import Event
@@ -156,9 +159,17 @@ class EventStore:
 
     def _open_writer(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot create the directory ({exc})") from exc
+        try:  # SQLite gives a new -wal/-shm the database's mode: 0600 too
+            private_file(self.path)
+            for suffix in ("-wal", "-shm"):
+                private_file(Path(f"{self.path}{suffix}"), create=False)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.path}: cannot make the event database private ({exc})"
+            ) from exc
         conn = self._connect(str(self.path), uri=False)
         app_id, version, tables = self._identify(conn)
         if not (app_id == 0 and version == 0 and tables == 0):  # else: a new, empty database

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.auth import password_ok
+from dashboard.auth import FREE_FAILURES, MAX_DELAY_S, Attempt, password_ok
 from dashboard.config import NO_ACCOUNT, NO_ACCOUNT_HELP
 from dashboard.runtime import current_service
 from dashboard.service import Service
 from dashboard.status import AccountState
 
 REFRESH_EVERY = "5s"
+SLOWED_DOWN = (
+    f"Failed attempts are slowed down: after {FREE_FAILURES} in a row from one address, each "
+    f"further attempt waits 1 s, 2 s, 4 s ... up to {MAX_DELAY_S:g} s."
+)
 STATE_BADGES = {
     AccountState.CONNECTED: ":green-badge[:material/check_circle: connected]",
     AccountState.DEGRADED: ":orange-badge[:material/warning: degraded]",
@@ -31,7 +35,7 @@ def require_service() -> Service:
     if _oidc_configured():
         _require_oidc_login()
     elif service.settings.password is not None:
-        _require_password(service.settings.password)
+        _require_password(service, service.settings.password)
     return service
 
 
@@ -54,20 +58,40 @@ def _require_oidc_login() -> None:
     st.stop()
 
 
-def _require_password(password: str) -> None:
-    """A login form until this browser session has given the right password."""
+def _require_password(service: Service, password: str) -> None:
+    """A login form until this browser session has given the right password (attempts slowed
+    down per client address, with the HTTP routes)."""
     if st.session_state.get("krakenwatch_authenticated"):
         return
     st.title("krakenwatch")
     with st.form("login"):
         given = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Log in")
+    st.caption(SLOWED_DOWN)
     if submitted:
-        if password_ok(given, password):
+        attempt = service.password_throttle.attempt(
+            client_address(), lambda: password_ok(given, password)
+        )
+        if attempt.ok:
             st.session_state["krakenwatch_authenticated"] = True
             st.rerun()
-        st.error("Wrong password.")
+        st.error(login_refusal(attempt))
     st.stop()
+
+
+def client_address() -> str | None:
+    """The browser's address; ``None`` when it has none (Streamlit gives a loopback connection
+    none, and AppTest's stand-in runtime gives something other than a string)."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) else None
+
+
+def login_refusal(attempt: Attempt) -> str:
+    """What the login form says to a refused attempt."""
+    wait = f"Too many failed attempts; try again in {attempt.retry_after} s."
+    if attempt.throttled:
+        return wait
+    return f"Wrong password. {wait}" if attempt.retry_after else "Wrong password."
 
 
 def state_badge(state: AccountState) -> str:
