@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,22 +29,30 @@ from dotenv import dotenv_values
 from .errors import ConfigurationError
 from .limits import parse_tier
 from .nonce import parse_unit
-from .paths import DATA_DIR_VARIABLE, default_data_dir
+from .paths import (
+    API_URL_VARIABLE,
+    DATA_DIR_VARIABLE,
+    DEFAULT_API_URL,
+    api_url_default,
+    default_data_dir,
+)
 from .signing import InvalidSecretError, decode_secret, key_id, mask_key
 
 __all__ = [
+    "ACCOUNT_SUFFIXES",
     "DEFAULT_API_URL",
     "AccountConfig",
     "Discovery",
     "Problem",
+    "account_variable",
     "discover_accounts",
     "load_environment",
 ]
 
-DEFAULT_API_URL = "https://api.kraken.com"
-API_URL_VARIABLE = "KRAKEN_API_URL"
+#: what follows an account's prefix in its variables' names
+ACCOUNT_SUFFIXES = ("API_KEY", "API_SECRET", "NONCE_UNIT", "TIER")
 _ACCOUNT_VAR = re.compile(
-    r"^KRAKEN_(MASTER|USER_(?P<name>.*?))_(?P<what>API_KEY|API_SECRET|NONCE_UNIT|TIER)$"
+    rf"^KRAKEN_(MASTER|USER_(?P<name>.*?))_(?P<what>{'|'.join(ACCOUNT_SUFFIXES)})$"
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 
@@ -88,7 +95,9 @@ class Problem:
 class Discovery:
     accounts: list[AccountConfig]
     problems: list[Problem]
-    api_url: str
+    #: the Kraken base URL; ``None`` when ``KRAKEN_API_URL`` is invalid (then nothing may be sent,
+    #: and ``accounts`` is empty)
+    api_url: str | None
     data_dir: Path
 
     @property
@@ -136,6 +145,18 @@ def load_environment(
     return merged
 
 
+def account_variable(name: str) -> str | None:
+    """The account prefix (``MASTER``, ``USER_<NAME>``) when ``name`` is an account's variable
+    (a well-formed name), else ``None``."""
+    match = _ACCOUNT_VAR.match(name)
+    if match is None:
+        return None
+    user = match.group("name")
+    if user is None:
+        return "MASTER"
+    return f"USER_{user.upper()}" if _NAME.match(user) else None
+
+
 def discover_accounts(env: Mapping[str, str]) -> Discovery:
     """Find every configured account in ``env`` (see :func:`load_environment`)."""
     problems: list[Problem] = []
@@ -177,6 +198,11 @@ def discover_accounts(env: Mapping[str, str]) -> Discovery:
             )
 
     api_url = _api_url(env, problems)
+    if api_url is None:  # no account may send anything anywhere: each is shown invalid
+        url_problem = problems[-1]
+        for account in accounts:
+            problems.append(Problem(API_URL_VARIABLE, url_problem.message, account.label))
+        accounts = []
     try:
         data_dir = default_data_dir(env)
     except RuntimeError:
@@ -254,19 +280,12 @@ def _build_account(
     return None if failed else AccountConfig(label, prefix, key, secret, unit, tier)
 
 
-def _api_url(env: Mapping[str, str], problems: list[Problem]) -> str:
-    raw = env.get(API_URL_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_API_URL
-    parsed = urllib.parse.urlparse(raw)
-    if (
-        parsed.scheme not in ("http", "https")
-        or not parsed.netloc
-        or parsed.query
-        or parsed.fragment
-    ):
+def _api_url(env: Mapping[str, str], problems: list[Problem]) -> str | None:
+    """The base URL, or ``None`` (a problem recorded) when ``KRAKEN_API_URL`` is invalid."""
+    try:
+        return api_url_default(env)
+    except ConfigurationError as exc:
         problems.append(
-            Problem(API_URL_VARIABLE, f"{raw!r} is not an http(s) base URL like {DEFAULT_API_URL}")
+            Problem(API_URL_VARIABLE, exc.message.removeprefix(f"{API_URL_VARIABLE}: "))
         )
-        return DEFAULT_API_URL
-    return raw.rstrip("/")
+        return None

@@ -44,7 +44,13 @@ from .errors import (
 )
 from .nonce import MAX_HOLD_S, KeyChannel, NonceStatus, NonceStore, channel_for, parse_unit
 from .observer import CallEvent, Observer, RefreshEvent, notify
-from .paths import default_data_dir, nonce_store_dir, nonce_sync_default
+from .paths import (
+    api_url_default,
+    default_data_dir,
+    nonce_store_dir,
+    nonce_sync_default,
+    parse_api_url,
+)
 from .signing import decode_secret, mask_key, private_headers
 from .stores import LEASE_MARGIN_S, nonce_store_spec, open_store
 from .transport import (
@@ -87,9 +93,9 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         self.timeout = parse_timeout(timeout)
         self.nonce_unit = parse_unit(nonce_unit)
         self.observer = observer
-        if base_url:
-            self.uri = base_url.rstrip("/")
-        # the library's one place for defaults from the environment: read now, never at import
+        # the library's one place for defaults from the environment: read now, never at import.
+        # A bad URL, given or from $KRAKEN_API_URL, is refused here: never another Kraken
+        self.uri = parse_api_url(base_url) if base_url else api_url_default()
         self.store_dir = (
             Path(store_dir).expanduser() if store_dir else nonce_store_dir(default_data_dir())
         )
