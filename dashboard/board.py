@@ -23,7 +23,14 @@ from .config import Settings
 from .events import Publisher
 from .status import AccountState, AccountStatus, ErrorInfo
 
-__all__ = ["AccountBoard", "initial_statuses"]
+__all__ = ["PERMISSION_NAMES", "AccountBoard", "initial_statuses"]
+
+#: the key permissions as Kraken's API key page names them
+PERMISSION_NAMES = {
+    "funds": "Query Funds",
+    "orders": "Query Open Orders & Trades",
+    "trade": "Create & Modify Orders",
+}
 
 
 def initial_statuses(settings: Settings, now: float) -> list[AccountStatus]:
@@ -128,10 +135,13 @@ class AccountBoard:
             changed = status.permissions.get(permission) != granted
             status.permissions[permission] = granted
         if changed:
+            said = "unknown" if granted is None else "granted" if granted else "missing"
+            if granted is False and code:
+                said += f" ({code})"
             self._publish(
                 ev.PERMISSION,
                 label,
-                f"{permission}: {granted}",
+                f"{PERMISSION_NAMES.get(permission, permission)}: {said}",
                 {"permission": permission, "granted": granted, "code": code},
             )
 

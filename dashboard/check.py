@@ -64,6 +64,9 @@ def run_check(
 ) -> int:
     """Verify every account of ``settings`` once (within ``timeout_s``); print the table or the
     verify document to ``out``, problems to ``err``; return the exit code."""
+    for problem in settings.all_problems:  # warnings first: a misspelt name explains a lot
+        if problem.severity != "error":
+            print(f"krakenwatch check: warning: {problem}", file=err)
     if not settings.accounts and not settings.config_errors:
         print(f"krakenwatch check: {NO_ACCOUNT}.\n{NO_ACCOUNT_HELP}", file=err)
         if as_json:
@@ -86,12 +89,15 @@ def run_check(
     else:
         print(render_table(doc), file=out)
     misconfigured = [a for a in snapshot.accounts if a.state == AccountState.INVALID_CONFIG]
-    for problem in settings.config_errors:
-        print(f"krakenwatch check: configuration error: {problem}", file=err)
+    said = list(dict.fromkeys(str(problem) for problem in settings.config_errors))
+    for text in said:
+        print(f"krakenwatch check: configuration error: {text}", file=err)
     for account in misconfigured:
-        print(
-            f"krakenwatch check: configuration error: {account.label}: {account.reason}", file=err
-        )
+        if account.reason not in said:  # each mistake once
+            print(
+                f"krakenwatch check: configuration error: {account.label}: {account.reason}",
+                file=err,
+            )
     if settings.config_errors or misconfigured:
         return EXIT_CONFIG
     return EXIT_OK if doc["ok"] else EXIT_FAILED

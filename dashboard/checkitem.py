@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["CHECK_TITLES", "Check", "CheckStatus", "ago", "check_title"]
+__all__ = ["CHECK_TITLES", "Check", "CheckStatus", "ago", "check_title", "counted"]
 
 #: what the pages (and the README's checklist table) call each check; the ids stay in the JSON
 #: document and the metrics
@@ -67,6 +67,11 @@ class Check:
 def check_title(name: str) -> str:
     """The title of check ``name`` (an unknown id is shown as itself)."""
     return CHECK_TITLES.get(name, name)
+
+
+def counted(n: int, noun: str) -> str:
+    """``"1 check"``, ``"3 checks"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def ago(seconds: float) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from broker import ConfigurationError, InvalidNonceError, PermissionDeniedError
 
-from .checkitem import CHECK_TITLES, Check, CheckStatus, ago, check_title
+from .checkitem import CHECK_TITLES, Check, CheckStatus, ago, check_title, counted
 from .config import NO_ACCOUNT, NO_ACCOUNT_HELP, Settings
 from .gateway_checks import gateway_checks
 from .status import AccountState, AccountStatus, Snapshot
@@ -68,7 +68,7 @@ def _configuration(settings: Settings) -> Check:
             "Fix the named variables; the other accounts keep running.",
         )
     warnings = [str(p) for p in settings.all_problems if p.severity != "error"]
-    detail = f"{len(settings.accounts)} account(s) configured" + (
+    detail = f"{counted(len(settings.accounts), 'account')} configured" + (
         f"; warnings: {'; '.join(warnings)}" if warnings else ""
     )
     return Check("configuration", None, CheckStatus.PASS, detail)

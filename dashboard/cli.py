@@ -20,6 +20,44 @@ krakenwatch: an observable ops dashboard for Kraken trading-bot accounts.
 Connects the configured MASTER and USER Kraken accounts with nonce-safe logic, verifies them
 against the post-deploy checklist, and exports Prometheus metrics.
 """
+#: every command's exit codes (shown by ``krakenwatch --help``; the README's table is kept equal)
+EXIT_CODES: dict[str, dict[int, str]] = {
+    "up": {
+        0: "stopped by Ctrl-C or SIGTERM (it prints `stopped`)",
+        2: "configuration error (a flag, the env file, the data dir, a port in use, `--gateway` "
+        "that cannot run)",
+        INTERRUPTED: "interrupted before it started",
+    },
+    "demo": {
+        0: "stopped by Ctrl-C or SIGTERM",
+        2: "configuration error (a flag, a port in use)",
+        INTERRUPTED: "interrupted before it started",
+    },
+    "check": {
+        0: "every required check passes",
+        1: "a check failed, or is still pending at the deadline",
+        2: "configuration error (no account configured included)",
+    },
+    "gateway": {
+        0: "stopped by Ctrl-C or SIGTERM",
+        2: "configuration error (a variable, no account, the data dir, the client file, "
+        "`--config`, a port in use)",
+    },
+    "gateway add-client, list-clients, remove-client": {
+        0: "done",
+        2: "any mistake (the name, the account, the client file, the data dir)",
+    },
+    "simulator": {0: "stopped by Ctrl-C or SIGTERM", 2: "a bad scenario, flag or port"},
+}
+
+
+def exit_codes_text() -> str:
+    """The exit codes of every command, for ``--help``."""
+    lines = ["exit codes:"]
+    for command, codes in EXIT_CODES.items():
+        said = "; ".join(f"{code} {meaning}" for code, meaning in codes.items())
+        lines.append(f"  {command}: {said.replace('`', '')}")
+    return "\n".join(lines)
 
 
 class _VersionAction(argparse.Action):
@@ -38,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="krakenwatch",
         description=DESCRIPTION,
+        epilog=exit_codes_text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_VersionAction)

@@ -32,7 +32,7 @@ class ClockSampler:
         self,
         publish: Publisher,
         *,
-        api_url: str,
+        api_url: str | None,
         store_dir: Path,
         nonce_store: str,
         request_timeout_s: float,
@@ -67,8 +67,9 @@ class ClockSampler:
         SystemStatus read, on one connection; a failed part is logged and leaves the previous
         reading."""
         public = self._public_client(deadline_s)
-        self._sample_skew(public, deadline_s, target_s, None)
-        self._read_system_status(public)
+        if public is not None:
+            self._sample_skew(public, deadline_s, target_s, None)
+            self._read_system_status(public)
 
     def sample_skew(
         self, deadline_s: float, target_s: float, *, decide_bound_s: float | None = None
@@ -76,14 +77,23 @@ class ClockSampler:
         """One skew estimate alone; with ``decide_bound_s`` it stops as soon as the interval lies
         entirely inside or outside ``±decide_bound_s`` (enough for a verdict; the reading keeps
         the uncertainty it has)."""
-        self._sample_skew(self._public_client(deadline_s), deadline_s, target_s, decide_bound_s)
+        public = self._public_client(deadline_s)
+        if public is not None:
+            self._sample_skew(public, deadline_s, target_s, decide_bound_s)
 
     def read_system_status(self, deadline_s: float) -> None:
         """One SystemStatus read alone (on its own connection)."""
-        self._read_system_status(self._public_client(deadline_s))
+        public = self._public_client(deadline_s)
+        if public is not None:
+            self._read_system_status(public)
 
-    def _public_client(self, deadline_s: float) -> KrakenClient:
+    def _public_client(self, deadline_s: float) -> KrakenClient | None:
+        """A client for public calls; ``None`` when ``KRAKEN_API_URL`` is invalid (nothing is
+        sent anywhere then)."""
+        if self.api_url is None:
+            return None
         return KrakenClient(  # public calls only: the store settings are never used, but given
+            account="public",
             store_dir=self.store_dir,
             nonce_store=self.nonce_store,
             durable=False,

@@ -28,10 +28,10 @@ from broker import (
     discover_accounts,
     load_environment,
 )
-from broker.accounts import API_URL_VARIABLE
 from broker.limits import TIERS
-from broker.paths import DATA_DIR_VARIABLE, NONCE_SYNC_VARIABLE
+from broker.paths import API_URL_VARIABLE, DATA_DIR_VARIABLE, NONCE_SYNC_VARIABLE
 from broker.stores import NONCE_STORE_VARIABLE, check_store_spec, masked_spec
+from broker.variables import variable_problems
 
 from .errors import LogPatternError
 from .logwatch import DEFAULT_PATTERNS, LogPattern, load_patterns
@@ -156,7 +156,8 @@ class Settings:
         return self.discovery.accounts
 
     @property
-    def api_url(self) -> str:
+    def api_url(self) -> str | None:
+        """The Kraken base URL; ``None`` when ``KRAKEN_API_URL`` is invalid (nothing is sent)."""
         return self.discovery.api_url
 
     @property
@@ -165,7 +166,11 @@ class Settings:
 
     @property
     def all_problems(self) -> list[Problem]:
-        return [*self.discovery.problems, *self.problems]
+        """Every problem once (a bad ``KRAKEN_API_URL`` is also each account's, said once)."""
+        once: dict[tuple[str, str], Problem] = {}
+        for problem in [*self.discovery.problems, *self.problems]:
+            once.setdefault((problem.severity, str(problem)), problem)
+        return list(once.values())
 
     @property
     def config_errors(self) -> list[Problem]:
@@ -187,7 +192,10 @@ class Settings:
                 (f"KRAKEN_{a.prefix}_NONCE_UNIT", a.nonce_unit),
                 (f"KRAKEN_{a.prefix}_TIER", a.tier or f"{self.tier} (KRAKENWATCH_TIER)"),
             ]
-        rows += [(API_URL_VARIABLE, self.api_url), (DATA_DIR_VARIABLE, str(self.data_dir))]
+        rows += [
+            (API_URL_VARIABLE, self.api_url or "invalid (nothing is sent)"),
+            (DATA_DIR_VARIABLE, str(self.data_dir)),
+        ]
         for f in fields(self):
             if (variable := f.metadata.get(_VARIABLE)) is not None:
                 rows.append((variable.name, variable.show(getattr(self, f.name))))
@@ -367,7 +375,7 @@ def load_settings(
         log_patterns=patterns,
         password=read.password(),
         env_file=source,
-        problems=read.problems,
+        problems=[*variable_problems(env), *read.problems],
     )
 
 

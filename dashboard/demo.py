@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -60,8 +61,29 @@ def _demo(args: argparse.Namespace, gateway: GatewayOptions | None) -> int:
     print(
         f"demo: Kraken simulator ({', '.join(k.account or '?' for k in scenario.keys)}) at {sim.url}"
     )
-    print(f"demo: state in {data_dir}")
+    print(f"demo: state in {data_dir}" + ("" if args.data_dir else " (removed at the end)"))
+    master = scenario.keys[0]
+
+    def bot_hints(url: str) -> list[str]:
+        """How a bot tries the gateway: a demo account's (simulated) key, and a snippet."""
+        return [
+            f"demo bot: KRAKEN_API_KEY={master.key}",
+            f"demo bot: KRAKEN_API_SECRET={master.secret}",
+            'demo bot: try it: python -c "import krakenex; api = krakenex.API('
+            f"'{master.key}', '{master.secret}'); api.uri = '{url}'; "
+            "print(api.query_private('Balance'))\"",
+        ]
+
     try:
-        return serve(load_settings(env, use_dotenv=False), args.address, args.port, gateway)
+        return serve(
+            load_settings(env, use_dotenv=False),
+            args.address,
+            args.port,
+            gateway,
+            command="krakenwatch demo",
+            gateway_hints=bot_hints,
+        )
     finally:
         sim.stop()
+        if args.data_dir is None:  # the demo's own temporary state
+            shutil.rmtree(data_dir, ignore_errors=True)

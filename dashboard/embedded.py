@@ -86,6 +86,8 @@ def gateway_settings(settings: Settings, config: Path | None = None) -> GatewayS
     from gateway import GatewaySettings
     from gateway.clientfile import default_config_path
 
+    if settings.api_url is None:
+        raise GatewayError("--gateway: KRAKEN_API_URL is invalid; nothing can be forwarded")
     return GatewaySettings(
         config_path=config or default_config_path(settings.data_dir),
         api_url=settings.api_url,

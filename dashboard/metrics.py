@@ -22,7 +22,13 @@ from prometheus_client import (
     generate_latest,
 )
 
-from broker import CallEvent, InvalidNonceError, NonceStoreError, RefreshEvent
+from broker import (
+    CallEvent,
+    InvalidNonceError,
+    NonceStoreError,
+    NonceStoreUnavailable,
+    RefreshEvent,
+)
 
 from .config import Settings
 from .gauges import SnapshotGauges
@@ -98,6 +104,8 @@ class Metrics:
         for account in settings.accounts:
             for method in PRIVATE_METHODS:
                 self.requests.labels(account.label, method, "ok")
+            for kind in (NonceStoreError.kind, NonceStoreUnavailable.kind):
+                self.store_errors.labels(account.label, kind)
         self.gauges = SnapshotGauges(settings, snapshot)
         # valued at scrape time (prices move without any account changing): not cached gauges
         if settings.balance_metrics and prices is not None:

@@ -59,7 +59,7 @@ class PriceSource:
     def __init__(
         self,
         *,
-        api_url: str,
+        api_url: str | None,
         store_dir: Path,
         nonce_store: str,
         timeout_s: float,
@@ -71,14 +71,19 @@ class PriceSource:
         self.ttl_s = ttl_s
         self.pairs_ttl_s = pairs_ttl_s
         self.clock = clock
-        self._client = KrakenClient(  # public calls only: the store settings are never used
-            account="prices",
-            store_dir=store_dir,
-            nonce_store=nonce_store,
-            durable=False,
-            base_url=api_url,
-            timeout=min(timeout_s, MAX_TIMEOUT_S),
-            observer=observer,
+        #: ``None`` when ``KRAKEN_API_URL`` is invalid: no price is asked for anywhere
+        self._client = (
+            None
+            if api_url is None
+            else KrakenClient(  # public calls only
+                account="prices",
+                store_dir=store_dir,
+                nonce_store=nonce_store,
+                durable=False,
+                base_url=api_url,
+                timeout=min(timeout_s, MAX_TIMEOUT_S),
+                observer=observer,
+            )
         )
         self._lock = threading.Lock()
         #: base asset -> its USD pair, or why there is none; and when it was read
@@ -91,6 +96,8 @@ class PriceSource:
         codes = sorted(set(assets))
         if not codes:
             return UsdPrices()
+        if self._client is None:
+            return self._everything_missing(codes, "KRAKEN_API_URL is invalid")
         with self._lock:
             pairs = self._usd_pairs()
             if isinstance(pairs, str):
@@ -116,6 +123,10 @@ class PriceSource:
             fetched = [self._readings[p].wall for p in wanted.values()]
         return UsdPrices(prices, missing, min(fetched) if fetched else None)
 
+    def _public(self) -> KrakenClient:
+        assert self._client is not None  # usd_prices asks nothing without one
+        return self._client
+
     def _everything_missing(self, codes: list[str], reason: str) -> UsdPrices:
         missing = {c: reason for c in codes if priced_as(c, {USD}) != USD}
         return UsdPrices({c: Decimal(1) for c in codes if c not in missing}, missing)
@@ -126,7 +137,7 @@ class PriceSource:
         fresh_for = self.pairs_ttl_s if isinstance(self._pairs, dict) else self.ttl_s
         if self._pairs is None or now - self._pairs_at >= fresh_for:
             try:
-                self._pairs = _usd_pairs(self._client.call_public("AssetPairs"))
+                self._pairs = _usd_pairs(self._public().call_public("AssetPairs"))
             except KrakenError as exc:
                 log.warning("AssetPairs failed: %s", exc)
                 self._pairs = exc.message
@@ -141,7 +152,7 @@ class PriceSource:
             return
         wall = time.time()
         try:
-            result = self._client.call_public("Ticker", {"pair": ",".join(stale)})
+            result = self._public().call_public("Ticker", {"pair": ",".join(stale)})
         except KrakenError as exc:
             log.warning("Ticker failed for %s: %s", ",".join(stale), exc)
             if exc.message.startswith(UNKNOWN_PAIR):

@@ -75,9 +75,9 @@ def create_routes(get_service: Callable[[], Service | None]) -> list[Route]:
             return service
         gzipped = accepts_gzip(request.headers.get("accept-encoding", ""))
         body = await asyncio.to_thread(_exposition, service, gzipped)
-        headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
-        if gzipped:
-            headers["Content-Encoding"] = "gzip"
+        headers = {"Cache-Control": "no-store"}
+        if gzipped:  # (a plain answer gets its Vary from Streamlit's gzip middleware: not twice)
+            headers.update({"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
         return Response(body, media_type=CONTENT_TYPE, headers=headers)
 
     async def verify(request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from broker import ConfigurationError
@@ -101,8 +102,28 @@ def run_up(args: argparse.Namespace) -> int:
     return run_until_stopped(up)
 
 
+def port_taken(address: str, port: int) -> str | None:
+    """Why ``address:port`` cannot be listened on (a port in use, an address not of this host),
+    or ``None``: asked before Streamlit starts, so the mistake is one line, not its traceback."""
+    from gateway.server import bind
+
+    if port == 0:
+        return None
+    try:
+        bind(address, port).close()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
+
+
 def serve(
-    settings: Settings, address: str, port: int, gateway: GatewayOptions | None = None
+    settings: Settings,
+    address: str,
+    port: int,
+    gateway: GatewayOptions | None = None,
+    *,
+    command: str = "krakenwatch up",
+    gateway_hints: Callable[[str], list[str]] | None = None,
 ) -> int:
     """Serve the app for ``settings`` on ``address:port`` (and the signing gateway, when asked)
     until the server stops; the exit code.
@@ -129,8 +150,15 @@ def serve(
             "can reach this port sees balances and account states",
             file=sys.stderr,
         )
+    busy = port_taken(address, port)
+    if busy is not None:
+        print(
+            f"krakenwatch: cannot listen on {address}:{port} (--address/--port): {busy}",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        service = Service.create(settings, gateway=gateway)
+        service = Service.create(settings, gateway=gateway, command=command)
     except DashboardError as exc:
         print(f"krakenwatch: {exc}", file=sys.stderr)
         return 2
@@ -144,6 +172,8 @@ def serve(
         for note in [*([warning] if warning else []), *(f"warning: {r}" for r in skipped)]:
             print(f"krakenwatch: gateway: {note}", file=sys.stderr)
         extra.append(f"gateway: {service.gateway.url} (bots use it instead of Kraken's URL)")
+        if gateway_hints is not None:
+            extra += gateway_hints(service.gateway.url)
     # the bound port (``--port 0`` asks the OS for one) once the lifespan runs
     announcer = ReadyAnnouncer(
         address, lambda: int(streamlit_config.get_option("server.port")), extra=extra

@@ -46,6 +46,9 @@ class Service:
     gateway: EmbeddedGateway | None = None
     #: failed password attempts per client address, for the login form and the HTTP routes
     password_throttle: PasswordThrottle = field(default_factory=PasswordThrottle)
+    #: the command that runs this server (``krakenwatch up``, ``krakenwatch demo``), for the
+    #: pages' hints
+    command: str = "krakenwatch up"
 
     @classmethod
     def create(
@@ -54,6 +57,7 @@ class Service:
         *,
         retry_policy: RetryPolicy | None = None,
         gateway: GatewayOptions | None = None,
+        command: str = "krakenwatch up",
     ) -> Service:
         """Wire the parts for ``settings``; nothing runs until :meth:`start`. ``gateway``: also
         run the signing gateway there.
@@ -94,7 +98,7 @@ class Service:
                 redact=settings.secrets(),
             )
             monitor.log_watching = True
-        return cls(settings, monitor, metrics, store, prices, watcher, embedded)
+        return cls(settings, monitor, metrics, store, prices, watcher, embedded, command=command)
 
     def start(self) -> None:
         if self.gateway is not None:  # first: the monitor's calls go through it

@@ -132,6 +132,14 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def missing_config(path: Path | None) -> str | None:
+    """What is wrong with an explicit ``--config`` that does not exist (a typo would turn every
+    bot with a client credential away), or ``None``."""
+    if path is None or path.is_file():
+        return None
+    return f"--config: {path} does not exist (add-client creates it; without --config the data dir's gateway.toml is used)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     from .clientcli import COMMANDS, run_client_command
@@ -139,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments[:1] and arguments[0] in COMMANDS:
         return run_client_command(arguments)
     args = build_parser().parse_args(arguments)
+    missing = missing_config(args.config)
+    if missing is not None:
+        print(f"{PROG}: {missing}", file=sys.stderr)
+        return 2
     from .core import Gateway
     from .replaystore import ReplayStoreError
     from .settings import load_config

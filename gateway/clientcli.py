@@ -24,7 +24,7 @@ from pathlib import Path
 from broker import ConfigurationError, discover_accounts, load_environment
 from broker.signing import mask_key
 
-from .cli import PROG, Parser, add_common_arguments
+from .cli import PROG, Parser, add_common_arguments, missing_config
 from .clientfile import (
     ClientConfigError,
     add_client,
@@ -127,6 +127,10 @@ def run_client_command(argv: Sequence[str]) -> int:
     command, rest = argv[0], list(argv[1:])
     args = _parser(command).parse_args(rest)
     prog = f"{PROG} {command}"
+    missing = None if command == "add-client" else missing_config(args.config)
+    if missing is not None:
+        print(f"{prog}: {missing}", file=sys.stderr)
+        return 2
     try:
         env = load_environment(env_file=args.env_file)
         discovery = discover_accounts(env)
@@ -142,4 +146,8 @@ def run_client_command(argv: Sequence[str]) -> int:
         return _remove(args, path)
     except ConfigurationError as exc:
         print(f"{prog}: {exc.message}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a data dir or client file that cannot be written or read
+        where = exc.filename or (args.config or "the data dir")
+        print(f"{prog}: {where}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
         return 2

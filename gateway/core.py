@@ -89,18 +89,18 @@ class Gateway:
             raise ValueError("a gateway needs at least one account")
         self.settings = settings
         self.accounts = list(accounts)
-        #: the accounts' keys and the client file's credentials (``None`` with an ``authenticator``)
-        self.credentials: Credentials | None = None
-        if authenticator is None:
-            self.credentials = authenticator = Credentials(self.accounts, settings.config_path)
-        self.authenticator = authenticator
-        try:  # the data dir and its nonce dir: 0700 (created, or tightened and said so)
+        try:  # first: the data dir and its nonce dir: 0700 (created, or tightened and said so)
             private_dir(settings.store_dir.parent)
             private_dir(settings.store_dir)
         except OSError as exc:
             raise ConfigurationError(
                 f"KRAKENWATCH_DATA_DIR: {exc}", variable="KRAKENWATCH_DATA_DIR"
             ) from None
+        #: the accounts' keys and the client file's credentials (``None`` with an ``authenticator``)
+        self.credentials: Credentials | None = None
+        if authenticator is None:
+            self.credentials = authenticator = Credentials(self.accounts, settings.config_path)
+        self.authenticator = authenticator
         self.replays = ReplayGuard(
             open_replay_store(
                 settings.nonce_store or nonce_store_spec(),
@@ -208,7 +208,7 @@ class Gateway:
                     "account": a.label,
                     "tier": self.settings.tier_of(a).name,
                     "queue_depth": self._lane_of[a.label].depth,
-                    "rate_counter": round(self._lane_of[a.label].rate.level(), 3),
+                    "rate_level": round(self._lane_of[a.label].rate.level(), 3),
                 }
                 for a in self.accounts
             ],

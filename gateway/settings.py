@@ -21,10 +21,10 @@ from broker import (
     discover_accounts,
     load_environment,
 )
-from broker.accounts import DEFAULT_API_URL
 from broker.limits import DEFAULT_TIER, Tier, parse_tier
-from broker.paths import default_data_dir, nonce_store_dir, nonce_sync_default
+from broker.paths import DEFAULT_API_URL, default_data_dir, nonce_store_dir, nonce_sync_default
 from broker.stores import check_store_spec, nonce_store_spec
+from broker.variables import variable_problems
 
 from .clientfile import default_config_path
 from .replay import DEFAULT_WINDOW_S
@@ -109,9 +109,11 @@ def load_config(
     ``config_path`` when given, else ``gateway.toml`` in the data dir."""
     env = load_environment(environ, env_file, use_dotenv=use_dotenv)
     discovery = discover_accounts(env)
-    errors = discovery.errors
+    found = [*variable_problems(env), *discovery.problems]
+    errors = [p for p in found if p.severity == "error"]
     if errors:
         raise ConfigurationError("; ".join(str(p) for p in errors), variable=errors[0].variable)
+    assert discovery.api_url is not None  # else an error above
     if not discovery.accounts:
         raise ConfigurationError(
             "no Kraken account configured: set KRAKEN_MASTER_API_KEY and KRAKEN_MASTER_API_SECRET "
@@ -135,4 +137,4 @@ def load_config(
         request_timeout_s=_seconds(env, "KRAKENWATCH_REQUEST_TIMEOUT", 10.0, 300.0),
         **overrides,  # type: ignore[arg-type]
     )
-    return GatewayConfig(list(discovery.accounts), settings, list(discovery.problems))
+    return GatewayConfig(list(discovery.accounts), settings, found)

@@ -32,6 +32,8 @@ KEEP_S = 3600.0
 #: queue waits kept per account (for percentiles)
 WAITS_KEPT = 500
 RECENT_ERRORS = 100
+#: clients that are not bots: the dashboard's monitor (``up --gateway``), other in-process callers
+IN_PROCESS_CLIENTS = frozenset({"monitor", "internal"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,11 @@ class ErrorRecord:
     status: int
     code: str | None
     by_gateway: bool
+
+    @property
+    def from_bot(self) -> bool:
+        """A bot's call, not one of the process's own (the dashboard's monitor)."""
+        return self.client not in IN_PROCESS_CLIENTS
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,10 @@ class Traffic:
         for account in accounts:
             self._kraken[account] = Counter(dict.fromkeys(watched_codes, 0))
             self._waits[account] = deque(maxlen=WAITS_KEPT)
+        #: the bots' errors, and the in-process clients' (the dashboard's monitor, whose
+        #: repeated probes must not push a bot's errors out)
         self._errors: deque[ErrorRecord] = deque(maxlen=RECENT_ERRORS)
+        self._own_errors: deque[ErrorRecord] = deque(maxlen=RECENT_ERRORS)
         self._auth: dict[str, ClientAuth] = {}
 
     def record(
@@ -128,7 +138,8 @@ class Traffic:
             if kraken_codes:
                 self._kraken.setdefault(account, Counter()).update(kraken_codes)
             if error is not None:
-                self._errors.append(error)
+                own = error.client in IN_PROCESS_CLIENTS
+                (self._own_errors if own else self._errors).append(error)
 
     def authenticated(self, client: str, ok: bool) -> None:
         """A named client's signature was right (``ok``) or wrong."""
@@ -144,8 +155,9 @@ class Traffic:
 
     @property
     def errors(self) -> tuple[ErrorRecord, ...]:
+        """The recent errors, oldest first: the bots', then the in-process clients'."""
         with self._lock:
-            return tuple(self._errors)
+            return (*self._errors, *self._own_errors)
 
     def snapshot(self) -> TrafficSnapshot:
         with self._lock:
@@ -160,6 +172,6 @@ class Traffic:
                 ),
                 queue_waits={a: tuple(w) for a, w in self._waits.items()},
                 kraken_errors={a: dict(c) for a, c in self._kraken.items()},
-                errors=tuple(self._errors),
+                errors=(*self._errors, *self._own_errors),
                 auth=dict(self._auth),
             )

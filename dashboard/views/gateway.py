@@ -4,6 +4,7 @@ last errors, shaped from the gateway's traffic (:class:`gateway.traffic.TrafficS
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -132,7 +133,7 @@ def queue_frame(
                 round(1000 * _percentile(waits, 0.95), 1) if waits else None,
                 round(1000 * max(waits), 1) if waits else None,
                 live.get("queue_depth"),
-                live.get("rate_counter"),
+                live.get("rate_level"),
             )
         )
     return pd.DataFrame(
@@ -150,11 +151,14 @@ def queue_frame(
 
 
 def errors_frame(traffic: TrafficSnapshot, limit: int = 20) -> pd.DataFrame:
-    """The last ``limit`` answers that were not ``ok``, newest first; who answered (Kraken, or
+    """The last ``limit`` answers that were not ``ok``: the bots' first, then the dashboard's own
+    (its permission probes repeat), each newest first; when (UTC), and who answered (Kraken, or
     the gateway itself, which sent nothing)."""
+    bots = [e for e in traffic.errors if e.from_bot]
+    own = [e for e in traffic.errors if not e.from_bot]
     rows = [
         (
-            _ts(e.at),
+            time.strftime("%H:%M:%S UTC", time.gmtime(e.at)),
             e.client,
             e.account,
             e.method,
@@ -163,7 +167,7 @@ def errors_frame(traffic: TrafficSnapshot, limit: int = 20) -> pd.DataFrame:
             "gateway" if e.by_gateway else "Kraken",
             e.status,
         )
-        for e in list(reversed(traffic.errors))[:limit]
+        for e in [*reversed(bots), *reversed(own)][:limit]
     ]
     return pd.DataFrame(
         rows,

@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..checkitem import counted
 from ..checklist import Check, CheckStatus
 from ..status import AccountState, AccountStatus
 from .markdown import escape, table
@@ -58,10 +59,15 @@ def verdict(checks: Sequence[Check]) -> Verdict:
     failing = [c for c in checks if c.required and c.status == CheckStatus.FAIL]
     pending = [c for c in checks if c.required and c.status == CheckStatus.PENDING]
     if failing:
-        return Verdict(False, f"Not verified: {len(failing)} check(s) failing", failing, pending)
+        return Verdict(
+            False, f"Not verified: {counted(len(failing), 'check')} failing", failing, pending
+        )
     if pending:
         return Verdict(
-            False, f"Not verified yet: waiting for {len(pending)} check(s)", failing, pending
+            False,
+            f"Not verified yet: waiting for {counted(len(pending), 'check')}",
+            failing,
+            pending,
         )
     return Verdict(True, "Deploy verified: every required check passes", failing, pending)
 

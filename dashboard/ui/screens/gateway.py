@@ -19,11 +19,12 @@ from gateway.traffic import TrafficSnapshot
 service = require_service()
 st.title("Gateway")
 embedded = service.gateway
+demo = service.command == "krakenwatch demo"
 if embedded is None:
+    elsewhere = "" if demo else " (or run `krakenwatch gateway` on its own)"
     st.info(
-        "No signing gateway runs in this process. Start the dashboard with "
-        "`krakenwatch up --gateway` (or run `krakenwatch gateway` on its own) and point your bots "
-        "at it instead of https://api.kraken.com."
+        f"No signing gateway runs in this process. Start it with `{service.command} --gateway`"
+        f"{elsewhere} and point your bots at it instead of https://api.kraken.com."
     )
     st.stop()
 st.caption(
@@ -45,10 +46,12 @@ def client_credentials(embedded: EmbeddedGateway, traffic: TrafficSnapshot) -> N
     if clients:
         st.table(clients_frame(clients, traffic), hide_index=True)
     else:
-        st.caption(
-            "No client credential: bots sign with the account's own key. Issue one per bot with "
-            "`krakenwatch gateway add-client NAME --account LABEL`."
+        how = (
+            " (the demo printed one at start, with a snippet to try)."
+            if demo
+            else ". Issue one per bot with `krakenwatch gateway add-client NAME --account LABEL`."
         )
+        st.caption("No client credential: bots sign with the account's own key" + how)
     st.caption(f"From {credentials.path}, re-read when it changes.")
 
 

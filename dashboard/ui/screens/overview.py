@@ -3,6 +3,7 @@ the clock."""
 
 import streamlit as st
 
+from dashboard.checkitem import counted
 from dashboard.checklist import Check, CheckStatus, build_checklist
 from dashboard.ui.common import REFRESH_EVERY, how_to_configure, require_service, state_badge
 from dashboard.views.markdown import escape
@@ -50,7 +51,7 @@ def needs_attention(checks: list[Check]) -> None:
                 st.markdown(remedy)
     pending = [c for c in checks if c.status == CheckStatus.PENDING]
     if pending:
-        st.markdown(f"**Waiting for {len(pending)} check(s)**")
+        st.markdown(f"**Waiting for {counted(len(pending), 'check')}**")
         st.markdown(checklist_table(pending))
 
 
