@@ -33,7 +33,7 @@ from .report import Section, Summary, Table
 NUMBER = 6
 TITLE = "Dashboard cost"
 TARGET = "no target; reported: page run time, time to a visible overview, resident memory."
-PAGES = ROOT / "dashboard" / "ui" / "pages"
+PAGES = ROOT / "dashboard" / "ui" / "screens"
 
 
 def _fleet_env(

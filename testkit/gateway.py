@@ -20,10 +20,12 @@ from .net import eventually, free_port
 from .procs import krakenwatch, run_krakenwatch, spawn, stop_group
 
 __all__ = [
+    "DemoBot",
     "GatewayProcess",
     "account",
     "account_environ",
     "add_client",
+    "demo_bot",
     "gateway_process",
     "gateway_thread",
 ]
@@ -115,3 +117,22 @@ def add_client(
         line.split("=", 1) for line in done.stdout.splitlines() if not line.startswith("#")
     )
     return lines["KRAKEN_API_KEY"], lines["KRAKEN_API_SECRET"]
+
+
+@dataclass(frozen=True)
+class DemoBot:
+    """What ``krakenwatch demo --gateway`` prints for a bot to try the gateway."""
+
+    key: str
+    secret: str
+    gateway_url: str
+
+
+def demo_bot(output: str) -> DemoBot:
+    """The demo key, secret and gateway URL from ``demo --gateway``'s output."""
+    lines = output.splitlines()
+    said = dict(
+        line.removeprefix("demo bot: ").split("=", 1) for line in lines if "bot: KRAKEN_" in line
+    )
+    url = next(line.split()[1] for line in lines if line.startswith("gateway: http"))
+    return DemoBot(said["KRAKEN_API_KEY"], said["KRAKEN_API_SECRET"], url)

@@ -79,7 +79,7 @@ def test_dashboard_in_headless_chromium(demo: UpProcess, tmp_path: Path) -> None
     with chromium_page(frames) as page:
         page.goto(base + "/", wait_until="domcontentloaded")
         alert = page.get_by_test_id("stAlertContentError")
-        alert.get_by_text("Not verified: 1 check(s) failing").wait_for(timeout=30_000)
+        alert.get_by_text("Not verified: 1 check failing").wait_for(timeout=30_000)
         for label in ("MASTER", "USER:daivon", "USER:tania_gilbert"):
             page.get_by_text(label, exact=True).first.wait_for(timeout=10_000)
         page.locator("[data-testid='stMetricValue']").first.wait_for(timeout=10_000)

@@ -20,7 +20,7 @@ from testkit.bots import krakenex_api
 from testkit.net import eventually
 from testkit.sim import make_key, master_environment, one_key_simulator
 
-PAGE = Path(__file__).resolve().parents[2] / "dashboard" / "ui" / "pages" / "gateway.py"
+PAGE = Path(__file__).resolve().parents[2] / "dashboard" / "ui" / "screens" / "gateway.py"
 
 
 @pytest.fixture
@@ -102,13 +102,14 @@ def test_the_page_shows_bot_and_monitor_traffic_and_the_last_errors(
     assert len(at.get("vega_lite_chart")) == 1  # outcomes over time
 
 
-def test_without_a_gateway_the_page_says_how_to_run_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["krakenwatch up", "krakenwatch demo"])
+def test_without_a_gateway_the_page_says_how_to_run_one(tmp_path: Path, command: str) -> None:
     key, secret = make_key("no-gateway")
     settings = load_settings(
         master_environment("http://127.0.0.1:9", key, secret, KRAKENWATCH_DATA_DIR=str(tmp_path)),
         use_dotenv=False,
     )
-    running = Service.create(settings)
+    running = Service.create(settings, command=command)
     set_service(running)
     try:
         at = AppTest.from_file(str(PAGE), default_timeout=30)
@@ -117,4 +118,4 @@ def test_without_a_gateway_the_page_says_how_to_run_one(tmp_path: Path) -> None:
         set_service(None)
         running.stop()
     assert not at.exception
-    assert "krakenwatch up --gateway" in at.info[0].value
+    assert f"`{command} --gateway`" in at.info[0].value  # the command that runs, not another

@@ -99,7 +99,7 @@ def test_outcomes_over_time_per_bucket() -> None:
 
 
 def test_queue_waits_and_what_waits_now() -> None:
-    live = [{"account": "MASTER", "queue_depth": 2, "rate_counter": 3.5}]
+    live = [{"account": "MASTER", "queue_depth": 2, "rate_level": 3.5}]
     frame = queue_frame(traffic(), live)
     master = frame.set_index("account").loc["MASTER"]
     assert master["recent calls"] == 6
@@ -112,6 +112,33 @@ def test_last_errors_newest_first_with_who_answered() -> None:
     frame = errors_frame(traffic())
     assert list(frame["code"]) == ["EAPI:Invalid key", "EAPI:Invalid nonce"]
     assert list(frame["answered by"]) == ["gateway", "Kraken"]
+    assert list(frame["time"]) == ["13:46:51 UTC", "13:46:50 UTC"]
+
+
+def error(at: float, client: str, code: str) -> ErrorRecord:
+    return ErrorRecord(at, client, "MASTER", "OpenOrders", "kraken_error", 200, code, False)
+
+
+def test_last_errors_show_their_time_and_the_bots_before_the_monitors_probes() -> None:
+    t = Traffic(["MASTER"], WATCHED_CODES, clock=Clock())
+    t.record("bot", "MASTER", "kraken_error", error=error(1_000_000.0, "bot", "EOrder:Bad"))
+    for i in range(150):  # the monitor's permission probe fails every poll
+        at = 1_000_001.0 + i
+        t.record(
+            "monitor",
+            "MASTER",
+            "kraken_error",
+            error=error(at, "monitor", "EGeneral:Permission denied"),
+        )
+    frame = errors_frame(t.snapshot())
+    assert len(frame) == 20
+    assert frame.iloc[0][["time", "client", "code"]].tolist() == [
+        "13:46:40 UTC",
+        "bot",
+        "EOrder:Bad",
+    ]
+    assert frame.iloc[1][["time", "client"]].tolist() == ["13:49:10 UTC", "monitor"]  # newest
+    assert all(frame["time"].str.fullmatch(r"\d\d:\d\d:\d\d UTC"))
 
 
 def gateway_checks(snapshot_traffic: TrafficSnapshot | None) -> dict[str, tuple[str, str]]:

@@ -263,13 +263,23 @@ def test_only_the_current_state_is_exported(tmp_path: Path) -> None:
     assert states["USER:broken"] == "invalid_config"
 
 
+HEALTHY_ACCOUNTS = ("MASTER", "USER:daivon", "USER:tania_gilbert")
+
+
+def probed(samples: Samples, account: str) -> bool:
+    """``account`` has been polled and its Open Orders permission probed."""
+    check = "permission_query_orders"
+    return value(samples, "krakenwatch_check_success", check=check, account=account) == 1.0
+
+
 def test_latency_histogram_is_per_method_unless_per_account_is_asked(tmp_path: Path) -> None:
     name = "krakenwatch_api_request_duration_seconds_count"
     with scenario_simulator("healthy") as (_sim, env):
         for flag, labels in (("0", {"method"}), ("1", {"account", "method"})):
             env["KRAKENWATCH_METRICS_PER_ACCOUNT_LATENCY"] = flag
             with running(env, tmp_path / flag) as (_, url):
-                wait_for(url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 1)
+                # every account has made both its calls (Balance, the OpenOrders probe)
+                wait_for(url, lambda s: all(probed(s, a) for a in HEALTHY_ACCOUNTS))
                 found = samples_of(scrape(url)[0], name)
             assert found and all(set(sample_labels) == labels for sample_labels, _ in found)
             methods = {sample_labels["method"] for sample_labels, _ in found}
@@ -278,21 +288,11 @@ def test_latency_histogram_is_per_method_unless_per_account_is_asked(tmp_path: P
 
 
 def test_a_scrape_writes_only_the_accounts_that_changed(tmp_path: Path) -> None:
-    accounts = ("MASTER", "USER:daivon", "USER:tania_gilbert")
     with scenario_simulator("healthy") as (_sim, env):
         env["KRAKENWATCH_POLL_INTERVAL"] = "3600"  # nothing changes unless asked
         with running(env, tmp_path) as (service, url):
             monitor, gauges = service.monitor, service.metrics.gauges
-            wait_for(
-                url,
-                lambda s: all(
-                    value(
-                        s, "krakenwatch_check_success", check="permission_query_orders", account=a
-                    )
-                    == 1.0
-                    for a in accounts
-                ),
-            )
+            wait_for(url, lambda s: all(probed(s, a) for a in HEALTHY_ACCOUNTS))
             first, builds = scrape(url)[0], gauges.account_builds
             assert scrape(url)[0] == first and gauges.account_builds == builds, "nothing changed"
 

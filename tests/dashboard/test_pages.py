@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from broker import PermissionDeniedError
 from dashboard import events as ev
+from dashboard.checklist import CheckStatus, build_checklist
 from dashboard.config import load_settings
 from dashboard.retry import RetryPolicy
 from dashboard.runtime import set_service
@@ -22,14 +23,20 @@ from dashboard.views.markdown import escape
 from dashboard.views.timeline import segments
 from simulator import builtin_scenario
 from testkit.net import eventually
-from testkit.sim import master_environment, one_key_simulator, scenario_simulator, scenario_values
+from testkit.sim import (
+    make_key,
+    master_environment,
+    one_key_simulator,
+    scenario_simulator,
+    scenario_values,
+)
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "ui"
 PAGE_FILES = ["overview.py", "timeline.py", "balances.py", "nonce.py", "settings.py"]
 
 
 def run_page(name: str) -> AppTest:
-    at = AppTest.from_file(str(PAGES / "pages" / name), default_timeout=30)
+    at = AppTest.from_file(str(PAGES / "screens" / name), default_timeout=30)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -97,7 +104,7 @@ def test_the_router_runs(demo: Service) -> None:
 
 def test_overview_shows_verdict_failure_remedy_and_cards(demo: Service) -> None:
     at = run_page("overview.py")
-    assert "Not verified: 1 check(s) failing" in at.error[0].value
+    assert "Not verified: 1 check failing" in at.error[0].value
     assert at.error[0].proto.icon == ":material/cancel:"
     text = everything_text(at)
     # the failing item first, by its title, with its remedy in full
@@ -270,7 +277,7 @@ def test_password_form_guards_every_page(tmp_path: Path) -> None:
 
 
 def test_oidc_login_is_required_when_auth_is_configured(demo: Service) -> None:
-    at = AppTest.from_file(str(PAGES / "pages" / "overview.py"), default_timeout=30)
+    at = AppTest.from_file(str(PAGES / "screens" / "overview.py"), default_timeout=30)
     at.secrets["auth"] = {
         "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
         "cookie_secret": "x" * 32,
@@ -366,3 +373,33 @@ def test_retry_now_resumes_an_account_stopped_by_authentication_failures(tmp_pat
         finally:
             set_service(None)
             service.stop()
+
+
+def test_settings_page_and_the_configuration_check_show_a_misspelt_variable(
+    tmp_path: Path,
+) -> None:
+    key, secret = make_key("typo-page")
+    env = master_environment(
+        "http://127.0.0.1:9",
+        key,
+        secret,
+        KRAKENWATCH_DATA_DIR=str(tmp_path),
+        KRAKENWATCH_POLL_INTERVL="5",
+    )
+    settings = load_settings(env, use_dotenv=False)
+    service = Service.create(settings)
+    set_service(service)
+    try:
+        at = run_page("settings.py")
+    finally:
+        set_service(None)
+        service.stop()
+    shown = [w.value for w in at.warning]
+    assert any(
+        "KRAKENWATCH_POLL_INTERVL" in w and "did you mean KRAKENWATCH_POLL_INTERVAL?" in w
+        for w in shown
+    ), shown
+    snapshot = service.monitor.snapshot()
+    (configuration,) = [c for c in build_checklist(snapshot, settings) if c.name == "configuration"]
+    assert configuration.status == CheckStatus.PASS  # a warning, not a failure
+    assert "did you mean KRAKENWATCH_POLL_INTERVAL?" in configuration.detail

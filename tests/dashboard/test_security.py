@@ -317,7 +317,7 @@ def test_the_login_form_says_attempts_are_slowed_down_and_when_to_retry(
     service, clock = guarded
     set_service(service)
     try:
-        at = AppTest.from_file(str(PAGES / "pages" / "overview.py"), default_timeout=30)
+        at = AppTest.from_file(str(PAGES / "screens" / "overview.py"), default_timeout=30)
         at.run()
         assert any("slowed down" in c.value for c in at.caption)
         for _ in range(FREE_FAILURES - 1):

@@ -152,7 +152,7 @@ def test_verdict_orders_failures_first() -> None:
     checks.append(Check("no_invalid_nonce", "MASTER", "fail", "2 errors", "fix it"))
     result = verdict(checks)
     assert (
-        result.headline == "Not verified: 1 check(s) failing"
+        result.headline == "Not verified: 1 check failing"
         and result.failing[0].name == "no_invalid_nonce"
     )
     assert verdict([Check("connected", "MASTER", "pass", "ok")]).ok
@@ -207,8 +207,8 @@ def test_every_check_id_has_a_title_and_the_readme_table_uses_them(tmp_path: Pat
     # without a gateway in the process, every check but the gateway's two
     assert set(CHECK_TITLES) - built == {"gateway_kraken_errors", "gateway_client_auth"}
     assert built <= set(CHECK_TITLES)
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## The checklist", 1)[1].split("\n## ", 1)[0]
+    page = (Path(__file__).resolve().parents[2] / "docs" / "checklist.md").read_text()
+    section = page.split("## The checklist", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \|", section, re.M)
     titles = {name: title.strip() for name, title in rows}
     assert titles == CHECK_TITLES

@@ -1,15 +1,18 @@
-"""The README's runbook as the alerts link to it: GitHub-style heading anchors."""
+"""The runbook (docs/alerts.md) as the alerts link to it, and the links between the README and the
+docs pages: GitHub-style heading anchors."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 from testkit.env import ROOT
 
 README = ROOT / "README.md"
-#: where the alerts' runbook_url annotations point (the README as GitHub renders it)
-RUNBOOK_BASE = "https://github.com/krakenwatch/krakenwatch/blob/main/README.md"
+RUNBOOK = ROOT / "docs" / "alerts.md"
+#: where the alerts' runbook_url annotations point (the runbook as GitHub renders it)
+RUNBOOK_BASE = "https://github.com/krakenwatch/krakenwatch/blob/main/docs/alerts.md"
 #: alerts about one account: they carry an `account` label and annotation, and Alertmanager
 #: holds them back while Kraken is not online
 PER_ACCOUNT_ALERTS = frozenset(
@@ -56,16 +59,16 @@ def heading_anchors(markdown: str) -> dict[str, str]:
 
 
 def runbook_sections() -> dict[str, str]:
-    """Every README heading as a runbook URL -> its heading text."""
-    anchors = heading_anchors(README.read_text(encoding="utf-8"))
+    """Every runbook heading as a runbook URL -> its heading text."""
+    anchors = heading_anchors(RUNBOOK.read_text(encoding="utf-8"))
     return {f"{RUNBOOK_BASE}#{anchor}": text for anchor, text in anchors.items()}
 
 
-def readme_section(title: str) -> str:
-    """The README's text from the heading ``title`` to the next heading of the same level."""
-    text = README.read_text(encoding="utf-8")
+def markdown_section(title: str, path: Path = RUNBOOK) -> str:
+    """The text of ``path`` from the heading ``title`` to the next heading of the same level."""
+    text = path.read_text(encoding="utf-8")
     match = re.search(rf"^(#+) {re.escape(title)}\n", text, re.MULTILINE)
-    assert match, f"README has no heading {title!r}"
+    assert match, f"{path.name} has no heading {title!r}"
     level = match.group(1)
     end = re.search(rf"^{level} ", text[match.end() :], re.MULTILINE)
     return text[match.end() : match.end() + end.start()] if end else text[match.end() :]

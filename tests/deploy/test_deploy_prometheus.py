@@ -37,7 +37,7 @@ from .runbook import (
     PER_ACCOUNT_ALERTS,
     README,
     heading_anchors,
-    readme_section,
+    markdown_section,
     runbook_sections,
 )
 
@@ -98,24 +98,35 @@ def test_alert_rules_follow_the_conventions() -> None:
             assert "account" not in annotations, f"{name} is not per account"
 
 
-def test_every_alert_links_to_its_runbook_section_in_the_readme() -> None:
+def test_every_alert_links_to_its_runbook_section() -> None:
     sections = runbook_sections()
-    runbook = readme_section("Alerts and runbook")
+    runbook = markdown_section("Alerts and runbook")
     for rule in alert_rules():
         name, url = rule["alert"], rule["annotations"].get("runbook_url", "")
-        assert url in sections, f"{name}: runbook_url {url!r} is no README heading"
+        assert url in sections, f"{name}: runbook_url {url!r} is no runbook heading"
         assert sections[url] == name, f"{name}: {url} is the section of {sections[url]!r}"
         # the runbook table links the alert to the same section
         anchor = url.partition("#")[2]
         assert f"| [`{name}`](#{anchor}) |" in runbook, f"{name}: no link in the runbook table"
 
 
-def test_every_link_inside_the_readme_leads_to_a_heading() -> None:
-    text = README.read_text(encoding="utf-8")
-    anchors = heading_anchors(text)
-    links = re.findall(r"\]\(#([^)]+)\)", text)
-    assert links, "the README links nothing inside itself"
-    assert sorted(set(links) - set(anchors)) == [], "README links without a heading"
+def test_every_link_between_the_readme_and_the_docs_leads_to_a_heading() -> None:
+    pages = [README, *sorted((README.parent / "docs").glob("*.md"))]
+    anchors = {page: set(heading_anchors(page.read_text(encoding="utf-8"))) for page in pages}
+    broken, seen = [], 0
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)#([^)\s]+)\)", text):
+            seen += 1
+            linked = (page.parent / target).resolve() if target else page
+            if linked not in anchors or anchor not in anchors[linked]:
+                broken.append(f"{page.name}: {target}#{anchor}")
+        for target in re.findall(r"\]\(([^)#\s:]+\.(?:md|png|yml|toml))\)", text):
+            seen += 1
+            if not (page.parent / target).exists():
+                broken.append(f"{page.name}: {target}")
+    assert seen > 50, "the pages link almost nothing"
+    assert broken == [], broken
 
 
 def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:

@@ -48,7 +48,7 @@ def test_the_gateway_process_serves_reports_health_and_metrics_and_stops_on_sigt
                 "account": "MASTER",
                 "tier": "starter",
                 "queue_depth": 0,
-                "rate_counter": pytest.approx(1.0, abs=0.1),
+                "rate_level": pytest.approx(1.0, abs=0.1),
             }
         ]
         status, content_type, text = http_get(gw.url + "/metrics")
