@@ -3,6 +3,7 @@ krakenex's way of handing them back (requests exceptions, scrubbed of every secr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +12,9 @@ import requests
 from .codes import api_error_from_codes
 from .errors import HTTPStatusError, KrakenError, ResponseFormatError
 from .transport import scrubbed
+from .upstream import Answer
 
-__all__ = ["ForwardedAnswer", "Outcome", "parse_answer"]
+__all__ = ["ForwardedAnswer", "Outcome", "judge", "parse_answer"]
 
 _BODY_EXCERPT = 200
 _OK_STATUSES = (200, 201, 202)
@@ -39,6 +41,8 @@ class Outcome:
     error: KrakenError | None = None
     transport: requests.RequestException | None = None
     response: requests.Response | None = None
+    #: the answer as received, when it came through :class:`broker.upstream.KeptAlive`
+    answer: Answer | None = None
     nonce: int | None = None
     waited_s: float = 0.0
 
@@ -69,27 +73,42 @@ class Outcome:
 def parse_answer(
     response: requests.Response, json_options: dict[str, Any], *, account: str, method: str
 ) -> Outcome:
+    """What a requests answer means (see :func:`judge`)."""
+    outcome = judge(
+        response.status_code,
+        lambda: response.text,
+        lambda: response.json(**json_options),
+        account=account,
+        method=method,
+    )
+    outcome.response = response
+    return outcome
+
+
+def judge(
+    status: int,
+    text: Callable[[], str],
+    document: Callable[[], Any],
+    *,
+    account: str,
+    method: str,
+) -> Outcome:
+    """What an HTTP answer means: Kraken's document, or the error (an HTTP error page, a body
+    that is not Kraken's JSON envelope, Kraken's own error codes). ``text`` and ``document`` read
+    the body as text and as JSON (``ValueError`` when it is not)."""
     where = {"account": account, "method": method}
-    if response.status_code not in _OK_STATUSES:
-        excerpt = " ".join(response.text[:_BODY_EXCERPT].split())
-        return Outcome(
-            error=HTTPStatusError(response.status_code, excerpt, **where), response=response
-        )
+    if status not in _OK_STATUSES:
+        excerpt = " ".join(text()[:_BODY_EXCERPT].split())
+        return Outcome(error=HTTPStatusError(status, excerpt, **where))
     try:
-        doc = response.json(**json_options)
+        doc = document()
     except ValueError:
-        excerpt = " ".join(response.text[:80].split())
-        return Outcome(
-            error=ResponseFormatError(f"answer is not JSON: {excerpt!r}", **where),
-            response=response,
-        )
+        excerpt = " ".join(text()[:80].split())
+        return Outcome(error=ResponseFormatError(f"answer is not JSON: {excerpt!r}", **where))
     if not isinstance(doc, dict) or not isinstance(doc.get("error", []), list):
-        return Outcome(
-            error=ResponseFormatError("answer is not a Kraken JSON envelope", **where),
-            response=response,
-        )
+        return Outcome(error=ResponseFormatError("answer is not a Kraken JSON envelope", **where))
     codes = [str(c) for c in doc.get("error") or []]
     if any(not c.startswith("W") for c in codes):
-        return Outcome(doc=doc, error=api_error_from_codes(codes, **where), response=response)
+        return Outcome(doc=doc, error=api_error_from_codes(codes, **where))
     # any JSON value is a valid result: objects, lists, and plain ``true`` (WithdrawCancel, Earn)
-    return Outcome(doc=doc, response=response)
+    return Outcome(doc=doc)

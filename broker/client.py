@@ -23,6 +23,7 @@ request is judged before it instead of being rejected behind a higher nonce.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import urllib.parse
@@ -34,7 +35,7 @@ from typing import Any
 import krakenex
 import requests
 
-from .answers import ForwardedAnswer, Outcome, parse_answer
+from .answers import ForwardedAnswer, Outcome, judge, parse_answer
 from .errors import (
     ConfigurationError,
     InvalidNonceError,
@@ -60,6 +61,7 @@ from .transport import (
     read_timeout,
     transport_error,
 )
+from .upstream import KeptAlive, applies, stock_adapters
 
 __all__ = ["DEFAULT_LATE_GRACE", "ForwardedAnswer", "KrakenClient"]
 
@@ -87,6 +89,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         durable: bool | None = None,
         late_grace: float | None = None,
         nonce_store: str | NonceStore | None = None,
+        keep_alive: bool = False,
     ):
         super().__init__(key, secret)
         self.account = account
@@ -116,7 +119,12 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         session = EnvCachingSession()
         session.headers.update(self.session.headers)  # krakenex's User-Agent
         self.session: requests.Session = session
+        self._stock = stock_adapters(session)
         self._cached_channel: tuple[tuple[Any, ...], KeyChannel] | None = None
+        #: forwarded calls go through one kept-alive connection (:mod:`broker.upstream`) where it
+        #: cannot differ from requests (the signing gateway's key clients)
+        self.keep_alive = keep_alive
+        self._kept_alive: KeptAlive | None = None
         _clients.add(self)
 
     # krakenex assigns ``key`` in its constructor and in ``load_key``: keep it normalised, as
@@ -196,11 +204,18 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
             timeout,
             deadline=deadline,
             before_send=before_send,
+            kept_alive=self.keep_alive,
         )
         if isinstance(outcome.error, TransportError):
             raise outcome.error
-        response, nonce = outcome.response, outcome.nonce
-        assert response is not None and nonce is not None
+        nonce = outcome.nonce
+        assert nonce is not None
+        answer, response = outcome.answer, outcome.response
+        if answer is not None:
+            return ForwardedAnswer(
+                answer.status, answer.body, answer.content_type, nonce, outcome.error
+            )
+        assert response is not None
         return ForwardedAnswer(
             response.status_code,
             response.content,
@@ -317,9 +332,11 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         *,
         deadline: float | None = None,
         before_send: Callable[[], None] | None = None,
+        kept_alive: bool = False,
     ) -> Outcome:
         """Sign and send one private call whose body ``body_for(nonce)`` builds, under the key
-        (``deadline`` and ``before_send`` as in :meth:`forward_private`)."""
+        (``deadline`` and ``before_send`` as in :meth:`forward_private`; ``kept_alive``: through
+        :mod:`broker.upstream` where it applies)."""
         urlpath = f"/{self.apiversion}/private/{method}"
         started, t0 = time.time(), time.perf_counter()
         try:
@@ -338,9 +355,12 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
                     before_send()
                 body = body_for(ticket.nonce)
                 headers = private_headers(urlpath, ticket.nonce, body, key, self.secret)
-                outcome = self._send(
-                    "POST", urlpath, method, body=body, headers=headers, timeout=timeout
-                )
+                if kept_alive and applies(self.session, self.uri, self._stock):
+                    outcome = self._send_kept_alive(urlpath, method, body, headers, timeout)
+                else:
+                    outcome = self._send(
+                        "POST", urlpath, method, body=body, headers=headers, timeout=timeout
+                    )
                 outcome.nonce, outcome.waited_s = ticket.nonce, ticket.waited_s
                 if isinstance(outcome.error, TransportError) and outcome.error.outcome_unknown:
                     ticket.hold_for(self._grace(timeout))
@@ -400,6 +420,44 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         self.response = response
         return parse_answer(response, self._json_options, account=self.account, method=method)
 
+    def _send_kept_alive(
+        self,
+        urlpath: str,
+        method: str,
+        body: str | bytes,
+        headers: dict[str, str],
+        timeout: Timeout | None,
+    ) -> Outcome:
+        """One POST through the client's kept-alive connection (see :mod:`broker.upstream`)."""
+        limit = self.timeout if timeout is None else parse_timeout(timeout)
+        kept = self._kept_alive
+        if kept is None or kept.base_url != self.uri:  # ``uri`` stays settable, as in krakenex
+            if kept is not None:
+                kept.close()
+            agent = str(self.session.headers.get("User-Agent", "krakenwatch"))
+            kept = self._kept_alive = KeptAlive(self.uri, agent)
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        try:
+            answer = kept.post(urlpath, data, headers, limit, account=self.account, method=method)
+        except TransportError as exc:
+            return Outcome(error=exc)
+        options = self._json_options
+        outcome = judge(
+            answer.status,
+            lambda: answer.body.decode("utf-8", "replace"),
+            lambda: json.loads(answer.body, **options),
+            account=self.account,
+            method=method,
+        )
+        outcome.answer = answer
+        return outcome
+
+    def close(self) -> None:
+        """Close the session and the kept-alive connection (krakenex's ``close``)."""
+        if self._kept_alive is not None:
+            self._kept_alive.close()
+        self.session.close()
+
     def _report(
         self, method: str, private: bool, started: float, t0: float, outcome: Outcome
     ) -> None:
@@ -432,7 +490,7 @@ def _drop_inherited_connections() -> None:
     """In a forked child: pooled connections are sockets shared with the parent; close the
     child's copies (the parent's stay open) so that each process talks on its own."""
     for client in list(_clients):
-        client.session.close()
+        client.close()
 
 
 os.register_at_fork(after_in_child=_drop_inherited_connections)

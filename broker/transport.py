@@ -37,6 +37,7 @@ __all__ = [
     "EnvCachingSession",
     "Timeout",
     "describe_timeout",
+    "environ_proxies",
     "parse_timeout",
     "read_timeout",
     "scrubbed",
@@ -77,7 +78,7 @@ def describe_timeout(timeout: Timeout) -> str:
 
 
 #: the environment variables requests' proxy lookup for a URL reads, in the spellings programs
-#: use (a change of any of them is noticed at the next request; see :func:`_environ_proxies`)
+#: use (a change of any of them is noticed at the next request; see :func:`environ_proxies`)
 _PROXY_VARIABLES = (
     *(
         spelling
@@ -94,7 +95,7 @@ def _fingerprint() -> tuple[str | None, ...]:
     return tuple(os.environ.get(name) for name in _PROXY_VARIABLES)
 
 
-def _environ_proxies(url: str, no_proxy: str | None) -> dict[str, str]:
+def environ_proxies(url: str, no_proxy: str | None) -> dict[str, str]:
     """requests' ``get_environ_proxies(url)``, shared by every session of the process and worked
     out again when one of :data:`_PROXY_VARIABLES` changes. Not noticed until the process
     restarts: a change of an oddly spelled variable (``Https_Proxy``) that requests would also
@@ -128,7 +129,7 @@ class EnvCachingSession(requests.Session):
             no_proxy = proxies.get("no_proxy") if proxies is not None else None
             if proxies is not None:
                 text = url.decode() if isinstance(url, bytes) else str(url)
-                for name, value in _environ_proxies(text, no_proxy).items():
+                for name, value in environ_proxies(text, no_proxy).items():
                     proxies.setdefault(name, value)
             if verify is True or verify is None:
                 verify = (

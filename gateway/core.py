@@ -172,7 +172,7 @@ class Gateway:
         self.public.close()
         self.replays.store.close()
         for client in self._clients:
-            client.session.close()
+            client.close()
         self._executor.shutdown(wait=False)
         self._public_executor.shutdown(wait=False)
 

@@ -57,6 +57,7 @@ class KeyLanes:
                 base_url=settings.api_url,
                 timeout=settings.request_timeout_s,
                 observer=observer,
+                keep_alive=True,  # one kept-alive connection per key, without requests' machinery
             )
             clients.append(client)
             tier = min((settings.tier_of(a) for a in sharing), key=_strictness)
