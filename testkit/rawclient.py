@@ -15,7 +15,17 @@ from urllib.parse import urlencode, urlsplit
 
 from broker.signing import sign
 
-__all__ = ["RawResponse", "form", "fresh_nonce", "raw_request", "signed_post"]
+__all__ = ["LIMIT_ORDER", "RawResponse", "form", "fresh_nonce", "raw_request", "signed_post"]
+
+#: a validate-only limit order (the simulator never places one: each one reaching it counts)
+LIMIT_ORDER = {
+    "pair": "XBTUSD",
+    "type": "buy",
+    "ordertype": "limit",
+    "price": "37500",
+    "volume": "1.25",
+    "validate": "true",
+}
 
 
 @dataclass

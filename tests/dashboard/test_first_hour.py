@@ -25,7 +25,7 @@ from testkit.procs import (
     up_process,
 )
 from testkit.proxy import RecordingProxy, recording_proxy
-from testkit.sim import make_key, one_key_simulator
+from testkit.sim import make_key, master_environment, one_key_simulator
 
 KEY, SECRET = make_key("first-hour")
 ACCOUNT = {"KRAKEN_MASTER_API_KEY": KEY, "KRAKEN_MASTER_API_SECRET": SECRET}
@@ -100,14 +100,14 @@ def test_kraken_client_reads_kraken_api_url_like_its_other_settings(
 
 def test_misspelt_variables_are_named_with_the_nearest_known_name(tmp_path: Path) -> None:
     with one_key_simulator("typos") as (sim, key, secret):
-        env = {
-            "KRAKEN_API_URL": sim.url,
-            "KRAKEN_MASTER_API_KEY": key,
-            "KRAKEN_MASTER_API_SECRET": secret,
-            "KRAKEN_MASTER_NONCE_UINT": "ns",
-            "KRAKENWATCH_POLL_INTERVL": "5",
-            "KRAKEN_USR_BOB_API_KEY": "x",
-        }
+        env = master_environment(
+            sim.url,
+            key,
+            secret,
+            KRAKEN_MASTER_NONCE_UINT="ns",
+            KRAKENWATCH_POLL_INTERVL="5",
+            KRAKEN_USR_BOB_API_KEY="x",
+        )
         done = check(tmp_path, env)
     warnings = [line for line in done.stderr.splitlines() if ": warning: " in line]
     assert sorted(w.split("did you mean ")[-1] for w in warnings) == [
@@ -129,12 +129,7 @@ def test_a_misspelt_account_is_named_when_no_account_is_configured(tmp_path: Pat
 
 def test_an_empty_setting_is_an_error_naming_it(tmp_path: Path) -> None:
     with one_key_simulator("empty") as (sim, key, secret):
-        env = {
-            "KRAKEN_API_URL": sim.url,
-            "KRAKEN_MASTER_API_KEY": key,
-            "KRAKEN_MASTER_API_SECRET": secret,
-            "KRAKENWATCH_MAX_SKEW": "",
-        }
+        env = master_environment(sim.url, key, secret, KRAKENWATCH_MAX_SKEW="")
         done = check(tmp_path, env)
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if "configuration error" in line]

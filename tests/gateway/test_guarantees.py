@@ -14,16 +14,9 @@ from broker.signing import sign
 from gateway.clientfile import add_client as add_client_entry
 from gateway.routes import GATEWAY_HEADER
 from testkit.gateway import add_client, gateway_process
-from testkit.rawclient import RawResponse, form, fresh_nonce, signed_post
+from testkit.rawclient import LIMIT_ORDER, RawResponse, form, fresh_nonce, signed_post
 
-ORDER = {
-    "pair": "XBTUSD",
-    "type": "buy",
-    "ordertype": "limit",
-    "price": "37500",
-    "volume": "1.25",
-    "validate": "true",  # the simulator never places an order: each one reaching it counts
-}
+ORDER = LIMIT_ORDER
 
 
 def by_gateway(response: RawResponse, error: str) -> None:

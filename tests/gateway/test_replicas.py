@@ -29,26 +29,7 @@ CALLS = 10
 def replicas_run(tmp_path: Path, name: str, store: str) -> tuple[Counter[str], KeyStats]:
     """krakenex, 4 threads through each of two gateway processes on one key; the outcomes and the
     simulator's statistics for the key."""
-    key, secret = make_key(name)
-    scenario = Scenario(
-        keys=[KeySpec(key=key, secret=secret, name=name)],
-        tier="unlimited",
-        lockout_threshold=0,
-        latency_ms=(0.0, 30.0),
-    )
-    with Simulator(scenario) as sim, contextlib.ExitStack() as stack:
-        urls = []
-        for host in ("a", "b"):
-            workdir = tmp_path / name / host
-            runtime = workdir / "run"
-            runtime.mkdir(parents=True, mode=0o700)
-            env = {
-                **account_environ({"MASTER": (key, secret)}, sim.url, workdir / "data"),
-                "XDG_RUNTIME_DIR": str(runtime),
-                "KRAKENWATCH_NONCE_STORE": store,
-            }
-            gateway = stack.enter_context(gateway_process(env, workdir, ["--no-rate-model"]))
-            urls.append(gateway.url)
+    with two_replicas(tmp_path, name, store, (0.0, 30.0)) as (sim, key, secret, urls):
         jobs = [
             {
                 "url": url,
@@ -111,7 +92,7 @@ class Load:
 
 
 @contextlib.contextmanager
-def redis_replicas(
+def two_replicas(
     tmp_path: Path, name: str, store: str, latency_ms: tuple[float, float], **env: str
 ) -> Iterator[tuple[Simulator, str, str, list[str]]]:
     """A simulator with one key and two gateway processes ("hosts" a and b) on ``store``."""
@@ -143,7 +124,7 @@ def redis_replicas(
 def test_two_replicas_under_equal_load_take_turns_in_arrival_order(tmp_path: Path) -> None:
     with (
         redis_server(tmp_path / "redis") as server,
-        redis_replicas(tmp_path, "fair", server.url, (2.0, 4.0)) as (sim, key, secret, urls),
+        two_replicas(tmp_path, "fair", server.url, (2.0, 4.0)) as (sim, key, secret, urls),
         Load(key, secret, urls, threads=4) as load,
     ):
         eventually(lambda: load.answered() >= 1200, 120, what="1200 calls through the replicas")
@@ -169,7 +150,7 @@ def test_after_redis_loses_its_data_one_lease_passes_before_the_key_is_used_agai
     with redis_server(tmp_path / "redis") as server:
         store = f"{server.url}?lease=3"
         with (
-            redis_replicas(
+            two_replicas(
                 tmp_path, "flushed", store, (1.0, 3.0), KRAKENWATCH_REQUEST_TIMEOUT="2"
             ) as (sim, key, secret, urls),
             Load(key, secret, urls, threads=2) as load,

@@ -18,17 +18,10 @@ from broker.signing import sign
 from gateway.routes import GATEWAY_HEADER
 from gateway.server import GatewayThread
 from testkit.gateway import account
-from testkit.rawclient import RawResponse, form, fresh_nonce, raw_request, signed_post
+from testkit.rawclient import LIMIT_ORDER, RawResponse, form, fresh_nonce, raw_request, signed_post
 from testkit.sim import make_key
 
-ORDER = {
-    "pair": "XBTUSD",
-    "type": "buy",
-    "ordertype": "limit",
-    "price": "37500",
-    "volume": "1.25",
-    "validate": "true",
-}
+ORDER = LIMIT_ORDER
 
 
 def requests_total(
