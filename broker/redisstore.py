@@ -59,6 +59,7 @@ from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
 
+from . import redisscripts as scripts
 from .errors import KeyBusyError, NonceStoreError, NonceStoreUnavailable
 from .nonce import NONCE_UNITS, NonceRecord, NonceStore
 from .stores import masked_spec
@@ -76,76 +77,6 @@ IO_TIMEOUT_S = 2.0
 WAITER_TTL_MS = 2000
 #: the longest a waiter sleeps between looks when no release wakes it
 WAKE_POLL_S = 0.1
-
-#: KEYS: lock, store marker, queue, queue sequence, my waiter key; ARGV: token, lease ms, a new
-#: marker id, waiter ttl ms, waiter key prefix. Returns {got, marker, created, redis time ms}.
-_ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local marker = redis.call('GET', KEYS[2])
-local created = 0
-if not marker then
-  marker = ARGV[3] .. ':' .. now
-  redis.call('SET', KEYS[2], marker)
-  created = 1
-end
-while true do
-  local head = redis.call('ZRANGE', KEYS[3], 0, 0)
-  if #head == 0 or head[1] == ARGV[1] or redis.call('EXISTS', ARGV[5] .. head[1]) == 1 then
-    break
-  end
-  redis.call('ZREM', KEYS[3], head[1])
-end
-local head = redis.call('ZRANGE', KEYS[3], 0, 0)
-if (#head == 0 or head[1] == ARGV[1])
-    and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  redis.call('ZREM', KEYS[3], ARGV[1])
-  redis.call('DEL', KEYS[5])
-  return {1, marker, created, now}
-end
-if not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
-  redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[1])
-end
-redis.call('SET', KEYS[5], '1', 'PX', ARGV[4])
-return {0, marker, created, now}
-"""
-#: KEYS: queue, my waiter key; ARGV: token
-_LEAVE = """
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
-return 1
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-#: KEYS: lock, queue; ARGV: token, waiter key prefix, wake key prefix. Wakes the first live waiter.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-for _, waiter in ipairs(redis.call('ZRANGE', KEYS[2], 0, 7)) do
-  if redis.call('EXISTS', ARGV[2] .. waiter) == 1 then
-    redis.call('RPUSH', ARGV[3] .. waiter, '1')
-    redis.call('PEXPIRE', ARGV[3] .. waiter, 5000)
-    break
-  end
-end
-return 1
-"""
-_WRITE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('KWLEASE') end
-local rank = {ms = 1, us = 2, ns = 3}
-local high, unit, hold = ARGV[2], ARGV[3], ARGV[4]
-local cur = redis.call('HMGET', KEYS[2], 'high_water', 'unit')
-if cur[1] and cur[1] ~= '0' then
-  local finer = rank[unit] - rank[cur[2]]
-  if finer < 0 then return redis.error_reply('KWUNIT ' .. cur[2]) end
-  local old = cur[1] .. string.rep('0', 3 * finer)
-  if #old > #high or (#old == #high and old > high) then high = old end
-end
-redis.call('HSET', KEYS[2], 'high_water', high, 'unit', unit, 'hold_until', hold)
-return high
-"""
 
 
 def _text(value: Any) -> str:
@@ -240,11 +171,11 @@ class RedisStore:
             socket_timeout=self._io_timeout_s,
             health_check_interval=30,
         )
-        self._acquire = self.client.register_script(_ACQUIRE)
-        self._leave = self.client.register_script(_LEAVE)
-        self._renew = self.client.register_script(_RENEW)
-        self._release = self.client.register_script(_RELEASE)
-        self.write_script = self.client.register_script(_WRITE)
+        self._acquire = self.client.register_script(scripts.ACQUIRE)
+        self._leave = self.client.register_script(scripts.LEAVE)
+        self._renew = self.client.register_script(scripts.RENEW)
+        self._release = self.client.register_script(scripts.RELEASE)
+        self.write_script = self.client.register_script(scripts.WRITE)
 
     # -- the NonceStore interface -----------------------------------------------------------------
 

@@ -13,6 +13,7 @@ module                 concern
 ``core``               :class:`Gateway`: accounts + settings in, calls answered, metrics out
 ``routes``             the Starlette routes and app (HTTP semantics, body limit, disconnects)
 ``server``             uvicorn: foreground (CLI) or a background thread
+``readtimeout``        the HTTP server's read timeout (headers and body within --read-timeout)
 ``cli``                ``krakenwatch gateway``
 ``clientcli``          ``krakenwatch gateway add-client | list-clients | remove-client``
 ``settings``           accounts and settings from the environment / ``.env``
@@ -20,8 +21,9 @@ module                 concern
 ``credentials``        the accounts' keys + the client credentials, swapped whole on reload
 ``clientfile``         the client credentials file (TOML, 0600): read, checked, added to
 ``form``               the bot's nonce out of a form body, every other byte kept
-``replay``             refusing byte-identical replays of state-changing calls
-``methods``            read-only, fund-moving and known method names
+``replay``             refusing replays of state-changing calls: fresh nonces, claimed once
+``replaystore``        the replay memory beside the nonces (SQLite in the data dir, or Redis)
+``methods``            the allowlist of Kraken's private methods: reads, changes, moves funds
 ``ratemodel``          the conservative model of Kraken's per-key call counter
 ``lanes``              one queue and one writer per key
 ``public``             public calls passed through (short cache for reference data)

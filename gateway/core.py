@@ -11,9 +11,11 @@ the gateway's own client, :meth:`Gateway.take_turn` runs a call of the caller's 
 A private call goes through, in order: the method name, the credential (``API-Key``: an account's
 own key, or a client credential of the client file, see :mod:`gateway.credentials`), the body
 (form-encoded, exactly one nonce), the signature over the raw body, the credential's method list,
-the replay guard, then the key's :class:`~gateway.lanes.Lane`, which sends it with the gateway's own nonce through
-``KrakenClient.forward_private`` (the shared nonce store, so ``up``, ``check`` and Python bots on
-the host coordinate with it).
+the freshness of a state-changing call's nonce (:mod:`gateway.replay`), then the key's
+:class:`~gateway.lanes.Lane`, which claims the request in the replay memory and sends it with the
+gateway's own nonce through ``KrakenClient.forward_private`` (the shared nonce store, so ``up``,
+``check`` and Python bots on the host coordinate with it), once the key is held and right after
+checking that the bot is still there and its deadline has not passed.
 """
 
 from __future__ import annotations
