@@ -43,7 +43,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN groupadd --system --gid 10001 krakenwatch \
     && useradd --system --no-log-init --uid 10001 --gid 10001 --create-home \
        --home-dir /home/krakenwatch --shell /usr/sbin/nologin krakenwatch \
-    && mkdir /data \
+    && mkdir -m 0700 /data \
     && chown 10001:10001 /data
 
 COPY --from=build /opt/venv /opt/venv

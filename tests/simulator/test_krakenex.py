@@ -5,6 +5,7 @@ from __future__ import annotations
 import krakenex
 
 from simulator import Scenario
+from testkit.rawclient import LIMIT_ORDER
 
 
 def _api(sim, spec) -> krakenex.API:
@@ -24,15 +25,7 @@ def test_time_balance_and_validate_only_order(start_simulator, make_keyspec):
         "error": [],
         "result": {"ZUSD": "1234.5600", "XXBT": "0.1234567890"},
     }
-    order = {
-        "pair": "XBTUSD",
-        "type": "buy",
-        "ordertype": "limit",
-        "price": "37500",
-        "volume": "1.25",
-        "validate": "true",
-    }
-    reply = api.query_private("AddOrder", order)
+    reply = api.query_private("AddOrder", dict(LIMIT_ORDER))
     assert reply == {"error": [], "result": {"descr": {"order": "buy 1.25 XBTUSD @ limit 37500"}}}
     assert "txid" not in reply["result"]
     stats = sim.stats(spec.name)
