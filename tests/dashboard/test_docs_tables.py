@@ -99,3 +99,18 @@ def test_the_metrics_reference_lists_every_family_a_scrape_shows(tmp_path: Path)
         own = exported(http_get(gateway + "/metrics")[2])
     assert own <= dashboard, "the dashboard's /metrics carries the gateway's families too"
     assert dashboard == documented_metrics()
+
+
+def test_the_gateway_page_lists_every_method_of_the_allowlist_by_kind() -> None:
+    from gateway.methods import PRIVATE_METHODS
+
+    page = (ROOT / "docs" / "gateway.md").read_text()
+    table = page.split("**The methods the gateway knows.**", 1)[1].split("\n\n", 2)[1]
+    listed: dict[str, set[str]] = {}
+    for line in table.splitlines()[2:]:
+        kind, methods = (cell.strip() for cell in line.strip("|").split(" | "))
+        listed[kind] = set(re.findall(r"`([A-Za-z0-9/]+)`", methods))
+    by_kind: dict[str, set[str]] = {}
+    for name, info in PRIVATE_METHODS.items():
+        by_kind.setdefault(info.kind, set()).add(name)
+    assert listed == by_kind
