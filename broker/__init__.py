@@ -2,10 +2,11 @@
 
 No Streamlit, no Prometheus, no SQLite: a bot can import it alone.
 
->>> from broker import KrakenClient
+>>> from broker import KrakenClient, PublicClient
 >>> api = KrakenClient(key, secret, account="MASTER")      # drop-in for krakenex.API(key, secret)
 >>> api.query_private("Balance")                            # krakenex contract
 >>> api.call_private("Balance")                             # returns result or raises KrakenError
+>>> PublicClient().server_time()                            # public calls: no key, no nonce
 """
 
 from .accounts import (
@@ -36,6 +37,7 @@ from .errors import (
     NonceStoreError,
     NonceStoreUnavailable,
     NonceUnitDowngradeError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     RateLimitError,
     ReentrantCallError,
@@ -47,6 +49,7 @@ from .errors import (
 )
 from .nonce import NONCE_UNITS, NonceStatus
 from .observer import CallEvent, FanOut, Observer, RefreshEvent
+from .public import PublicClient
 from .signing import key_id, mask_key
 from .skew import SkewEstimate, estimate_clock_skew, single_sample_skew
 
@@ -79,8 +82,10 @@ __all__ = [
     "NonceStoreUnavailable",
     "NonceUnitDowngradeError",
     "Observer",
+    "OutcomeUnknownError",
     "PermissionDeniedError",
     "Problem",
+    "PublicClient",
     "RateLimitError",
     "ReentrantCallError",
     "RefreshEvent",

@@ -218,66 +218,86 @@ def _label(prefix: str) -> str:
 def _build_account(
     prefix: str, parts: dict[str, tuple[str, str]], problems: list[Problem]
 ) -> AccountConfig | None:
+    """The account whose variables ``parts`` holds (by suffix: variable name and value), or
+    ``None`` with every reason added to ``problems``."""
     label = _label(prefix)
-    key_var, secret_var = f"KRAKEN_{prefix}_API_KEY", f"KRAKEN_{prefix}_API_SECRET"
-    key = parts.get("API_KEY", (key_var, ""))[1].strip()
-    secret = parts.get("API_SECRET", (secret_var, ""))[1].strip()
-    failed = False
     if "API_KEY" not in parts and "API_SECRET" not in parts:
         for setting_var, _ in parts.values():
             problems.append(
                 Problem(
                     setting_var,
-                    f"set, but {label} has no {key_var}/{secret_var}; ignored",
+                    f"set, but {label} has no KRAKEN_{prefix}_API_KEY/KRAKEN_{prefix}_API_SECRET; "
+                    "ignored",
                     label,
                     "warning",
                 )
             )
         return None
+    found: list[Problem] = []
+    key, secret = _credentials(prefix, label, parts, found)
+    unit = _nonce_unit(label, parts, found)
+    tier = _tier(label, parts, found)
+    problems.extend(found)
+    return None if found else AccountConfig(label, prefix, key, secret, unit, tier)
+
+
+def _credentials(
+    prefix: str, label: str, parts: dict[str, tuple[str, str]], found: list[Problem]
+) -> tuple[str, str]:
+    """The key and the secret (stripped), with what is wrong with them added to ``found``: one
+    of the pair missing or empty, a key that cannot be sent, a secret that is not base64."""
+    key_var, secret_var = f"KRAKEN_{prefix}_API_KEY", f"KRAKEN_{prefix}_API_SECRET"
+    key = parts.get("API_KEY", (key_var, ""))[1].strip()
+    secret = parts.get("API_SECRET", (secret_var, ""))[1].strip()
     for what, variable, value, other in (
         ("API_KEY", key_var, key, secret_var),
         ("API_SECRET", secret_var, secret, key_var),
     ):
         if what not in parts:
-            problems.append(
+            found.append(
                 Problem(variable, f"missing: {other} is set, but {variable} is not", label)
             )
-            failed = True
         elif not value:
-            problems.append(Problem(variable, "is empty", label))
-            failed = True
+            found.append(Problem(variable, "is empty", label))
     if key and (any(c.isspace() for c in key) or not key.isascii() or not key.isprintable()):
-        problems.append(
+        found.append(
             Problem(
                 key_var, "contains whitespace or non-ASCII characters; copy the key again", label
             )
         )
-        failed = True
     if secret:
         try:
             decode_secret(secret)
         except InvalidSecretError:
-            problems.append(
+            found.append(
                 Problem(secret_var, "is not valid base64; copy the private key again, whole", label)
             )
-            failed = True
-    unit = "us"
-    if "NONCE_UNIT" in parts:
-        unit_var, unit_value = parts["NONCE_UNIT"]
-        try:
-            unit = parse_unit(unit_value)
-        except ConfigurationError as exc:
-            problems.append(Problem(unit_var, exc.message, label))
-            failed = True
-    tier: str | None = None
-    if "TIER" in parts:
-        tier_var, tier_value = parts["TIER"]
-        try:
-            tier = parse_tier(tier_value).name
-        except ValueError as exc:
-            problems.append(Problem(tier_var, str(exc), label))
-            failed = True
-    return None if failed else AccountConfig(label, prefix, key, secret, unit, tier)
+    return key, secret
+
+
+def _nonce_unit(label: str, parts: dict[str, tuple[str, str]], found: list[Problem]) -> str:
+    """``KRAKEN_<ACCOUNT>_NONCE_UNIT``, else ``us``; a bad value is added to ``found``."""
+    if "NONCE_UNIT" not in parts:
+        return "us"
+    variable, value = parts["NONCE_UNIT"]
+    try:
+        return parse_unit(value)
+    except ConfigurationError as exc:
+        found.append(Problem(variable, exc.message, label))
+        return "us"
+
+
+def _tier(label: str, parts: dict[str, tuple[str, str]], found: list[Problem]) -> str | None:
+    """``KRAKEN_<ACCOUNT>_TIER``, else ``None`` (the global default); a bad value is added to
+    ``found``."""
+    if "TIER" not in parts:
+        return None
+    variable, value = parts["TIER"]
+    try:
+        return parse_tier(value).name
+    except ValueError as exc:
+        found.append(Problem(variable, str(exc), label))
+        return None
 
 
 def _api_url(env: Mapping[str, str], problems: list[Problem]) -> str | None:

@@ -10,7 +10,9 @@ Kraken's errors in its ``error`` list, raise ``requests`` exceptions for transpo
 trouble, honour ``session`` settings (``verify``, ``proxies``...), ``json_options()`` and
 ``(connect, read)`` timeouts. ``call_private`` / ``call_public`` return ``result`` or raise
 :mod:`broker.errors`. ``forward_private`` sends parameters that are already form-encoded,
-byte-for-byte, and hands back Kraken's raw answer (the signing gateway uses it).
+byte-for-byte, and hands back Kraken's raw answer (the signing gateway uses it; the path is in
+:mod:`broker.forwarding`). Public calls take the same code as :class:`~broker.public.PublicClient`'s
+(:mod:`broker.calls`).
 
 Every private call generates its nonce, signs, sends and reads the answer while holding the key's
 :class:`~broker.nonce.KeyChannel`, so no two requests of one key are ever in flight at once among
@@ -23,11 +25,8 @@ request is judged before it instead of being rejected behind a higher nonce.
 
 from __future__ import annotations
 
-import json
-import os
+import contextlib
 import time
-import urllib.parse
-import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,16 +34,12 @@ from typing import Any
 import krakenex
 import requests
 
-from .answers import ForwardedAnswer, Outcome, judge, parse_answer
-from .errors import (
-    ConfigurationError,
-    InvalidNonceError,
-    InvalidSecretError,
-    KrakenError,
-    TransportError,
-)
-from .nonce import MAX_HOLD_S, KeyChannel, NonceStatus, NonceStore, channel_for, parse_unit
-from .observer import CallEvent, Observer, RefreshEvent, notify
+from .answers import ForwardedAnswer, Outcome
+from .calls import public_call, report_call, send_request
+from .errors import InvalidNonceError, KrakenError, OutcomeUnknownError
+from .forwarding import KeptAliveLine, forwarded_answer, forwarded_body
+from .nonce import KeyChannel, NonceStatus, NonceStore, channel_for, parse_hold, parse_unit
+from .observer import Observer, RefreshEvent, notify
 from .paths import (
     api_url_default,
     default_data_dir,
@@ -52,16 +47,15 @@ from .paths import (
     nonce_sync_default,
     parse_api_url,
 )
-from .signing import decode_secret, mask_key, private_headers
+from .signing import check_key, check_secret, form_body, mask_key, private_headers
 from .stores import LEASE_MARGIN_S, nonce_store_spec, open_store
 from .transport import (
     EnvCachingSession,
     Timeout,
+    close_in_forked_child,
     parse_timeout,
     read_timeout,
-    transport_error,
 )
-from .upstream import KeptAlive, applies, stock_adapters
 
 __all__ = ["DEFAULT_LATE_GRACE", "ForwardedAnswer", "KrakenClient"]
 
@@ -106,26 +100,16 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         self.durable = nonce_sync_default() if durable is None else durable
         #: ``file``, a ``redis://`` URL, or a store object (:mod:`broker.stores`)
         self.nonce_store = nonce_store_spec() if nonce_store is None else nonce_store
-        if late_grace is not None and (
-            isinstance(late_grace, bool)
-            or not isinstance(late_grace, int | float)
-            or not 0 <= late_grace <= MAX_HOLD_S
-        ):
-            raise ConfigurationError(
-                f"late_grace must be between 0 (no hold) and {MAX_HOLD_S:g} seconds, "
-                f"not {late_grace!r}"
-            )
-        self.late_grace = None if late_grace is None else float(late_grace)
+        self.late_grace = None if late_grace is None else parse_hold(late_grace)
         session = EnvCachingSession()
         session.headers.update(self.session.headers)  # krakenex's User-Agent
         self.session: requests.Session = session
-        self._stock = stock_adapters(session)
         self._cached_channel: tuple[tuple[Any, ...], KeyChannel] | None = None
         #: forwarded calls go through one kept-alive connection (:mod:`broker.upstream`) where it
         #: cannot differ from requests (the signing gateway's key clients)
         self.keep_alive = keep_alive
-        self._kept_alive: KeptAlive | None = None
-        _clients.add(self)
+        self._kept_alive = KeptAliveLine(session)
+        close_in_forked_child(self)
 
     # krakenex assigns ``key`` in its constructor and in ``load_key``: keep it normalised, as
     # HTTP does (a trailing blank is not part of the key at Kraken)
@@ -189,40 +173,20 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         request leaves: it raises (e.g. :class:`~broker.errors.CallAbandonedError`) when the call
         is no longer wanted, and nothing is sent.
 
-        Raises :class:`~broker.errors.TransportError` when no answer came back (its
-        ``outcome_unknown`` says whether the request may have reached Kraken), and the store's,
-        configuration and re-entry errors before anything is sent.
+        Raises :class:`~broker.errors.KrakenConnectionError` when nothing could be sent,
+        :class:`~broker.errors.OutcomeUnknownError` (a timeout, a connection lost) when the
+        request was sent and no answer came back, and the store's, configuration and re-entry
+        errors before anything is sent.
         """
-        if any(pair.partition(b"=")[0] == b"nonce" for pair in fields.split(b"&")):
-            raise ConfigurationError(
-                f"{method}: forwarded fields must not carry a nonce", account=self.account
-            )
-        suffix = b"&" + fields if fields else b""
         outcome = self._signed(
             method,
-            lambda nonce: b"nonce=%d" % nonce + suffix,
+            forwarded_body(method, fields, account=self.account),
             timeout,
             deadline=deadline,
             before_send=before_send,
             kept_alive=self.keep_alive,
         )
-        if isinstance(outcome.error, TransportError):
-            raise outcome.error
-        nonce = outcome.nonce
-        assert nonce is not None
-        answer, response = outcome.answer, outcome.response
-        if answer is not None:
-            return ForwardedAnswer(
-                answer.status, answer.body, answer.content_type, nonce, outcome.error
-            )
-        assert response is not None
-        return ForwardedAnswer(
-            response.status_code,
-            response.content,
-            response.headers.get("Content-Type", ""),
-            nonce,
-            outcome.error,
-        )
+        return forwarded_answer(outcome)
 
     def refresh(self, reason: str = "connect") -> RefreshEvent:
         """Re-baseline the key's nonce to now (never backwards) and report it to the observer."""
@@ -278,19 +242,8 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
     def _checked_key(self) -> str:
         """The key, refused when empty or unusable (checked once per key value)."""
         key = self.key
-        if key and key is self._checked:
-            return key
-        if not key:
-            raise ConfigurationError(
-                f"no API key configured for {self.account}", account=self.account
-            )
-        if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
-            raise ConfigurationError(
-                f"the API key of {self.account} contains control, blank or non-ASCII characters; "
-                "copy it again from Kraken",
-                account=self.account,
-            )
-        self._checked = key
+        if not key or key is not self._checked:
+            self._checked = check_key(key, self.account)
         return key
 
     def _channel(self) -> KeyChannel:
@@ -311,18 +264,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
     def _private(
         self, method: str, data: Mapping[str, Any] | None, timeout: Timeout | None
     ) -> Outcome:
-        payload = dict(data or {})
-        for name, value in payload.items():
-            if isinstance(value, list | tuple | set | dict):
-                raise ConfigurationError(
-                    f"{method}: parameter {name!r} is a {type(value).__name__}; Kraken expects a "
-                    "comma-separated string (krakenex signs lists wrongly)",
-                    account=self.account,
-                )
-        payload.pop("nonce", None)
-        return self._signed(
-            method, lambda nonce: urllib.parse.urlencode({"nonce": nonce, **payload}), timeout
-        )
+        return self._signed(method, form_body(method, data, account=self.account), timeout)
 
     def _signed(
         self,
@@ -341,156 +283,113 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         started, t0 = time.time(), time.perf_counter()
         try:
             key = self._checked_key()
-            try:
-                decode_secret(self.secret)
-            except InvalidSecretError as exc:
-                raise InvalidSecretError(
-                    f"API secret of {self.account}: {exc.message}", account=self.account
-                ) from None
+            check_secret(self.secret, self.account)
             channel = self._channel()
-            limit = self.timeout if timeout is None else parse_timeout(timeout)
-            lease = read_timeout(limit) + LEASE_MARGIN_S
+            lease = read_timeout(self._limit(timeout)) + LEASE_MARGIN_S
             with channel.reserve(self.nonce_unit, lease_s=lease, deadline=deadline) as ticket:
                 if before_send is not None:
                     before_send()
                 body = body_for(ticket.nonce)
                 headers = private_headers(urlpath, ticket.nonce, body, key, self.secret)
-                if kept_alive and applies(self.session, self.uri, self._stock):
-                    outcome = self._send_kept_alive(urlpath, method, body, headers, timeout)
-                else:
-                    outcome = self._send(
-                        "POST", urlpath, method, body=body, headers=headers, timeout=timeout
-                    )
+                outcome = self._send(urlpath, method, body, headers, timeout, kept_alive)
                 outcome.nonce, outcome.waited_s = ticket.nonce, ticket.waited_s
-                if isinstance(outcome.error, TransportError) and outcome.error.outcome_unknown:
+                if isinstance(outcome.error, OutcomeUnknownError):
                     ticket.hold_for(self._grace(timeout))
         except KrakenError as exc:  # refused before anything was sent
             exc.account, exc.method = exc.account or self.account, exc.method or method
-            self._report(method, True, started, t0, Outcome(error=exc))
+            self._report(method, started, t0, Outcome(error=exc))
             raise
         if isinstance(outcome.error, InvalidNonceError):
             outcome.error.diagnosis = channel.diagnosis()
         elif outcome.error is None:
             channel.accepted = True
-        self._report(method, True, started, t0, outcome)
+        self._report(method, started, t0, outcome)
         return outcome
 
     def _grace(self, timeout: Timeout | None) -> float:
         if self.late_grace is not None:
             return self.late_grace
-        limit = self.timeout if timeout is None else parse_timeout(timeout)
-        return min(read_timeout(limit), DEFAULT_LATE_GRACE)
+        return min(read_timeout(self._limit(timeout)), DEFAULT_LATE_GRACE)
+
+    def _limit(self, timeout: Timeout | None) -> Timeout:
+        """A call's timeout: its own, else the client's."""
+        return self.timeout if timeout is None else parse_timeout(timeout)
 
     def _public(
         self, method: str, data: Mapping[str, Any] | None, timeout: Timeout | None
     ) -> Outcome:
-        urlpath = f"/{self.apiversion}/public/{method}"
-        started, t0 = time.time(), time.perf_counter()
-        outcome = self._send("GET", urlpath, method, params=dict(data or {}), timeout=timeout)
-        self._report(method, False, started, t0, outcome)
+        outcome = public_call(
+            self.session,
+            self.uri,
+            method,
+            data,
+            apiversion=self.apiversion,
+            account=self.account,
+            timeout=self._limit(timeout),
+            json_options=self._json_options,
+            observer=self.observer,
+        )
+        if outcome.response is not None:
+            self.response = outcome.response  # krakenex keeps the last answer
         return outcome
 
     def _send(
-        self,
-        http_method: str,
-        urlpath: str,
-        method: str,
-        *,
-        timeout: Timeout | None,
-        body: str | bytes | None = None,
-        params: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Outcome:
-        limit = self.timeout if timeout is None else parse_timeout(timeout)
-        failure: requests.RequestException | None = None
-        try:
-            response = self.session.request(
-                http_method,
-                self.uri + urlpath,
-                data=body,
-                params=params,
-                headers=headers,
-                timeout=limit,
-            )
-        except requests.RequestException as exc:
-            failure = exc
-        if failure is not None:
-            error = transport_error(failure, timeout=limit, account=self.account, method=method)
-            return Outcome(error=error, transport=failure)
-        self.response = response
-        return parse_answer(response, self._json_options, account=self.account, method=method)
-
-    def _send_kept_alive(
         self,
         urlpath: str,
         method: str,
         body: str | bytes,
         headers: dict[str, str],
         timeout: Timeout | None,
+        kept_alive: bool,
     ) -> Outcome:
-        """One POST through the client's kept-alive connection (see :mod:`broker.upstream`)."""
-        limit = self.timeout if timeout is None else parse_timeout(timeout)
-        kept = self._kept_alive
-        if kept is None or kept.base_url != self.uri:  # ``uri`` stays settable, as in krakenex
-            if kept is not None:
-                kept.close()
-            agent = str(self.session.headers.get("User-Agent", "krakenwatch"))
-            kept = self._kept_alive = KeptAlive(self.uri, agent)
-        data = body.encode("utf-8") if isinstance(body, str) else body
-        try:
-            answer = kept.post(urlpath, data, headers, limit, account=self.account, method=method)
-        except TransportError as exc:
-            return Outcome(error=exc)
-        options = self._json_options
-        outcome = judge(
-            answer.status,
-            lambda: answer.body.decode("utf-8", "replace"),
-            lambda: json.loads(answer.body, **options),
-            account=self.account,
+        """One signed POST: through the kept-alive line when asked for and it applies (see
+        :mod:`broker.upstream`), else through the session (requests)."""
+        limit, options = self._limit(timeout), self._json_options
+        if kept_alive and self._kept_alive.applies(self.session, self.uri):
+            return self._kept_alive.post(
+                self.session,
+                self.uri,
+                urlpath,
+                body,
+                headers,
+                timeout=limit,
+                json_options=options,
+                account=self.account,
+                method=method,
+            )
+        outcome = send_request(
+            self.session,
+            "POST",
+            self.uri + urlpath,
             method=method,
+            account=self.account,
+            timeout=limit,
+            json_options=options,
+            body=body,
+            headers=headers,
         )
-        outcome.answer = answer
+        if outcome.response is not None:
+            self.response = outcome.response  # krakenex keeps the last answer
         return outcome
 
     def close(self) -> None:
         """Close the session and the kept-alive connection (krakenex's ``close``)."""
-        if self._kept_alive is not None:
-            self._kept_alive.close()
+        self._kept_alive.close()
         self.session.close()
 
-    def _report(
-        self, method: str, private: bool, started: float, t0: float, outcome: Outcome
-    ) -> None:
-        error = outcome.error
+    def _report(self, method: str, started: float, t0: float, outcome: Outcome) -> None:
+        """Report a private call to the observer."""
         key_id = ""
-        if private and self.key:
-            try:
+        if self.key:
+            with contextlib.suppress(KrakenError):
                 key_id = self._channel().key_id
-            except KrakenError:
-                key_id = ""
-        event = CallEvent(
+        report_call(
+            self.observer,
+            outcome,
             account=self.account,
-            key_id=key_id,
             method=method,
-            private=private,
-            started_at=started,
-            duration_s=time.perf_counter() - t0,
-            outcome="ok" if error is None else error.kind,
-            nonce=outcome.nonce,
-            error=error,
-            waited_s=outcome.waited_s,
+            private=True,
+            started=started,
+            t0=t0,
+            key_id=key_id,
         )
-        notify(self.observer, "on_call", event)
-
-
-_clients: weakref.WeakSet[KrakenClient] = weakref.WeakSet()
-
-
-def _drop_inherited_connections() -> None:
-    """In a forked child: pooled connections are sockets shared with the parent; close the
-    child's copies (the parent's stay open) so that each process talks on its own."""
-    for client in list(_clients):
-        client.close()
-
-
-os.register_at_fork(after_in_child=_drop_inherited_connections)

@@ -12,9 +12,10 @@
     ├── KeyBusyError                the key stayed busy past the caller's deadline: nothing sent
     ├── CallAbandonedError          the caller gave up before the request left: nothing sent
     ├── TransportError              the request did not get an HTTP answer
-    │   ├── KrakenTimeout                sent, no answer in time: the outcome is unknown
-    │   └── KrakenConnectionError        could not connect: nothing was sent
-    │       └── ConnectionLostError      the connection broke after sending: outcome unknown
+    │   ├── KrakenConnectionError        could not connect: nothing was sent
+    │   └── OutcomeUnknownError          sent, no answer: it may have reached Kraken
+    │       ├── KrakenTimeout            no answer in time
+    │       └── ConnectionLostError      the connection broke after sending
     ├── HTTPStatusError             a non-2xx answer (keeps status and a body excerpt)
     ├── ResponseFormatError         a 2xx answer that is not Kraken's JSON envelope
     └── KrakenAPIError              Kraken answered with an ``error`` list
@@ -31,19 +32,26 @@
         ├── MarketRestrictedError        EService:Market in cancel_only / post_only / limit_only mode
         └── InvalidArgumentsError        EGeneral:Invalid arguments[:field], EGeneral:Unknown method
 
+A failed transport is one of two siblings, never both: :class:`KrakenConnectionError` (nothing
+left this host: safe to send again) or :class:`OutcomeUnknownError` (the request left and no answer
+came back: it may have been executed, so it is never repeated blindly). ``except
+KrakenConnectionError`` therefore never catches a call that may have reached Kraken.
+
 Every error carries ``kind`` (a short stable identifier), ``explanation`` and ``remedy``
 (operator-facing text), the ``account`` label and ``method`` when known, and for API errors every
 raw Kraken code (``codes``) and the one it was classified by (``code``): the most severe (see
-:mod:`broker.codes`). No error
-ever holds the API secret or the full API key.
+:mod:`broker.codes`). No error ever holds the API secret or the full API key.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from .diagnoses import NONCE_DIAGNOSES
+
 __all__ = [
     "NONCE_DIAGNOSES",
+    "NOTHING_SENT",
     "CallAbandonedError",
     "ConfigurationError",
     "ConnectionLostError",
@@ -62,6 +70,7 @@ __all__ = [
     "NonceStoreError",
     "NonceStoreUnavailable",
     "NonceUnitDowngradeError",
+    "OutcomeUnknownError",
     "PermissionDeniedError",
     "RateLimitError",
     "ReentrantCallError",
@@ -70,6 +79,7 @@ __all__ = [
     "TemporaryLockoutError",
     "ThrottledError",
     "TransportError",
+    "nothing_sent_kinds",
 ]
 
 
@@ -203,7 +213,8 @@ class TransportError(KrakenError):
     kind = "transport"
     retryable = True
     #: True when the request may have reached Kraken (it was sent, no answer came back): such a
-    #: call is never retried blindly, and a gateway answers it with HTTP 504 rather than 502
+    #: call is never retried blindly, and a gateway answers it with HTTP 504 rather than 502.
+    #: True exactly for :class:`OutcomeUnknownError` and its subclasses.
     outcome_unknown: ClassVar[bool] = False
     explanation = "The request did not get an answer from Kraken."
     remedy = (
@@ -211,7 +222,29 @@ class TransportError(KrakenError):
     )
 
 
-class KrakenTimeout(TransportError):
+class KrakenConnectionError(TransportError):
+    """Could not connect (refused, unreachable, unresolved, TLS or proxy refused): nothing was
+    sent, so sending again cannot execute the call twice."""
+
+    kind = "connection"
+    explanation = "Could not connect to Kraken; nothing was sent."
+    remedy = "Check network connectivity, proxies and DNS; verify KRAKEN_API_URL."
+
+
+class OutcomeUnknownError(TransportError):
+    """The request was sent and no answer came back: Kraken may have executed it. Never
+    repeated blindly (an order could be placed twice)."""
+
+    kind = "outcome_unknown"
+    outcome_unknown = True
+    explanation = "The request was sent but no answer came back; it may have reached Kraken."
+    remedy = (
+        "The call is not retried blindly: check the account (open orders, ledger) before "
+        "repeating a call that changes state."
+    )
+
+
+class KrakenTimeout(OutcomeUnknownError):
     kind = "timeout"
     outcome_unknown = True
     explanation = "Kraken did not answer within the timeout."
@@ -221,13 +254,7 @@ class KrakenTimeout(TransportError):
     )
 
 
-class KrakenConnectionError(TransportError):
-    kind = "connection"
-    explanation = "Could not connect to Kraken; nothing was sent."
-    remedy = "Check network connectivity, proxies and DNS; verify KRAKEN_API_URL."
-
-
-class ConnectionLostError(KrakenConnectionError):
+class ConnectionLostError(OutcomeUnknownError):
     kind = "connection_lost"
     outcome_unknown = True
     explanation = "The connection to Kraken broke after the request was sent; it may have arrived."
@@ -282,22 +309,6 @@ class KrakenAPIError(KrakenError):
         super().__init__(code, account=account, method=method)
         self.code = code
         self.codes = list(codes) if codes else [code]
-
-
-#: why an ``EAPI:Invalid nonce`` happened, as far as this host can tell: code -> explanation
-NONCE_DIAGNOSES: dict[str, str] = {
-    "second_writer": (
-        "Another program is using this API key outside krakenwatch's nonce store (its nonces "
-        "overtook ours after this host's own calls were accepted)."
-    ),
-    "restart_below_high_water": (
-        "This host had no record of the key: a previous session, another host or another program "
-        "(or a finer nonce unit) already used higher nonces than this host's clock gives."
-    ),
-    "unit_downgrade": "The key was used with a finer nonce unit before; coarser nonces fail forever.",
-    "clock_behind": "This host's clock is behind Kraken's, so time-based nonces start too low.",
-    "stranded_key": "The key's nonce high-water mark runs far ahead of the wall clock.",
-}
 
 
 class InvalidNonceError(KrakenAPIError):
@@ -389,3 +400,26 @@ class InvalidArgumentsError(KrakenAPIError):
     kind = "invalid_arguments"
     explanation = "Kraken rejected the request's method or arguments."
     remedy = "The raw code names the field; fix the call's arguments or method name."
+
+
+#: the errors raised before a request left for Kraken (with their subclasses): such a call
+#: executed nothing and cost nothing on Kraken's counters
+NOTHING_SENT: tuple[type[KrakenError], ...] = (
+    ConfigurationError,
+    NonceStoreError,
+    ReentrantCallError,
+    KeyBusyError,
+    CallAbandonedError,
+    KrakenConnectionError,
+)
+
+
+def nothing_sent_kinds() -> frozenset[str]:
+    """The ``kind`` of every error in :data:`NOTHING_SENT` and of their subclasses."""
+    kinds: set[str] = set()
+    todo: list[type[KrakenError]] = list(NOTHING_SENT)
+    while todo:
+        cls = todo.pop()
+        kinds.add(cls.kind)
+        todo.extend(cls.__subclasses__())
+    return frozenset(kinds)

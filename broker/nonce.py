@@ -56,6 +56,7 @@ __all__ = [
     "channel_for",
     "convert",
     "now_in_unit",
+    "parse_hold",
     "parse_unit",
 ]
 
@@ -66,6 +67,20 @@ NONCE_UNITS: dict[str, int] = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000
 MAX_NONCE = 2**64 - 1
 #: the longest a recorded hold can delay a request (a hold further ahead is a clock jump)
 MAX_HOLD_S = 120.0
+
+
+def parse_hold(value: object, *, what: str = "late_grace") -> float:
+    """A hold on a key after an unknown outcome: seconds in ``[0, MAX_HOLD_S]`` (0: no hold);
+    :class:`ConfigurationError` naming ``what`` otherwise."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_HOLD_S
+    ):
+        raise ConfigurationError(
+            f"{what} must be between 0 (no hold) and {MAX_HOLD_S:g} seconds, not {value!r}"
+        )
+    return float(value)
 
 
 def parse_unit(value: str, *, variable: str | None = None) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .errors import KrakenAPIError, KrakenError, TransportError
+from .errors import KrakenAPIError, KrakenError, OutcomeUnknownError
 
 __all__ = ["CallEvent", "FanOut", "Observer", "RefreshEvent", "notify"]
 
@@ -41,7 +41,7 @@ class CallEvent:
     @property
     def outcome_unknown(self) -> bool:
         """The request was sent but no answer came back: it may have reached Kraken."""
-        return isinstance(self.error, TransportError) and self.error.outcome_unknown
+        return isinstance(self.error, OutcomeUnknownError)
 
 
 @dataclass(frozen=True)

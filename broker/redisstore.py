@@ -29,6 +29,9 @@ URL as ``redis://:password@host``). Needs redis-py: ``pip install 'krakenwatch[r
 * **Fail closed.** Redis unreachable, timing out, read-only (a replica) or refusing the password:
   :class:`~broker.errors.NonceStoreUnavailable`, and nothing is sent to Kraken.
 
+The held lease (fenced reads and writes) and the thread that renews leases are in
+:mod:`broker.redislease`; the Lua scripts in :mod:`broker.redisscripts`.
+
 Redis keys hold the key id (a hash), never the API key; values hold nonces, units and tokens.
 The scripts touch keys they compute (waiters of a queue): a single Redis or Sentinel, not Cluster.
 """
@@ -53,7 +56,6 @@ from redis.exceptions import (
 from redis.exceptions import (
     ReadOnlyError,
     RedisError,
-    ResponseError,
 )
 from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
@@ -62,7 +64,8 @@ from redis.exceptions import (
 from . import redisscripts as scripts
 from .errors import KeyBusyError, NonceStoreError, NonceStoreUnavailable
 from .nonce import NONCE_UNITS, NonceRecord, NonceStore
-from .stores import masked_spec
+from .redislease import HeldLease, LeaseRenewer
+from .storespec import masked_spec
 
 __all__ = ["RedisStore"]
 
@@ -92,50 +95,6 @@ def _record(fields: list[Any]) -> NonceRecord | None:
     return NonceRecord(int(high), unit, float(hold or 0.0))
 
 
-class _Lease:
-    """A held key: reads and fenced writes of its record, mirrored to the local store."""
-
-    def __init__(self, store: RedisStore, key_id: str, token: str):
-        self._store = store
-        self._key_id = key_id
-        self._token = token
-
-    def read(self) -> NonceRecord | None:
-        with self._store.errors():
-            fields = self._store.client.hmget(
-                self._store.record_key(self._key_id), "high_water", "unit", "hold_until"
-            )
-        return _record(list(fields))
-
-    def write(self, record: NonceRecord) -> None:
-        store = self._store
-        with store.errors():
-            try:
-                store.write_script(
-                    keys=[store.lock_key(self._key_id), store.record_key(self._key_id)],
-                    args=[
-                        self._token,
-                        str(record.high_water),
-                        record.unit,
-                        repr(record.hold_until),
-                    ],
-                )
-            except ResponseError as exc:
-                text = str(exc)
-                if text.startswith("KWLEASE"):
-                    raise NonceStoreUnavailable(
-                        f"the lease on key {self._key_id} ran out before its nonce was written "
-                        f"({store.description}); nothing was sent"
-                    ) from None
-                if text.startswith("KWUNIT"):
-                    raise NonceStoreError(
-                        f"key {self._key_id} already used {text.split()[-1]} nonces in "
-                        f"{store.description}; refusing a coarser unit"
-                    ) from None
-                raise
-        store.mirror(self._key_id, record)
-
-
 class RedisStore:
     """A nonce store shared through Redis (see the module docstring)."""
 
@@ -149,7 +108,7 @@ class RedisStore:
         lease_s: float | None = None,
         io_timeout_s: float = IO_TIMEOUT_S,
     ):
-        # ``url`` and ``lease_s`` as :func:`broker.stores.parse_redis_spec` gives them
+        # ``url`` and ``lease_s`` as :func:`broker.storespec.parse_redis_spec` gives them
         self.url = url
         self.lease_s = lease_s
         self.seed = seed
@@ -162,7 +121,7 @@ class RedisStore:
         self.data_lost_at: float | None = None
         #: Redis' clock (ms) when this process saw the marker that told it so
         self._seen_ms = 0
-        self._renewer = _Renewer(self)
+        self._renewer = LeaseRenewer(self.renew)
 
     def _connect(self) -> None:
         self.client = redis.Redis.from_url(
@@ -193,14 +152,14 @@ class RedisStore:
     @contextlib.contextmanager
     def hold(
         self, key_id: str, *, lease_s: float | None = None, deadline: float | None = None
-    ) -> Iterator[_Lease]:
+    ) -> Iterator[HeldLease]:
         lease = self.lease_s or lease_s or DEFAULT_LEASE_S
         token, quiet_s = self._take(key_id, lease, deadline)
         self._renewer.add(self.lock_key(key_id), token, lease)
         try:
             if quiet_s > 0:
                 self._wait_quiet(key_id, quiet_s, deadline)
-            held = _Lease(self, key_id, token)
+            held = HeldLease(self, key_id, token)
             self._seed_once(key_id, held)
             yield held
         finally:
@@ -219,7 +178,7 @@ class RedisStore:
     def reset_after_fork(self) -> None:
         self._state_lock = threading.Lock()
         self._connect()  # the parent's sockets stay the parent's
-        self._renewer = _Renewer(self)
+        self._renewer = LeaseRenewer(self.renew)
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -365,7 +324,7 @@ class RedisStore:
         except OSError as exc:
             log.debug("could not remember the Redis marker in %s: %s", path, exc)
 
-    def _seed_once(self, key_id: str, lease: _Lease) -> None:
+    def _seed_once(self, key_id: str, lease: HeldLease) -> None:
         with self._state_lock:
             if key_id in self._seeded:
                 return
@@ -390,40 +349,3 @@ class RedisStore:
                 local.write(record if current is None else current.merged(record))
         except NonceStoreError as exc:
             log.debug("could not mirror key %s locally: %s", key_id, exc.message)
-
-
-class _Renewer:
-    """One daemon thread per store that renews the leases this process holds."""
-
-    def __init__(self, store: RedisStore):
-        self._store = store
-        self._held: dict[str, tuple[str, float]] = {}
-        self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def add(self, lock_key: str, token: str, lease: float) -> None:
-        with self._changed:
-            self._held[lock_key] = (token, lease)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="kw-redis-lease", daemon=True
-                )
-                self._thread.start()
-            self._changed.notify_all()
-
-    def remove(self, lock_key: str) -> None:
-        with self._changed:
-            self._held.pop(lock_key, None)
-
-    def _run(self) -> None:
-        while True:
-            with self._changed:
-                while not self._held:
-                    self._changed.wait()
-                held = dict(self._held)
-                period = min(lease for _, lease in held.values()) / 3
-            for lock_key, (token, lease) in held.items():
-                if not self._store.renew(lock_key, token, lease):
-                    log.warning("could not renew the nonce lease %s", lock_key)
-            with self._changed:
-                self._changed.wait(period)

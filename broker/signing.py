@@ -1,4 +1,5 @@
-"""Kraken credentials: request signing (``API-Sign``), secret decoding, key identity and masking.
+"""Kraken credentials: request signing (``API-Sign``), the signed body, secret decoding, key
+checks, identity and masking.
 
 Shared by the client, the simulator and the gateway (the one module of ``broker`` the simulator
 uses).
@@ -14,15 +15,17 @@ import binascii
 import hashlib
 import hmac
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import InvalidSecretError
+from .errors import ConfigurationError, InvalidSecretError
 
 __all__ = [
     "InvalidSecretError",
+    "check_key",
+    "check_secret",
     "decode_secret",
-    "encode_private_request",
+    "form_body",
     "key_id",
     "mask_key",
     "private_headers",
@@ -77,9 +80,42 @@ def private_headers(
     }
 
 
-def encode_private_request(
-    urlpath: str, nonce: int, params: Mapping[str, Any], key: str, secret: str | bytes
-) -> tuple[str, dict[str, str]]:
-    """The form-encoded body (``nonce`` first) and the headers of one private request."""
-    body = urllib.parse.urlencode({"nonce": nonce, **params})
-    return body, private_headers(urlpath, nonce, body, key, secret)
+def check_key(key: str, account: str) -> str:
+    """``key`` when it can be sent as the ``API-Key`` header, else a
+    :class:`~broker.errors.ConfigurationError` naming ``account`` (never the key)."""
+    if not key:
+        raise ConfigurationError(f"no API key configured for {account}", account=account)
+    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+        raise ConfigurationError(
+            f"the API key of {account} contains control, blank or non-ASCII characters; "
+            "copy it again from Kraken",
+            account=account,
+        )
+    return key
+
+
+def check_secret(secret: str | bytes, account: str) -> None:
+    """Raise :class:`InvalidSecretError` naming ``account`` unless ``secret`` decodes."""
+    try:
+        decode_secret(secret)
+    except InvalidSecretError as exc:
+        raise InvalidSecretError(
+            f"API secret of {account}: {exc.message}", account=account
+        ) from None
+
+
+def form_body(method: str, data: Mapping[str, Any] | None, *, account: str) -> Callable[[int], str]:
+    """The body of a private call for a nonce: ``nonce`` first, then ``data`` form-encoded (a
+    ``nonce`` in ``data`` is replaced). Refuses list, set and dict values with a
+    :class:`~broker.errors.ConfigurationError` before anything is sent: Kraken expects a
+    comma-separated string, and krakenex signs lists wrongly."""
+    payload = dict(data or {})
+    for name, value in payload.items():
+        if isinstance(value, list | tuple | set | dict):
+            raise ConfigurationError(
+                f"{method}: parameter {name!r} is a {type(value).__name__}; Kraken expects a "
+                "comma-separated string (krakenex signs lists wrongly)",
+                account=account,
+            )
+    payload.pop("nonce", None)
+    return lambda nonce: urllib.parse.urlencode({"nonce": nonce, **payload})

@@ -18,12 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .errors import ResponseFormatError
+from .public import unixtime
 
 __all__ = ["SkewEstimate", "estimate_clock_skew", "single_sample_skew"]
 
 
 class _PublicCaller(Protocol):
+    """What the estimate needs of a client: a :class:`~broker.public.PublicClient` or a
+    :class:`~broker.client.KrakenClient`."""
+
     def call_public(self, method: str, data: Any = None, timeout: float | None = None) -> Any: ...
 
 
@@ -39,11 +42,7 @@ class SkewEstimate:
 
 
 def _server_second(client: _PublicCaller, timeout: float | None) -> int:
-    result = client.call_public("Time", timeout=timeout)
-    unixtime = result.get("unixtime") if isinstance(result, dict) else None
-    if not isinstance(unixtime, int) or isinstance(unixtime, bool):
-        raise ResponseFormatError("Time: 'unixtime' is missing or not an integer", method="Time")
-    return unixtime
+    return unixtime(client.call_public("Time", timeout=timeout))
 
 
 def single_sample_skew(

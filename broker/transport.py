@@ -8,6 +8,8 @@
   environment is a large share of a request's CPU.
 * A failed request is classified by whether it can have reached Kraken: :func:`transport_error`.
 * Exceptions handed to callers never carry the API key or secret: :func:`scrubbed`.
+* A forked child closes its copies of the parent's pooled connections (sockets it shares with the
+  parent) for every client registered with :func:`close_in_forked_child`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import copy
 import math
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -36,6 +39,7 @@ from .errors import (
 __all__ = [
     "EnvCachingSession",
     "Timeout",
+    "close_in_forked_child",
     "describe_timeout",
     "environ_proxies",
     "parse_timeout",
@@ -211,3 +215,24 @@ def scrubbed(exc: requests.RequestException, secrets: Iterable[str]) -> requests
     clean.__cause__ = None
     clean.__suppress_context__ = True
     return clean
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_clients: weakref.WeakSet[_Closable] = weakref.WeakSet()
+
+
+def close_in_forked_child(client: _Closable) -> None:
+    """Have ``client`` closed in a forked child: its pooled connections are sockets shared with
+    the parent, so the child drops its copies (the parent's stay open) and talks on its own."""
+    _clients.add(client)
+
+
+def _drop_inherited_connections() -> None:
+    for client in list(_clients):
+        client.close()
+
+
+os.register_at_fork(after_in_child=_drop_inherited_connections)

@@ -1,6 +1,8 @@
 """A minimal raw HTTP client for the simulator (stdlib ``http.client``), for tests and checks.
 
-It sends exactly the bytes it is given, so a test can sign one body and send another.
+It sends exactly the bytes it is given, so a test can sign one body and send another; and
+:func:`encode_private_request` builds a private request the way a client does, with broker's
+signing code.
 """
 
 from __future__ import annotations
@@ -13,9 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from broker.signing import sign
+from broker.signing import private_headers, sign
 
-__all__ = ["LIMIT_ORDER", "RawResponse", "form", "fresh_nonce", "raw_request", "signed_post"]
+__all__ = [
+    "LIMIT_ORDER",
+    "RawResponse",
+    "encode_private_request",
+    "form",
+    "fresh_nonce",
+    "raw_request",
+    "signed_post",
+]
 
 #: a validate-only limit order (the simulator never places one: each one reaching it counts)
 LIMIT_ORDER = {
@@ -74,6 +84,15 @@ def form(nonce: int | str | None = None, **fields: str) -> str:
     """A form body with the nonce first (as krakenex builds it when ``data`` is empty)."""
     pairs = ([("nonce", str(nonce))] if nonce is not None else []) + list(fields.items())
     return urlencode(pairs)
+
+
+def encode_private_request(
+    urlpath: str, nonce: int, params: Mapping[str, Any], key: str, secret: str | bytes
+) -> tuple[str, dict[str, str]]:
+    """The form-encoded body (``nonce`` first) and the headers (``API-Key``, ``API-Sign``) of one
+    private request, signed with :func:`broker.signing.private_headers`."""
+    body = urlencode({"nonce": nonce, **params})
+    return body, private_headers(urlpath, nonce, body, key, secret)
 
 
 def signed_post(

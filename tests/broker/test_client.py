@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import krakenex
@@ -18,8 +19,10 @@ from broker import (
     NonceUnitDowngradeError,
     RefreshEvent,
 )
-from broker.signing import encode_private_request
+from broker.signing import form_body
 from simulator import OtherWriter
+from testkit.observers import Recorder
+from testkit.rawclient import encode_private_request
 from testkit.seed import SeedNonceGenerator
 from testkit.sim import make_key, one_key_simulator
 
@@ -32,21 +35,6 @@ VECTOR_SIGN = (
 )
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[CallEvent] = []
-        self.refreshes: list[RefreshEvent] = []
-        self.lock = threading.Lock()
-
-    def on_call(self, event: CallEvent) -> None:
-        with self.lock:
-            self.calls.append(event)
-
-    def on_refresh(self, event: RefreshEvent) -> None:
-        with self.lock:
-            self.refreshes.append(event)
-
-
 def test_official_vector_through_the_client_signing_code() -> None:
     params = {"ordertype": "limit", "pair": "XBTUSD", "price": 37500, "type": "buy", "volume": 1.25}
     body, headers = encode_private_request(
@@ -55,6 +43,8 @@ def test_official_vector_through_the_client_signing_code() -> None:
     assert body == VECTOR_BODY
     assert headers["API-Sign"] == VECTOR_SIGN
     assert headers["API-Key"] == "some-key"
+    # the body a KrakenClient signs for these parameters is the vector's, byte for byte
+    assert form_body("AddOrder", params, account="MASTER")(1616492376594) == VECTOR_BODY
 
 
 def test_drop_in_contract_and_typed_calls(tmp_path: Path) -> None:
@@ -104,7 +94,7 @@ def test_timeout_is_never_none(tmp_path: Path) -> None:
         KrakenClient("k", "c2VjcmV0", store_dir=tmp_path, timeout=None)  # type: ignore[arg-type]
 
 
-def _hammer(call, threads: int, per_thread: int) -> Counter[str]:
+def _hammer(call: Callable[[], list[str]], threads: int, per_thread: int) -> Counter[str]:
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()
 
@@ -147,7 +137,8 @@ def test_two_labels_one_key_share_one_sequence(tmp_path: Path) -> None:
         def either() -> list[str]:
             with lock:
                 client = a if next(flip) % 2 else b
-            return client.query_private("Balance")["error"]
+            errors: list[str] = client.query_private("Balance")["error"]
+            return errors
 
         outcomes = _hammer(either, 6, 15)
         assert outcomes == Counter({"ok": 90})

@@ -45,7 +45,7 @@ from testkit.sim import make_key, one_key_simulator
     ],
 )
 def test_faults_are_classified(
-    tmp_path: Path, faults: dict[str, Any], expected: type, code: str | None
+    tmp_path: Path, faults: dict[str, Any], expected: type[KrakenError], code: str | None
 ) -> None:
     with one_key_simulator("faults") as (sim, key, secret):
         api = KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path)
@@ -56,7 +56,7 @@ def test_faults_are_classified(
         assert getattr(caught.value, "code", None) == code
         assert caught.value.account == "MASTER" and caught.value.method == "Balance"
         assert caught.value.remedy and caught.value.explanation
-        if expected is HTTPStatusError:
+        if isinstance(caught.value, HTTPStatusError):
             assert caught.value.status == 503 and "503" in caught.value.body_excerpt
 
 

@@ -181,6 +181,10 @@ def test_unit_downgrade_is_refused_across_hosts(
         assert sim.stats(key).requests == 1
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def test_redis_holds_no_key_and_no_secret(tmp_path: Path) -> None:
     with redis_backed_client(tmp_path, "scan") as (server, _sim, key, api):
         secret = api.secret
@@ -194,7 +198,7 @@ def test_redis_holds_no_key_and_no_secret(tmp_path: Path) -> None:
             if kind == b"hash":
                 dump.append(
                     json.dumps(
-                        {k.decode(): v.decode() for k, v in client.hgetall(name).items()}
+                        {_text(k): _text(v) for k, v in client.hgetall(name).items()}
                     ).encode()
                 )
             elif kind == b"string":

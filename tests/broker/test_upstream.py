@@ -42,13 +42,15 @@ def test_forwarded_calls_share_one_kept_alive_connection(tmp_path: Path) -> None
     with one_key_simulator("kept", latency_ms=(0, 0)) as (sim, key, secret):
         api = client(sim.url, key, secret, tmp_path)
         first = api.forward_private("Balance")
-        sock = api._kept_alive._sock if api._kept_alive else None
+        line = api._kept_alive.connection
+        sock = line._sock if line is not None else None
         for _ in range(5):
             answer = api.forward_private("Balance")
             assert answer.status == 200 and answer.error is None
             assert json.loads(answer.body)["result"]["ZUSD"] == "1000.0000"
             assert answer.content_type.startswith("application/json")
-        assert sock is not None and api._kept_alive is not None and api._kept_alive._sock is sock
+        line = api._kept_alive.connection
+        assert sock is not None and line is not None and line._sock is sock
         assert first.error is None and sim.stats(key).accepted == 6
 
 

@@ -1,0 +1,113 @@
+"""The forwarding path of :meth:`KrakenClient.forward_private <broker.client.KrakenClient>` (the
+signing gateway's): parameters that are already form-encoded are sent byte-for-byte behind the
+client's own nonce, over the client's kept-alive connection where that cannot differ from
+requests (:mod:`broker.upstream`), and Kraken's answer is handed back as received.
+
+The key's lock, the nonce and the signature are the client's (its private path); this module
+builds the body, sends it on the kept-alive connection, and turns what came back into a
+:class:`~broker.answers.ForwardedAnswer`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from .answers import ForwardedAnswer, Outcome, judge
+from .errors import ConfigurationError, TransportError
+from .transport import Timeout
+from .upstream import KeptAlive, applies, stock_adapters
+
+__all__ = ["KeptAliveLine", "forwarded_answer", "forwarded_body"]
+
+
+def forwarded_body(method: str, fields: bytes, *, account: str) -> Callable[[int], bytes]:
+    """The body for a nonce: ``nonce=<n>`` then ``fields`` as given. Refuses ``fields`` that carry
+    a nonce of their own (:class:`~broker.errors.ConfigurationError`, nothing sent)."""
+    if any(pair.partition(b"=")[0] == b"nonce" for pair in fields.split(b"&")):
+        raise ConfigurationError(
+            f"{method}: forwarded fields must not carry a nonce", account=account
+        )
+    suffix = b"&" + fields if fields else b""
+    return lambda nonce: b"nonce=%d" % nonce + suffix
+
+
+class KeptAliveLine:
+    """A client's kept-alive connection for forwarded calls: opened on first use, replaced when
+    the client's base URL changes (``uri`` stays settable, as in krakenex). One user at a time:
+    the key's single writer."""
+
+    def __init__(self, session: requests.Session):
+        #: the adapters the client's session came with (a mounted one means: requests decides)
+        self._stock = stock_adapters(session)
+        self.connection: KeptAlive | None = None
+
+    def applies(self, session: requests.Session, base_url: str) -> bool:
+        """Whether a call through ``session`` may take this line (see
+        :func:`broker.upstream.applies`)."""
+        return applies(session, base_url, self._stock)
+
+    def post(
+        self,
+        session: requests.Session,
+        base_url: str,
+        urlpath: str,
+        body: str | bytes,
+        headers: dict[str, str],
+        *,
+        timeout: Timeout,
+        json_options: dict[str, Any],
+        account: str,
+        method: str,
+    ) -> Outcome:
+        """One POST of ``body`` to ``urlpath`` under ``base_url``, judged as an answer through
+        requests is."""
+        kept = self.connection
+        if kept is None or kept.base_url != base_url:
+            if kept is not None:
+                kept.close()
+            agent = str(session.headers.get("User-Agent", "krakenwatch"))
+            kept = self.connection = KeptAlive(base_url, agent)
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        try:
+            answer = kept.post(urlpath, data, headers, timeout, account=account, method=method)
+        except TransportError as exc:
+            return Outcome(error=exc)
+        outcome = judge(
+            answer.status,
+            lambda: answer.body.decode("utf-8", "replace"),
+            lambda: json.loads(answer.body, **json_options),
+            account=account,
+            method=method,
+        )
+        outcome.answer = answer
+        return outcome
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+
+def forwarded_answer(outcome: Outcome) -> ForwardedAnswer:
+    """Kraken's answer to a forwarded call as received, with the error it means; raises the
+    :class:`~broker.errors.TransportError` when no answer came back."""
+    if isinstance(outcome.error, TransportError):
+        raise outcome.error
+    nonce = outcome.nonce
+    assert nonce is not None
+    answer, response = outcome.answer, outcome.response
+    if answer is not None:
+        return ForwardedAnswer(
+            answer.status, answer.body, answer.content_type, nonce, outcome.error
+        )
+    assert response is not None
+    return ForwardedAnswer(
+        response.status_code,
+        response.content,
+        response.headers.get("Content-Type", ""),
+        nonce,
+        outcome.error,
+    )
