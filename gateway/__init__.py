@@ -11,11 +11,14 @@ unchanged. See the README's "Signing gateway" section.
 module                 concern
 =====================  ==========================================================================
 ``core``               :class:`Gateway`: accounts + settings in, calls answered, metrics out
+``inprocess``          an in-process client's own call, run in its key's lane (``take_turn``)
+``reloader``           re-reading the client file while serving: on change, and on SIGHUP
 ``routes``             the Starlette routes and app (HTTP semantics, body limit, disconnects)
-``server``             uvicorn: foreground (CLI) or a background thread
+``server``             uvicorn on a pre-bound socket: foreground (CLI), or a thread (ServerThread)
 ``readtimeout``        the HTTP server's read timeout (headers and body within --read-timeout)
 ``cli``                ``krakenwatch gateway``
 ``clientcli``          ``krakenwatch gateway add-client | list-clients | remove-client``
+``arguments``          what the two commands parse alike (one-line errors, --config, --env-file)
 ``settings``           accounts and settings from the environment / ``.env``
 ``auth``               who is calling: credential lookup, signature check (pluggable)
 ``credentials``        the accounts' keys + the client credentials, swapped whole on reload
@@ -25,12 +28,18 @@ module                 concern
 ``replaystore``        the replay memory beside the nonces (SQLite in the data dir, or Redis)
 ``methods``            the allowlist of Kraken's private methods: reads, changes, moves funds
 ``ratemodel``          the conservative model of Kraken's per-key call counter
+``keys``               one lane per Kraken key, however many account labels share it
 ``lanes``              one queue and one writer per key
 ``public``             public calls passed through (short cache for reference data)
 ``answers``            Kraken's answers passed back; the gateway's own Kraken-shaped answers
+``families``           the metric families: one table of names, types, help, labels, buckets
 ``metrics``            the Prometheus registry (its own, and the host's when embedded)
 ``traffic``            the recent picture of the calls, for a dashboard page
 =====================  ==========================================================================
+
+Imports run one way: ``cli`` -> ``clientcli`` -> ``arguments``; ``cli`` -> ``server`` ->
+``routes`` -> ``core`` -> the modules below it. Nothing under ``core`` imports the HTTP layer or
+the command line.
 """
 
 from .core import Gateway

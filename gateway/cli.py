@@ -19,21 +19,19 @@ import argparse
 import logging
 import math
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from broker import ConfigurationError
 
-__all__ = ["Parser", "add_common_arguments", "build_parser", "main"]
+from .arguments import PROG, Parser, add_common_arguments, missing_config
+from .clientcli import COMMANDS, run_client_command
 
-PROG = "krakenwatch gateway"
+if TYPE_CHECKING:
+    from .core import Gateway
+    from .settings import GatewayConfig
 
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line, no usage block: the culprit and where to look."""
-        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+__all__ = ["build_parser", "main"]
 
 
 def _positive_seconds(text: str) -> float:
@@ -114,36 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--config`` and ``--env-file``, shared by the gateway and its client commands."""
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="the client credentials file (default: gateway.toml in the data dir)",
-    )
-    parser.add_argument(
-        "--env-file",
-        type=Path,
-        default=None,
-        metavar="F",
-        help="read variables from F instead of ./.env",
-    )
-
-
-def missing_config(path: Path | None) -> str | None:
-    """What is wrong with an explicit ``--config`` that does not exist (a typo would turn every
-    bot with a client credential away), or ``None``."""
-    if path is None or path.is_file():
-        return None
-    return f"--config: {path} does not exist (add-client creates it; without --config the data dir's gateway.toml is used)"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    from .clientcli import COMMANDS, run_client_command
-
     if arguments[:1] and arguments[0] in COMMANDS:
         return run_client_command(arguments)
     args = build_parser().parse_args(arguments)
@@ -151,6 +121,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing is not None:
         print(f"{PROG}: {missing}", file=sys.stderr)
         return 2
+    built = _build_gateway(args)
+    if built is None:
+        return 2
+    return _serve(args, *built)
+
+
+def _build_gateway(args: argparse.Namespace) -> tuple[GatewayConfig, Gateway] | None:
+    """The configuration and the gateway ``args`` ask for, with its warnings said; ``None`` (and
+    the reason said) when they cannot be had."""
     from .core import Gateway
     from .replaystore import ReplayStoreError
     from .settings import load_config
@@ -168,16 +147,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         gateway = Gateway(config.accounts, config.settings)
     except ConfigurationError as exc:
         print(f"{PROG}: {exc.message}", file=sys.stderr)
-        return 2
+        return None
     except ReplayStoreError as exc:
         print(f"{PROG}: {exc} (KRAKENWATCH_DATA_DIR / KRAKENWATCH_NONCE_STORE)", file=sys.stderr)
-        return 2
+        return None
     for problem in config.warnings:
         print(f"{PROG}: {problem.severity}: {problem}", file=sys.stderr)
     assert gateway.credentials is not None
     for reason in gateway.credentials.table.skipped:
         print(f"{PROG}: warning: {reason}", file=sys.stderr)
+    return config, gateway
 
+
+def _serve(args: argparse.Namespace, config: GatewayConfig, gateway: Gateway) -> int:
+    """Listen where ``args`` say and serve until SIGINT/SIGTERM; 2 when the port cannot be had."""
     from .server import bind, exposure_warning, run
 
     try:
@@ -196,18 +179,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     logging.getLogger("krakenwatch.gateway").setLevel(logging.INFO)  # reloads are news
+    run(gateway, sock, _announcement(config, gateway))
+    return 0
+
+
+def _announcement(config: GatewayConfig, gateway: Gateway) -> Callable[[str], None]:
+    """What to print once the gateway accepts connections at the URL it is given."""
     labels = ", ".join(a.label for a in config.accounts)
-    clients = len(gateway.credentials.table.clients)
+    credentials = gateway.credentials
+    assert credentials is not None  # built without an authenticator: it reads the client file
+    clients = len(credentials.table.clients)
 
     def ready(url: str) -> None:
         print(
             f"gateway listening on {url}\naccounts: {labels}\n"
-            f"clients: {clients} in {gateway.credentials.path if gateway.credentials else '-'}",
+            f"clients: {clients} in {credentials.path}",
             flush=True,
         )
 
-    run(gateway, sock, ready)
-    return 0
+    return ready
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 from broker import ConfigurationError, discover_accounts, load_environment
 from broker.signing import mask_key
 
-from .cli import PROG, Parser, add_common_arguments, missing_config
+from .arguments import PROG, Parser, add_common_arguments, missing_config
 from .clientfile import (
     ClientConfigError,
     add_client,

@@ -1,12 +1,13 @@
 """The :class:`Gateway`: accounts + settings in; private and public calls answered; metrics out.
 
-It knows nothing about HTTP servers: :mod:`gateway.routes` turns it into Starlette routes,
-:mod:`gateway.server` runs those on uvicorn. Embedding it (``up --gateway``) means serving
-:meth:`Gateway.app` (or mounting :meth:`Gateway.routes` and calling :meth:`Gateway.start` /
-:meth:`Gateway.stop` from the host's lifespan). In-process callers share a key's single writer and
-rate budget with the bots: :meth:`Gateway.forward` / :meth:`Gateway.call` send a form body through
-the gateway's own client, :meth:`Gateway.take_turn` runs a call of the caller's own
-``KrakenClient`` (the dashboard's monitor) in the key's lane.
+It knows nothing about HTTP servers (nothing here imports them): :mod:`gateway.routes` turns it
+into Starlette routes and an app, :mod:`gateway.server` runs those on uvicorn. Embedding it (``up
+--gateway``) means serving :func:`gateway.routes.create_app` (or mounting
+:func:`gateway.routes.create_routes` and calling :meth:`Gateway.start` / :meth:`Gateway.stop` from
+the host's lifespan). In-process callers share a key's single writer and rate budget with the bots:
+:meth:`Gateway.forward` / :meth:`Gateway.call` send a form body through the gateway's own client,
+:meth:`Gateway.take_turn` runs a call of the caller's own ``KrakenClient`` (the dashboard's monitor)
+in the key's lane (:mod:`gateway.inprocess`).
 
 A private call goes through, in order: the method name, the credential (``API-Key``: an account's
 own key, or a client credential of the client file, see :mod:`gateway.credentials`), the body
@@ -21,12 +22,7 @@ checking that the bot is still there and its deadline has not passed.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
-import logging
 import os
-import signal
-import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,29 +30,30 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 
-from broker import AccountConfig, ConfigurationError, KrakenError, KrakenTimeout, Observer
+from broker import AccountConfig, ConfigurationError, Observer
 from broker.codes import api_error_from_codes
 from broker.paths import nonce_sync_default
 from broker.private import private_dir
 from broker.stores import nonce_store_spec
 
-from .answers import ABANDONED, Reply, from_call, refusal
+from .answers import ABANDONED, Reply, refusal
 from .auth import UNKNOWN, Authenticator, signature_matches
 from .credentials import Credentials
 from .form import BodyError, check_content_type, split_nonce
+from .inprocess import OwnCall
 from .keys import KeyLanes
 from .lanes import STOPPING, Job, Run
 from .methods import known_private, method_label, valid_public
 from .metrics import CredentialsGauge, GatewayMetrics, LaneGauge
 from .public import PublicProxy
 from .ratemodel import RateModel, RateObserver
+from .reloader import ClientFileReloader
 from .replay import Claim, ReplayGuard
 from .replaystore import open_replay_store
 from .settings import GatewaySettings
 
 __all__ = ["Gateway"]
 
-log = logging.getLogger("krakenwatch.gateway")
 PERMISSION_DENIED = "EGeneral:Permission denied"
 UNKNOWN_METHOD = "EGeneral:Unknown method"
 #: threads for public calls (private calls have one per key)
@@ -64,6 +61,27 @@ PUBLIC_WORKERS = 8
 #: beyond its wait and its own timeout, how long an in-process caller waits for its answer
 TURN_MARGIN_S = 10.0
 T = TypeVar("T")
+
+
+def _private_data_dir(settings: GatewaySettings) -> None:
+    """The data dir and its nonce dir: 0700 (created, or tightened and said so)."""
+    try:
+        private_dir(settings.store_dir.parent)
+        private_dir(settings.store_dir)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"KRAKENWATCH_DATA_DIR: {exc}", variable="KRAKENWATCH_DATA_DIR"
+        ) from None
+
+
+def _replay_guard(settings: GatewaySettings) -> ReplayGuard:
+    """The replay memory beside the nonces: the data dir's store, or the shared Redis."""
+    store = open_replay_store(
+        settings.nonce_store or nonce_store_spec(),
+        settings.store_dir,
+        durable=nonce_sync_default() if settings.durable is None else settings.durable,
+    )
+    return ReplayGuard(store, settings.replay_window_s, counter_clients=settings.counter_clients)
 
 
 @dataclass(frozen=True)
@@ -91,27 +109,13 @@ class Gateway:
             raise ValueError("a gateway needs at least one account")
         self.settings = settings
         self.accounts = list(accounts)
-        try:  # first: the data dir and its nonce dir: 0700 (created, or tightened and said so)
-            private_dir(settings.store_dir.parent)
-            private_dir(settings.store_dir)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"KRAKENWATCH_DATA_DIR: {exc}", variable="KRAKENWATCH_DATA_DIR"
-            ) from None
+        _private_data_dir(settings)  # first
         #: the accounts' keys and the client file's credentials (``None`` with an ``authenticator``)
         self.credentials: Credentials | None = None
         if authenticator is None:
             self.credentials = authenticator = Credentials(self.accounts, settings.config_path)
         self.authenticator = authenticator
-        self.replays = ReplayGuard(
-            open_replay_store(
-                settings.nonce_store or nonce_store_spec(),
-                settings.store_dir,
-                durable=nonce_sync_default() if settings.durable is None else settings.durable,
-            ),
-            settings.replay_window_s,
-            counter_clients=settings.counter_clients,
-        )
+        self.replays = _replay_guard(settings)
         keys = len({a.key_id for a in self.accounts})
         self._executor = ThreadPoolExecutor(keys, thread_name_prefix="gateway-key")
         self._public_executor = ThreadPoolExecutor(PUBLIC_WORKERS, thread_name_prefix="gateway-pub")
@@ -136,8 +140,9 @@ class Gateway:
         self.stopping = False
         #: the event loop the gateway serves on (set by :meth:`start`)
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._watch: asyncio.Task[None] | None = None
-        self._on_sighup = False
+        self._reloader: ClientFileReloader | None = None
+        if self.credentials is not None and self.credentials.path is not None:
+            self._reloader = ClientFileReloader(self.credentials, settings.reload_interval_s)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -145,31 +150,15 @@ class Gateway:
         """Ready to serve (called from the server's lifespan); from then on the client file is
         re-read when it changes, and on SIGHUP when serving from the main thread."""
         self.loop = asyncio.get_running_loop()
-        credentials = self.credentials
-        if credentials is not None and credentials.path is not None:
-            self._watch = asyncio.ensure_future(self._watch_client_file(credentials))
-            if threading.current_thread() is threading.main_thread():
-                self.loop.add_signal_handler(signal.SIGHUP, credentials.reload)
-                self._on_sighup = True
+        if self._reloader is not None:
+            self._reloader.start(self.loop)
         self.started = True
-
-    async def _watch_client_file(self, credentials: Credentials) -> None:
-        while True:
-            await asyncio.sleep(self.settings.reload_interval_s)
-            try:
-                credentials.reload_if_changed()
-            except Exception:  # never let a reload stop the watching, or the gateway
-                log.exception("reloading the client credentials failed; the previous ones stay")
 
     async def stop(self) -> None:
         """Refuse what is queued, let calls in flight finish, release threads and sessions."""
         self.stopping = True
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
-        if self._on_sighup and self.loop is not None:
-            self.loop.remove_signal_handler(signal.SIGHUP)
+        if self._reloader is not None:
+            await self._reloader.stop()
         await asyncio.gather(*(lane.close() for lane in self._lanes.values()))
         self.public.close()
         self.replays.store.close()
@@ -177,18 +166,6 @@ class Gateway:
             client.close()
         self._executor.shutdown(wait=False)
         self._public_executor.shutdown(wait=False)
-
-    def routes(self) -> list[Any]:
-        """The Starlette routes (private, public, ``/metrics``, ``/healthz``)."""
-        from .routes import create_routes
-
-        return create_routes(self)
-
-    def app(self) -> Any:
-        """A Starlette app serving :meth:`routes`, starting and stopping with its lifespan."""
-        from .routes import create_app
-
-        return create_app(self)
 
     # -- what others read -------------------------------------------------------------------------
 
@@ -337,34 +314,11 @@ class Gateway:
         loop = self.loop
         if loop is None or loop.is_closed() or self.stopping:
             raise api_error_from_codes([STOPPING], account=account, method=method)
-        value: list[T] = []
-        failure: list[KrakenError] = []
-
-        def run() -> Reply:
-            try:
-                value.append(call())
-            except KrakenError as exc:
-                failure.append(exc)
-                return from_call(exc)
-            return from_call(None)
-
+        own = OwnCall(call, account, method)
         wait = self._lane_of[account].max_wait_s if max_wait_s is None else max_wait_s
-        turn = asyncio.run_coroutine_threadsafe(
-            self._turn(account, method, run, client, wait), loop
-        )
-        try:
-            reply = turn.result(wait + self.settings.request_timeout_s + TURN_MARGIN_S)
-        except concurrent.futures.TimeoutError:
-            raise KrakenTimeout(
-                "no answer from the gateway's lane in time; the call may have been sent",
-                account=account,
-                method=method,
-            ) from None
-        if failure:
-            raise failure[0]
-        if value:
-            return value[0]
-        raise api_error_from_codes(list(reply.codes), account=account, method=method)
+        turn = self._turn(account, method, own.run, client, wait)
+        answered = asyncio.run_coroutine_threadsafe(turn, loop)
+        return own.outcome(answered, wait + self.settings.request_timeout_s + TURN_MARGIN_S)
 
     async def _turn(
         self, account: str, method: str, run: Run, client: str, max_wait_s: float

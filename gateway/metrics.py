@@ -1,34 +1,8 @@
 """The gateway's Prometheus metrics, on a private registry, and its recent errors.
 
-=====================================================  =========================================
-``krakenwatch_gateway_requests_total``                 private calls by client, account, method,
-                                                       outcome (``ok``, ``kraken_error``,
-                                                       ``invalid_nonce``, ``rate_limited``,
-                                                       ``rejected``, ``upstream_error``)
-``krakenwatch_gateway_queue_wait_seconds``             time a call waited for its key (histogram)
-``krakenwatch_gateway_upstream_duration_seconds``      time a call spent with Kraken (histogram)
-``krakenwatch_gateway_rate_level``                     the modelled call counter per account
-``krakenwatch_gateway_rate_limit``                     the most the model lets it reach
-``krakenwatch_gateway_queue_depth``                    calls waiting per account
-``krakenwatch_gateway_queue_refusals_total``           calls the gateway refused, never sent, by
-                                                       reason: ``queue_full`` and ``busy``
-                                                       (``EService:Busy``: the key stayed busy
-                                                       past --max-queue-wait), ``wait`` (``EAPI:
-                                                       Rate limit exceeded``: the rate budget)
-``krakenwatch_gateway_kraken_errors_total``            Kraken's error answers by code
-``krakenwatch_gateway_abandoned_total``                calls dropped because the client left
-``krakenwatch_gateway_public_requests_total``          public calls by method and outcome
-``krakenwatch_gateway_auth_failures_total``            wrong signatures by client credential
-``krakenwatch_gateway_clients``                        client credentials in use
-``krakenwatch_gateway_config_problem``                 1 while the client file on disk is refused
-                                                       (the previous credentials stay in use)
-``krakenwatch_gateway_config_reloads_total``           client file reloads by outcome
-``krakenwatch_invalid_nonce_errors_total``             ``EAPI:Invalid nonce`` answers from Kraken
-=====================================================  =========================================
-
-DESIGN.md names the modelled counter ``krakenwatch_gateway_rate_counter``; Prometheus' naming
-lint (``promtool check metrics``) refuses a gauge whose name ends in ``_counter``, so it is
-``krakenwatch_gateway_rate_level``.
+The families (names, types, help texts, labels, buckets) are the table of
+:mod:`gateway.families`; :class:`GatewayMetrics` makes them and feeds them: counters and histograms
+as calls complete, gauges read from the lanes and the client credentials at scrape time.
 
 The families live on the gateway's own registry (:attr:`GatewayMetrics.registry`, what the
 gateway's ``/metrics`` serves) and, when embedded, also on the host's (``registry=``: under ``up
@@ -46,17 +20,23 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .answers import Reply, code_label
+from .families import (
+    ABANDONED_CALLS,
+    AUTH_FAILURES,
+    CREDENTIAL_FAMILIES,
+    INVALID_NONCES,
+    KRAKEN_ERRORS,
+    LANE_FAMILIES,
+    PUBLIC_REQUESTS,
+    QUEUE_WAIT,
+    REQUESTS,
+    UPSTREAM_DURATION,
+)
 from .traffic import ErrorRecord, Traffic
 
 __all__ = [
@@ -120,79 +100,16 @@ class GatewayMetrics:
         #: the gateway's own families (its ``/metrics``)
         self.registry = CollectorRegistry(auto_describe=True)
         self._homes = [self.registry] if registry is None else [self.registry, registry]
-        self.requests = self._add(
-            Counter(
-                "krakenwatch_gateway_requests",
-                "Private calls through the gateway by client, account, method and outcome.",
-                ["client", "account", "method", "outcome"],
-                registry=None,
-            )
-        )
-        self.queue_wait = self._add(
-            Histogram(
-                "krakenwatch_gateway_queue_wait_seconds",
-                "Time a private call waited for its key (one in flight per key, rate model).",
-                ["account"],
-                buckets=(0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-                registry=None,
-            )
-        )
-        self.upstream = self._add(
-            Histogram(
-                "krakenwatch_gateway_upstream_duration_seconds",
-                "Time a private call spent with Kraken, from sending to the answer.",
-                ["account", "method"],
-                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-                registry=None,
-            )
-        )
-        self.kraken_errors = self._add(
-            Counter(
-                "krakenwatch_gateway_kraken_errors",
-                "Error answers from Kraken to calls through the gateway, by code.",
-                ["account", "code"],
-                registry=None,
-            )
-        )
-        self.abandoned = self._add(
-            Counter(
-                "krakenwatch_gateway_abandoned",
-                "Queued private calls dropped because their client disconnected (never sent).",
-                ["account"],
-                registry=None,
-            )
-        )
-        self.public = self._add(
-            Counter(
-                "krakenwatch_gateway_public_requests",
-                "Public calls through the gateway by method and outcome (cached: answered from "
-                "cache).",
-                ["method", "outcome"],
-                registry=None,
-            )
-        )
-        self.auth_failures = self._add(
-            Counter(
-                "krakenwatch_gateway_auth_failures",
-                "Requests with a gateway client's key and a wrong signature, by client.",
-                ["client"],
-                registry=None,
-            )
-        )
-        if invalid_nonces is None:
-            self.invalid_nonces = self._add(
-                Counter(
-                    "krakenwatch_invalid_nonce_errors",
-                    "EAPI:Invalid nonce answers from Kraken.",
-                    ["account"],
-                    registry=None,
-                )
-            )
-        else:  # the host's: already on its registry
-            self.invalid_nonces = invalid_nonces
-            self.registry.register(invalid_nonces)
+        self.requests = self._add(REQUESTS.counter())
+        self.queue_wait = self._add(QUEUE_WAIT.histogram())
+        self.upstream = self._add(UPSTREAM_DURATION.histogram())
+        self.kraken_errors = self._add(KRAKEN_ERRORS.counter())
+        self.abandoned = self._add(ABANDONED_CALLS.counter())
+        self.public = self._add(PUBLIC_REQUESTS.counter())
+        self.auth_failures = self._add(AUTH_FAILURES.counter())
+        self.invalid_nonces = self._invalid_nonces(invalid_nonces)
         accounts = list(accounts)
-        for account in accounts:
+        for account in accounts:  # exported from 0
             self.invalid_nonces.labels(account)
             self.abandoned.labels(account)
             for code in WATCHED_CODES:
@@ -202,6 +119,13 @@ class GatewayMetrics:
             self._add(_CredentialsCollector(credentials))
         #: the recent picture of the calls, for a page
         self.traffic = Traffic(accounts, WATCHED_CODES)
+
+    def _invalid_nonces(self, shared: Counter | None) -> Counter:
+        """The gateway's own counter, or the host's (``shared``, already on the host's registry)."""
+        if shared is None:
+            return self._add(INVALID_NONCES.counter())
+        self.registry.register(shared)
+        return shared
 
     def _add(self, collector: C) -> C:
         for registry in self._homes:
@@ -275,35 +199,14 @@ class _LaneCollector(Collector):
         self.lanes = lanes
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        counter = GaugeMetricFamily(
-            "krakenwatch_gateway_rate_level",
-            "The gateway's model of the key's Kraken call counter (conservative).",
-            labels=["account"],
-        )
-        limit = GaugeMetricFamily(
-            "krakenwatch_gateway_rate_limit",
-            "The highest value the gateway lets its modelled call counter reach.",
-            labels=["account"],
-        )
-        depth = GaugeMetricFamily(
-            "krakenwatch_gateway_queue_depth",
-            "Private calls waiting for their key.",
-            labels=["account"],
-        )
-        refusals = CounterMetricFamily(
-            "krakenwatch_gateway_queue_refusals",
-            "Calls the gateway refused itself, never sent, by reason: queue_full and busy "
-            "(EService:Busy: the key stayed busy), wait (EAPI:Rate limit exceeded: the rate "
-            "budget).",
-            labels=["account", "reason"],
-        )
+        level, limit, depth, refusals = (family.at_scrape() for family in LANE_FAMILIES)
         for lane in self.lanes():
-            counter.add_metric([lane.account], lane.counter)
+            level.add_metric([lane.account], lane.counter)
             limit.add_metric([lane.account], lane.limit)
             depth.add_metric([lane.account], float(lane.depth))
             for reason, count in lane.refused.items():
                 refusals.add_metric([lane.account, reason], float(count))
-        yield from (counter, limit, depth, refusals)
+        yield from (level, limit, depth, refusals)
 
 
 class _CredentialsCollector(Collector):
@@ -312,22 +215,9 @@ class _CredentialsCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         state = self.state()
-        yield GaugeMetricFamily(
-            "krakenwatch_gateway_clients",
-            "Gateway client credentials in use.",
-            value=state.clients,
-        )
-        yield GaugeMetricFamily(
-            "krakenwatch_gateway_config_problem",
-            "1 while the client file on disk is refused (malformed or open to others) and the "
-            "previous credentials stay in use.",
-            value=1.0 if state.problem else 0.0,
-        )
-        reloads = CounterMetricFamily(
-            "krakenwatch_gateway_config_reloads",
-            "Client file reloads by outcome.",
-            labels=["outcome"],
-        )
+        clients, problem, reloads = (family.at_scrape() for family in CREDENTIAL_FAMILIES)
+        clients.add_metric([], float(state.clients))
+        problem.add_metric([], 1.0 if state.problem else 0.0)
         for outcome, count in state.reloads.items():
             reloads.add_metric([outcome], float(count))
-        yield reloads
+        yield from (clients, problem, reloads)

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from broker import CallEvent, RefreshEvent
+from broker.errors import nothing_sent_kinds
 from broker.limits import Tier, call_cost
 
 __all__ = [
@@ -41,16 +42,7 @@ HEADROOM_CALLS = 1.0
 DECAY_STEP_S = 2.0
 DECAY_SHARE = 0.9
 #: error kinds of calls that were refused before anything was sent (they cost nothing)
-_NOT_SENT = frozenset(
-    {
-        "configuration",
-        "invalid_secret",
-        "nonce_store",
-        "nonce_unit_downgrade",
-        "reentrant_call",
-        "connection",
-    }
-)
+_NOT_SENT = nothing_sent_kinds()
 
 
 class RateModel:

@@ -5,6 +5,9 @@
 * ``GET /0/public/<Method>`` — a public call, passed through.
 * ``GET /metrics`` — the gateway's registry; ``GET /healthz`` — 200 when it can serve, else 503.
 
+The HTTP layer sits above :mod:`gateway.core`: it imports the :class:`~gateway.core.Gateway` it
+serves, never the other way round.
+
 Answers made by the gateway itself carry ``X-Krakenwatch-Gateway: answered`` (Kraken saw nothing
 of them); Kraken's answers come back with their status, body and content type unchanged. Request
 bodies are never logged.
@@ -45,6 +48,17 @@ def _not_allowed(allow: str) -> Response:
     return response
 
 
+def _duplicate_credential_header(request: Request) -> Response | None:
+    """The 400 of a request with two ``API-Key`` or ``API-Sign`` headers (which one counted would
+    be anybody's guess), else ``None``."""
+    for name in ("API-Key", "API-Sign"):
+        if len(request.headers.getlist(name)) > 1:
+            return _response(
+                refusal(f"EGeneral:Invalid arguments:duplicate {name} header", status=400)
+            )
+    return None
+
+
 async def _read_body(request: Request, limit: int) -> bytes | None:
     """The whole body, or ``None`` when it is larger than ``limit`` bytes."""
     declared = request.headers.get("content-length")
@@ -61,17 +75,16 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 
 def create_routes(gateway: Gateway) -> list[Route]:
+    """The gateway's routes (private, public, ``/metrics``, ``/healthz``), to serve with
+    :func:`create_app` or to mount in a host app that starts and stops ``gateway``."""
     limit = gateway.settings.max_body_bytes
 
     async def private(request: Request) -> Response:
         if request.method != "POST":
             return _not_allowed("POST")
-        for name in ("API-Key", "API-Sign"):  # which one counted would be anybody's guess
-            if len(request.headers.getlist(name)) > 1:
-                duplicate = refusal(
-                    f"EGeneral:Invalid arguments:duplicate {name} header", status=400
-                )
-                return _response(duplicate)
+        duplicate = _duplicate_credential_header(request)
+        if duplicate is not None:
+            return duplicate
         try:
             body = await _read_body(request, limit)
         except ClientDisconnect:  # gone before its body arrived (or the read timeout closed it)

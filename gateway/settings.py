@@ -9,10 +9,10 @@ naming the variable; warnings (a key under two labels) are returned for printing
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from broker import (
     AccountConfig,
@@ -22,8 +22,8 @@ from broker import (
     load_environment,
 )
 from broker.limits import DEFAULT_TIER, Tier, parse_tier
-from broker.paths import DEFAULT_API_URL, default_data_dir, nonce_store_dir, nonce_sync_default
-from broker.stores import check_store_spec, nonce_store_spec
+from broker.paths import API_URL_VARIABLE, DEFAULT_API_URL, default_data_dir, nonce_store_dir
+from broker.sharedsettings import SharedSettings, read_shared_settings
 from broker.variables import variable_problems
 
 from .clientfile import default_config_path
@@ -70,6 +70,28 @@ class GatewaySettings:
     #: how often the client file is checked for changes (besides SIGHUP)
     reload_interval_s: float = 1.0
 
+    @classmethod
+    def from_shared(cls, shared: SharedSettings, **overrides: Any) -> GatewaySettings:
+        """The gateway's settings on the ones every part shares (the Kraken URL, the nonce
+        directory, store and sync, the tier, the request timeout); ``overrides`` set the
+        gateway's own (the command line's flags). The client file is ``config_path`` when given,
+        else ``gateway.toml`` in the data dir."""
+        if shared.api_url is None:
+            raise ConfigurationError(
+                f"{API_URL_VARIABLE}: invalid; nothing can be forwarded", variable=API_URL_VARIABLE
+            )
+        if overrides.get("config_path") is None:
+            overrides["config_path"] = default_config_path(shared.data_dir)
+        return cls(
+            api_url=shared.api_url,
+            store_dir=shared.nonce_dir,
+            nonce_store=shared.nonce_store,
+            durable=shared.nonce_sync,
+            default_tier=shared.tier,
+            request_timeout_s=shared.request_timeout_s,
+            **overrides,
+        )
+
     def tier_of(self, account: AccountConfig) -> Tier:
         return parse_tier(account.tier or self.default_tier)
 
@@ -80,21 +102,6 @@ class GatewayConfig:
     settings: GatewaySettings
     #: problems that do not stop the gateway (printed at start)
     warnings: list[Problem]
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float, maximum: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not 0 < value <= maximum:
-        raise ConfigurationError(
-            f"{name}: {raw!r} is not a number of seconds in (0, {maximum:g}]", variable=name
-        )
-    return value
 
 
 def load_config(
@@ -119,22 +126,6 @@ def load_config(
             "no Kraken account configured: set KRAKEN_MASTER_API_KEY and KRAKEN_MASTER_API_SECRET "
             "(or KRAKEN_USER_<NAME>_API_KEY and _API_SECRET) in the environment or .env"
         )
-    tier = env.get("KRAKENWATCH_TIER", "").strip() or DEFAULT_TIER
-    try:
-        tier = parse_tier(tier).name
-    except ValueError as exc:
-        raise ConfigurationError(f"KRAKENWATCH_TIER: {exc}", variable="KRAKENWATCH_TIER") from None
-    nonce_store = nonce_store_spec(env)
-    check_store_spec(nonce_store)
-    if overrides.get("config_path") is None:
-        overrides["config_path"] = default_config_path(discovery.data_dir)
-    settings = GatewaySettings(
-        api_url=discovery.api_url,
-        store_dir=nonce_store_dir(discovery.data_dir),
-        nonce_store=nonce_store,
-        durable=nonce_sync_default(env),
-        default_tier=tier,
-        request_timeout_s=_seconds(env, "KRAKENWATCH_REQUEST_TIMEOUT", 10.0, 300.0),
-        **overrides,  # type: ignore[arg-type]
-    )
+    shared = read_shared_settings(env, strict=True)
+    settings = GatewaySettings.from_shared(shared, **overrides)
     return GatewayConfig(list(discovery.accounts), settings, found)

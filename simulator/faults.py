@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import asdict, dataclass
+from typing import TypeGuard
 
 from .scenario import SYSTEM_STATUSES
 
@@ -95,73 +96,114 @@ def make_faults(**kw: object) -> Faults:
     unknown = sorted(set(kw) - set(FAULT_FIELDS))
     if unknown:
         raise ValueError(f"unknown fault {unknown[0]!r} (known: {', '.join(FAULT_FIELDS)})")
-    latency = kw.get("latency_ms")
-    lat: tuple[float, float] | None = None
-    if latency is not None:
-        if (
-            not isinstance(latency, list | tuple)
-            or len(latency) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in latency)
-            or not 0 <= latency[0] <= latency[1]
-        ):
-            raise ValueError("latency_ms must be [lo, hi] with 0 <= lo <= hi")
-        lat = (float(latency[0]), float(latency[1]))
-    late = kw.get("late_ms")
-    if late is not None and (
-        isinstance(late, bool) or not isinstance(late, int | float) or not 0 <= late <= 600_000
-    ):
-        raise ValueError("late_ms must be a number of milliseconds in [0, 600000]")
-    status = kw.get("http_status")
-    if status is not None and (
-        isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
-    ):
-        raise ValueError("http_status must be an HTTP error status (400..599), e.g. 502 or 503")
-    api_error = kw.get("api_error")
-    if api_error is not None and (not isinstance(api_error, str) or not api_error):
-        raise ValueError("api_error must be a Kraken error string, e.g. 'EService:Unavailable'")
-    body = kw.get("body")
-    if body is not None and not isinstance(body, str):
-        raise ValueError("body must be a string (the raw HTTP 200 answer)")
-    probability = kw.get("probability", 1.0)
+    # checked in this order: the first bad setting is the one reported
+    return Faults(
+        latency_ms=_latency(kw.get("latency_ms")),
+        late_ms=_late(kw.get("late_ms")),
+        http_status=_http_status(kw.get("http_status")),
+        api_error=_api_error(kw.get("api_error")),
+        body=_body(kw.get("body")),
+        probability=_probability(kw.get("probability", 1.0)),
+        system_status=_system_status(kw.get("system_status")),
+        count=_count(kw.get("count")),
+        scope=_scope(kw.get("scope", "all")),
+        methods=_methods(kw.get("methods")),
+        hang=_flag("hang", kw.get("hang", False)),
+        drop=_flag("drop", kw.get("drop", False)),
+    )
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _latency(value: object) -> tuple[float, float] | None:
+    if value is None:
+        return None
     if (
-        isinstance(probability, bool)
-        or not isinstance(probability, int | float)
-        or not 0 < probability <= 1
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(_is_number(v) for v in value)
+        or not 0 <= value[0] <= value[1]
     ):
+        raise ValueError("latency_ms must be [lo, hi] with 0 <= lo <= hi")
+    return float(value[0]), float(value[1])
+
+
+def _late(value: object) -> float | None:
+    if value is None:
+        return None
+    if not _is_number(value) or not 0 <= value <= 600_000:
+        raise ValueError("late_ms must be a number of milliseconds in [0, 600000]")
+    return float(value)
+
+
+def _http_status(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 400 <= value <= 599:
+        raise ValueError("http_status must be an HTTP error status (400..599), e.g. 502 or 503")
+    return value
+
+
+def _api_error(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValueError("api_error must be a Kraken error string, e.g. 'EService:Unavailable'")
+    return value
+
+
+def _body(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError("body must be a string (the raw HTTP 200 answer)")
+    return value
+
+
+def _probability(value: object) -> float:
+    if not _is_number(value) or not 0 < value <= 1:
         raise ValueError("probability must be a number in (0, 1]")
-    system_status = kw.get("system_status")
-    if system_status is not None and system_status not in SYSTEM_STATUSES:
+    return float(value)
+
+
+def _system_status(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in SYSTEM_STATUSES:
         raise ValueError(f"system_status must be one of {', '.join(SYSTEM_STATUSES)}")
-    count = kw.get("count")
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+    return value
+
+
+def _count(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError("count must be an integer >= 1")
-    scope = kw.get("scope", "all")
-    if scope not in _SCOPES:
+    return value
+
+
+def _scope(value: object) -> str:
+    if not isinstance(value, str) or value not in _SCOPES:
         raise ValueError(f"scope must be one of {', '.join(_SCOPES)}")
-    methods = kw.get("methods")
-    if methods is not None and (
-        not isinstance(methods, list | tuple)
-        or not methods
-        or not all(isinstance(m, str) and m for m in methods)
+    return value
+
+
+def _methods(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list | tuple)
+        or not value
+        or not all(isinstance(m, str) and m for m in value)
     ):
         raise ValueError('methods must be a non-empty list of API method names, e.g. ["AddOrder"]')
-    for flag in ("hang", "drop"):
-        if not isinstance(kw.get(flag, False), bool):
-            raise ValueError(f"{flag} must be true or false")
-    return Faults(
-        latency_ms=lat,
-        late_ms=None if late is None else float(late),
-        http_status=status,
-        api_error=api_error,
-        body=body,
-        probability=float(probability),
-        hang=bool(kw.get("hang", False)),
-        drop=bool(kw.get("drop", False)),
-        system_status=system_status if isinstance(system_status, str) else None,
-        count=count,
-        scope=str(scope),
-        methods=None if methods is None else tuple(str(m) for m in methods),
-    )
+    return tuple(str(m) for m in value)
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false")
+    return value
 
 
 class FaultController:

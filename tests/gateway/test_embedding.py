@@ -26,6 +26,7 @@ from broker import (
 )
 from broker.paths import nonce_store_dir
 from gateway import Gateway, GatewaySettings
+from gateway.routes import create_routes
 from gateway.server import GatewayThread
 from testkit.gateway import account
 from testkit.net import http_get, status_of
@@ -101,7 +102,7 @@ def test_the_routes_mount_in_another_app(sim_key, tmp_path: Path) -> None:
         yield
         await gw.stop()
 
-    host = Starlette(routes=[Route("/", home), *gw.routes()], lifespan=lifespan)
+    host = Starlette(routes=[Route("/", home), *create_routes(gw)], lifespan=lifespan)
     with GatewayThread(gw, app=host) as server:
         api = krakenex.API(key, secret)
         api.uri = server.url

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from broker import InvalidNonceError, KrakenTimeout, RateLimitError
+from broker import CallEvent, InvalidNonceError, KrakenTimeout, RateLimitError
 from broker.client import ForwardedAnswer
 from broker.errors import HTTPStatusError
 from broker.limits import TIERS
@@ -25,7 +25,7 @@ from gateway.methods import (
     permitted,
     valid_public,
 )
-from gateway.ratemodel import RateModel
+from gateway.ratemodel import RateModel, RateObserver
 from gateway.replay import Claim, ReplayGuard, nonce_seconds
 from gateway.replaystore import FileReplayStore
 from testkit.sim import make_key
@@ -244,6 +244,21 @@ def test_rate_model_counts_calls_in_flight_and_charges_at_the_answer() -> None:
     unenforced = RateModel(TIERS["starter"], enforce=False, clock=clock)
     unenforced.charge(100.0)
     assert unenforced.wait_s(1.0) == 0 and unenforced.level() == pytest.approx(100.0)
+
+
+def test_calls_of_other_clients_are_charged_only_when_they_left() -> None:
+    model = RateModel(TIERS["pro"], clock=Clock())
+    observer = RateObserver({"kid": model})
+
+    def call(outcome: str) -> None:
+        observer.on_call(CallEvent("MASTER", "kid", "Balance", True, 0.0, 0.01, outcome))
+
+    for nothing_left in ("key_busy", "abandoned", "nonce_store_unavailable", "connection"):
+        call(nothing_left)
+    assert model.level() == 0.0
+    for left in ("ok", "timeout", "connection_lost", "invalid_nonce"):
+        call(left)
+    assert model.level() == pytest.approx(4.0)
 
 
 # ------------------------------------------------------------------------------------ answers
