@@ -20,10 +20,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from dashboard import events as ev
 from dashboard.config import load_settings
-from dashboard.runtime import set_service
-from dashboard.service import Service
+from dashboard.monitor import events as ev
+from dashboard.web.service import Service
+from dashboard.web.streamlit_app import set_service
 from simulator import KeySpec, Scenario, scenario_environment
 from testkit.procs import rss_mib, up_process
 

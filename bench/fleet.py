@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker import KrakenClient
-from dashboard import events as ev
 from dashboard.config import load_settings
-from dashboard.monitor import Monitor
-from dashboard.status import AccountState
+from dashboard.monitor import events as ev
+from dashboard.monitor.facade import Monitor
+from dashboard.monitor.status import AccountState
 from simulator import KeySpec, Scenario
 from simulator.environment import scenario_environment
 

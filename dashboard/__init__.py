@@ -1,4 +1,27 @@
-"""dashboard: the krakenwatch monitor, metrics, checklist and Streamlit app built on broker."""
+"""dashboard: the krakenwatch monitor, checklist, exporter, history and Streamlit app on broker.
+
+Each subsystem is a folder with a map of its modules in its ``__init__``; the imports run down
+this table (a part imports only parts below it, never one above):
+
+==============  ===========================================================================
+part            concern
+==============  ===========================================================================
+``cli``         ``krakenwatch``: the command line, each command handed to the part running it
+``app``         the launcher for ``streamlit run dashboard/app.py``
+``ui``          the Streamlit pages (thin scripts run by the web app, reading its service)
+``web``         the running product: the service wired once, the Streamlit app, the routes
+``views``       the pages' data and charts (no Streamlit calls)
+``exporter``    the Prometheus registry: counters from events, gauges from the snapshot
+``checks``      the post-deploy checklist and ``krakenwatch check``
+``history``     the event history (SQLite) and the bot-log watcher
+``monitor``     every account connected and polled, the clock sampled, events made
+``config``      the settings, read once from the environment and the env file
+``logpatterns`` the bot-log patterns (the defaults and the operator's file)
+``errors``      the dashboard's own exceptions
+==============  ===========================================================================
+
+``docs/architecture.md`` draws what flows where.
+"""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ literal here: ``streamlit run`` finds the app by reading this file.
 
 import streamlit as st
 
-from dashboard.routes import create_routes
-from dashboard.runtime import PAGES, current_service, make_lifespan
+from dashboard.web.routes import create_routes
+from dashboard.web.streamlit_app import PAGES, current_service, make_lifespan
 
 app = st.App(str(PAGES), routes=create_routes(current_service), lifespan=make_lifespan())
 

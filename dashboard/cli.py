@@ -1,4 +1,9 @@
-"""The ``krakenwatch`` command line."""
+"""The ``krakenwatch`` command line: one parser, each command handed to the part that runs it.
+
+``up`` and ``demo`` to :mod:`dashboard.web`, ``check`` to :mod:`dashboard.checks.gate`,
+``gateway`` to :mod:`gateway.cli` and ``simulator`` to :mod:`simulator.cli` (those two parse their
+own arguments, so no other command imports them).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import dashboard
-
-from .lifecycle import STOPPED
+from dashboard.web.terminal import STOPPED
 
 #: the exit code of a command interrupted by Ctrl-C before it ran (128 + SIGINT, like a shell)
 INTERRUPTED = 130
@@ -71,7 +75,8 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import check, demo, serve
+    from dashboard.checks import gate
+    from dashboard.web import demo, up
 
     parser = argparse.ArgumentParser(
         prog="krakenwatch",
@@ -96,19 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     chk = commands.add_parser(
         "check",
         help="verify every configured account once; exit 0 ok, 1 a check failed, 2 configuration error",
-        description=check.__doc__,
+        description=gate.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    check.add_arguments(chk)
-    chk.set_defaults(run=check.run_from_args)
-    up = commands.add_parser(
+    gate.add_arguments(chk)
+    chk.set_defaults(run=gate.run_from_args)
+    up_cmd = commands.add_parser(
         "up",
         help="run the dashboard, /metrics, /api/verify and the monitor in one process",
         description="Serve the Streamlit dashboard, GET /metrics and GET /api/verify, and run the "
         "monitor, in one process. Binds 127.0.0.1 unless --address says otherwise.",
     )
-    serve.add_up_arguments(up)
-    up.set_defaults(run=serve.run_up)
+    up.add_up_arguments(up_cmd)
+    up_cmd.set_defaults(run=up.run_up)
     demo_cmd = commands.add_parser(
         "demo",
         help="the dashboard against the built-in Kraken simulator (no credentials needed)",

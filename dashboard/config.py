@@ -22,7 +22,6 @@ from typing import Any
 
 from broker import (
     AccountConfig,
-    ConfigurationError,
     Discovery,
     Problem,
     discover_accounts,
@@ -30,11 +29,16 @@ from broker import (
 )
 from broker.limits import TIERS
 from broker.paths import API_URL_VARIABLE, DATA_DIR_VARIABLE, NONCE_SYNC_VARIABLE
-from broker.stores import NONCE_STORE_VARIABLE, check_store_spec, masked_spec
+from broker.sharedsettings import (
+    REQUEST_TIMEOUT_VARIABLE,
+    TIER_VARIABLE,
+    SharedSettings,
+    read_shared_settings,
+)
+from broker.storespec import NONCE_STORE_VARIABLE, masked_spec
 from broker.variables import variable_problems
-
-from .errors import LogPatternError
-from .logwatch import DEFAULT_PATTERNS, LogPattern, load_patterns
+from dashboard.errors import LogPatternError
+from dashboard.logpatterns import DEFAULT_PATTERNS, LogPattern, load_patterns
 
 __all__ = [
     "ENV_FILE_VARIABLE",
@@ -96,10 +100,20 @@ def _from(name: str, **how: Any) -> dict[str, Variable]:
     return {_VARIABLE: Variable(name, **how)}
 
 
+#: the shared settings (:class:`broker.sharedsettings.SharedSettings`) as the Settings page shows them
+SHARED_VARIABLES = {
+    "tier": Variable(TIER_VARIABLE),
+    "request_timeout_s": Variable(REQUEST_TIMEOUT_VARIABLE, unit="s"),
+    "nonce_store": Variable(NONCE_STORE_VARIABLE, url=True),
+    "nonce_sync": Variable(NONCE_SYNC_VARIABLE),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     discovery: Discovery
-    tier: str = field(default="starter", metadata=_from("KRAKENWATCH_TIER"))
+    #: the settings the gateway and the bots share (read by :func:`broker.read_shared_settings`)
+    shared: SharedSettings
     poll_interval_s: float = field(
         default=30.0,
         metadata=_from("KRAKENWATCH_POLL_INTERVAL", unit="s", minimum=1, maximum=86400),
@@ -115,10 +129,6 @@ class Settings:
     max_skew_s: float = field(
         default=1.0, metadata=_from("KRAKENWATCH_MAX_SKEW", unit="s", minimum=0.001, maximum=3600)
     )
-    request_timeout_s: float = field(
-        default=10.0,
-        metadata=_from("KRAKENWATCH_REQUEST_TIMEOUT", unit="s", minimum=0.1, maximum=300),
-    )
     lockout_wait_s: float = field(
         default=900.0,
         metadata=_from("KRAKENWATCH_LOCKOUT_WAIT", unit="s", minimum=1, maximum=86400),
@@ -133,10 +143,6 @@ class Settings:
         default=30.0,
         metadata=_from("KRAKENWATCH_RETENTION_DAYS", unit="days", minimum=0.01, maximum=3650),
     )
-    #: ``file`` or a Redis URL: where the nonces of every account are coordinated
-    nonce_store: str = field(default="file", metadata=_from(NONCE_STORE_VARIABLE, url=True))
-    #: sync each nonce record to disk before its request leaves
-    nonce_sync: bool = field(default=True, metadata=_from(NONCE_SYNC_VARIABLE))
     bot_log: Path | None = field(default=None, metadata=_from("KRAKENWATCH_BOT_LOG"))
     bot_log_patterns: Path | None = field(
         default=None, metadata=_from("KRAKENWATCH_BOT_LOG_PATTERNS")
@@ -158,17 +164,41 @@ class Settings:
     @property
     def api_url(self) -> str | None:
         """The Kraken base URL; ``None`` when ``KRAKEN_API_URL`` is invalid (nothing is sent)."""
-        return self.discovery.api_url
+        return self.shared.api_url
 
     @property
     def data_dir(self) -> Path:
-        return self.discovery.data_dir
+        return self.shared.data_dir
+
+    @property
+    def nonce_dir(self) -> Path:
+        """The file nonce store's directory in the data dir, shared by every process of the host."""
+        return self.shared.nonce_dir
+
+    @property
+    def tier(self) -> str:
+        """The tier of accounts without ``KRAKEN_<ACCOUNT>_TIER``."""
+        return self.shared.tier
+
+    @property
+    def request_timeout_s(self) -> float:
+        return self.shared.request_timeout_s
+
+    @property
+    def nonce_store(self) -> str:
+        """``file`` or a Redis URL: where the nonces of every account are coordinated."""
+        return self.shared.nonce_store
+
+    @property
+    def nonce_sync(self) -> bool:
+        """Sync each nonce record to disk before its request leaves."""
+        return self.shared.nonce_sync
 
     @property
     def all_problems(self) -> list[Problem]:
         """Every problem once (a bad ``KRAKEN_API_URL`` is also each account's, said once)."""
         once: dict[tuple[str, str], Problem] = {}
-        for problem in [*self.discovery.problems, *self.problems]:
+        for problem in [*self.discovery.problems, *self.shared.problems, *self.problems]:
             once.setdefault((problem.severity, str(problem)), problem)
         return list(once.values())
 
@@ -199,6 +229,8 @@ class Settings:
         for f in fields(self):
             if (variable := f.metadata.get(_VARIABLE)) is not None:
                 rows.append((variable.name, variable.show(getattr(self, f.name))))
+        for setting, variable in SHARED_VARIABLES.items():
+            rows.append((variable.name, variable.show(getattr(self.shared, setting))))
         return rows
 
 
@@ -273,16 +305,6 @@ class _Reader:
         _, raw = self.raw(setting)
         return Path(raw).expanduser() if raw else None
 
-    def tier(self) -> str:
-        name, raw = self.raw("tier")
-        tier = raw.lower() or "starter"
-        if tier not in TIERS:
-            self.problems.append(
-                Problem(name, f"unknown tier {tier!r}; use starter, intermediate or pro")
-            )
-            return "starter"
-        return tier
-
     def poll_interval(self, tier: str) -> float:
         floor = min_poll_interval(tier)
         poll = self.number("poll_interval_s", max(30.0, floor))
@@ -308,17 +330,6 @@ class _Reader:
             name = _variable("bot_log_patterns").name
             self.problems.append(Problem(name, f"{exc}; using the default patterns"))
             return None, DEFAULT_PATTERNS
-
-    def nonce_store(self) -> str:
-        """The store spec as given (a bad one is kept, so every account fails closed on it with
-        the same named error, rather than silently coordinating nothing)."""
-        name, raw = self.raw("nonce_store")
-        spec = raw or "file"
-        try:
-            check_store_spec(spec)
-        except ConfigurationError as exc:
-            self.problems.append(Problem(name, exc.message.removeprefix(f"{name}: ")))
-        return spec
 
     def password(self) -> str | None:
         name = _variable("password").name
@@ -351,25 +362,22 @@ def load_settings(
         env_file = ".env"
     source = Path(env_file).expanduser().absolute() if env_file is not None else None
     env = load_environment(base, source, use_dotenv=False)
+    shared = read_shared_settings(env)
     read = _Reader(env)
-    tier = read.tier()
-    poll = read.poll_interval(tier)
+    poll = read.poll_interval(shared.tier)
     patterns_file, patterns = read.patterns()
     return Settings(
         discovery=discover_accounts(env),
-        tier=tier,
+        shared=shared,
         poll_interval_s=poll,
         freshness_s=read.number("freshness_s", 4 * poll),
         skew_interval_s=read.number("skew_interval_s"),
         max_skew_s=read.number("max_skew_s"),
-        request_timeout_s=read.number("request_timeout_s"),
         lockout_wait_s=read.number("lockout_wait_s"),
         probe_trade=read.flag("probe_trade"),
         balance_metrics=read.flag("balance_metrics"),
         metrics_per_account_latency=read.flag("metrics_per_account_latency"),
         retention_days=read.number("retention_days"),
-        nonce_store=read.nonce_store(),
-        nonce_sync=read.flag("nonce_sync"),
         bot_log=read.path("bot_log"),
         bot_log_patterns=patterns_file,
         log_patterns=patterns,

@@ -13,12 +13,17 @@ from typing import Any, TextIO
 
 from broker import ConfigurationError
 from broker.private import private_data_dir
-
-from .checklist import CheckStatus, build_checklist
-from .config import NO_ACCOUNT, NO_ACCOUNT_HELP, Settings, add_env_file_argument, load_settings
-from .monitor import Monitor
-from .status import AccountState
-from .verify import verify_document
+from dashboard.checks.checklist import CheckStatus, build_checklist
+from dashboard.checks.verify import verify_document
+from dashboard.config import (
+    NO_ACCOUNT,
+    NO_ACCOUNT_HELP,
+    Settings,
+    add_env_file_argument,
+    load_settings,
+)
+from dashboard.monitor.facade import Monitor
+from dashboard.monitor.status import AccountState
 
 __all__ = ["add_arguments", "render_table", "run_check", "run_from_args"]
 

@@ -4,8 +4,14 @@ gateway client, it does not keep failing authentication."""
 
 from __future__ import annotations
 
-from .checkitem import Check, CheckStatus, ago
-from .status import Snapshot
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from dashboard.checks.item import Check, CheckStatus, ago
+from dashboard.monitor.status import Snapshot
+
+if TYPE_CHECKING:
+    from gateway.traffic import ClientAuth
 
 __all__ = ["AUTH_FAILURES_FLAGGED", "GATEWAY_PREVENTS", "gateway_checks"]
 
@@ -36,60 +42,41 @@ def gateway_checks(snapshot: Snapshot) -> list[Check]:
     traffic = snapshot.gateway
     if traffic is None:
         return []
-    checks = []
-    for client, auth in sorted(traffic.auth.items()):
-        # one item per client: its name stands where an account label would
-        scope = f"client:{client}"
-        if auth.failures_in_row >= AUTH_FAILURES_FLAGGED:
-            last = auth.last_failure_at
-            when = f", last {ago(snapshot.taken_at - last)}" if last is not None else ""
-            checks.append(
-                Check(
-                    "gateway_client_auth",
-                    scope,
-                    CheckStatus.FAIL,
-                    f"{auth.failures_in_row} wrong signatures in a row{when}",
-                    CLIENT_AUTH_REMEDY,
-                )
-            )
-        else:
-            detail = (
-                f"{auth.failures_in_row} wrong signature(s) in a row (flagged from "
-                f"{AUTH_FAILURES_FLAGGED})"
-                if auth.failures_in_row
-                else f"signs right ({auth.failures} wrong signature(s) since start)"
-            )
-            checks.append(Check("gateway_client_auth", scope, CheckStatus.PASS, detail))
-    for account, counts in traffic.kraken_errors.items():
-        calls = traffic.calls(account)
-        seen = {code: counts.get(code, 0) for code in GATEWAY_PREVENTS}
-        if any(seen.values()):
-            detail = ", ".join(f"{n} {code}" for code, n in seen.items() if n)
-            checks.append(
-                Check(
-                    "gateway_kraken_errors",
-                    account,
-                    CheckStatus.FAIL,
-                    f"Kraken answered {detail} to calls through the gateway since it started",
-                    GATEWAY_REMEDY,
-                )
-            )
-        elif calls:
-            checks.append(
-                Check(
-                    "gateway_kraken_errors",
-                    account,
-                    CheckStatus.PASS,
-                    f"no {' or '.join(GATEWAY_PREVENTS)} in {calls} call(s) through the gateway",
-                )
-            )
-        else:
-            checks.append(
-                Check(
-                    "gateway_kraken_errors",
-                    account,
-                    CheckStatus.PENDING,
-                    "no call through the gateway yet",
-                )
-            )
-    return checks
+    clients = [
+        _client_auth(client, auth, snapshot.taken_at)
+        for client, auth in sorted(traffic.auth.items())
+    ]
+    accounts = [
+        _kraken_errors(account, counts, traffic.calls(account))
+        for account, counts in traffic.kraken_errors.items()
+    ]
+    return clients + accounts
+
+
+def _client_auth(client: str, auth: ClientAuth, now: float) -> Check:
+    # one item per client: its name stands where an account label would
+    scope = f"client:{client}"
+    if auth.failures_in_row >= AUTH_FAILURES_FLAGGED:
+        last = auth.last_failure_at
+        when = f", last {ago(now - last)}" if last is not None else ""
+        detail = f"{auth.failures_in_row} wrong signatures in a row{when}"
+        return Check("gateway_client_auth", scope, CheckStatus.FAIL, detail, CLIENT_AUTH_REMEDY)
+    detail = (
+        f"{auth.failures_in_row} wrong signature(s) in a row (flagged from {AUTH_FAILURES_FLAGGED})"
+        if auth.failures_in_row
+        else f"signs right ({auth.failures} wrong signature(s) since start)"
+    )
+    return Check("gateway_client_auth", scope, CheckStatus.PASS, detail)
+
+
+def _kraken_errors(account: str, counts: Mapping[str, int], calls: int) -> Check:
+    seen = {code: counts.get(code, 0) for code in GATEWAY_PREVENTS}
+    if any(seen.values()):
+        said = ", ".join(f"{n} {code}" for code, n in seen.items() if n)
+        detail = f"Kraken answered {said} to calls through the gateway since it started"
+        return Check("gateway_kraken_errors", account, CheckStatus.FAIL, detail, GATEWAY_REMEDY)
+    if calls:
+        detail = f"no {' or '.join(GATEWAY_PREVENTS)} in {calls} call(s) through the gateway"
+        return Check("gateway_kraken_errors", account, CheckStatus.PASS, detail)
+    detail = "no call through the gateway yet"
+    return Check("gateway_kraken_errors", account, CheckStatus.PENDING, detail)

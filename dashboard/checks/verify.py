@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .checkitem import Check, CheckStatus
-from .checklist import build_checklist
-from .config import Settings
-from .status import AccountState, Snapshot
+from dashboard.checks.checklist import build_checklist
+from dashboard.checks.item import Check, CheckStatus
+from dashboard.config import Settings
+from dashboard.monitor.status import AccountState, Snapshot
 
 __all__ = ["verify_document"]
 

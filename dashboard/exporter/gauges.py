@@ -4,7 +4,7 @@ Freshness is judged when Prometheus asks, but most of what these gauges say chan
 account does: at 200 accounts they are thousands of lines, and writing them anew on every scrape
 (copying every account, building the checklist, rendering each line) was most of a scrape.
 :class:`SnapshotGauges` keeps, per account, the lines written for its last status copy (the board
-hands out a new copy per change: :mod:`dashboard.board`) and whether it was up at that time; an
+hands out a new copy per change: :mod:`dashboard.monitor.board`) and whether it was up at that time; an
 account's lines are written again only when either changed. Everything an account's lines say
 depends on time only through ``is_up`` (its freshness), so the cached lines are exactly what a
 rebuild would write. The handful of global lines is written on every scrape.
@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from prometheus_client.utils import floatToGoString
 
 import dashboard
-
-from .checklist import Check, CheckStatus, account_checks, global_checks
-from .config import Settings
-from .status import AccountStatus, Snapshot
+from dashboard.checks.checklist import Check, CheckStatus, account_checks, global_checks
+from dashboard.config import Settings
+from dashboard.monitor.status import AccountStatus, Snapshot
 
 __all__ = ["ACCOUNT_FAMILIES", "Family", "SnapshotGauges", "account_samples"]
 

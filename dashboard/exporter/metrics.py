@@ -3,7 +3,7 @@ the gauges that describe "now".
 
 Counters and the latency histograms are fed by the broker's observer interface as calls happen.
 Gauges that describe "now" (up, state, balances, checks, skew) are written from the monitor's
-snapshot at scrape time by :class:`~dashboard.gauges.SnapshotGauges`, so freshness is judged when
+snapshot at scrape time by :class:`~dashboard.exporter.gauges.SnapshotGauges`, so freshness is judged when
 Prometheus asks, while an account's lines are only written again when the account changed.
 
 The latency histogram is per method; ``KRAKENWATCH_METRICS_PER_ACCOUNT_LATENCY=1`` adds the
@@ -29,12 +29,11 @@ from broker import (
     NonceStoreUnavailable,
     RefreshEvent,
 )
-
-from .config import Settings
-from .gauges import SnapshotGauges
-from .prices import PriceSource
-from .status import Snapshot
-from .value_metrics import BalanceValueCollector
+from dashboard.config import Settings
+from dashboard.exporter.gauges import SnapshotGauges
+from dashboard.exporter.value_gauges import BalanceValueCollector
+from dashboard.monitor.prices import PriceSource
+from dashboard.monitor.status import Snapshot
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -97,6 +96,15 @@ class Metrics:
             ["account", "kind"],
             registry=r,
         )
+        self._start_at_zero(settings)
+        self.gauges = SnapshotGauges(settings, snapshot)
+        # valued at scrape time (prices move without any account changing): not cached gauges
+        if settings.balance_metrics and prices is not None:
+            r.register(BalanceValueCollector(snapshot, prices))
+
+    def _start_at_zero(self, settings: Settings) -> None:
+        """Every account's counters exist from the first scrape, at 0 (a rate over a series that
+        appears at its first increment misses that increment)."""
         invalid = {p.account for p in settings.discovery.errors if p.account}
         for label in [*(a.label for a in settings.accounts), *sorted(invalid)]:
             self.refreshes.labels(label)
@@ -106,10 +114,6 @@ class Metrics:
                 self.requests.labels(account.label, method, "ok")
             for kind in (NonceStoreError.kind, NonceStoreUnavailable.kind):
                 self.store_errors.labels(account.label, kind)
-        self.gauges = SnapshotGauges(settings, snapshot)
-        # valued at scrape time (prices move without any account changing): not cached gauges
-        if settings.balance_metrics and prices is not None:
-            r.register(BalanceValueCollector(snapshot, prices))
 
     # broker observer interface
     def on_call(self, event: CallEvent) -> None:

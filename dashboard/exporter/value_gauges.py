@@ -7,7 +7,7 @@
 * ``krakenwatch_balance_unpriced_assets{account}``: how many of its non-zero assets have no USD
   price right now (0 when the value is complete); absent while the balance is unknown.
 
-Computed at scrape time from the monitor's snapshot and :class:`~dashboard.prices.PriceSource`
+Computed at scrape time from the monitor's snapshot and :class:`~dashboard.monitor.prices.PriceSource`
 (cached for a minute, so a scrape rarely waits for Kraken).
 """
 
@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .prices import PriceSource
-from .status import Snapshot
-from .views.valuation import held_assets, value_fleet
+from dashboard.monitor.prices import PriceSource
+from dashboard.monitor.status import Snapshot
+from dashboard.monitor.valuation import held_assets, value_fleet
 
 __all__ = ["BalanceValueCollector"]
 

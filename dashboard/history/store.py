@@ -24,10 +24,9 @@ from types import TracebackType
 from typing import Any
 
 from broker.private import PRIVATE_DIR, private_file
-
-from .errors import StoreError
-from .events import Event
-from .redact import Redactor
+from dashboard.errors import StoreError
+from dashboard.history.redact import Redactor
+from dashboard.monitor.events import Event
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "EventStore", "StoreError"]
 

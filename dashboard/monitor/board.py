@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from broker import KrakenError, NonceStatus
-
-from . import events as ev
-from .config import Settings
-from .events import Publisher
-from .status import AccountState, AccountStatus, ErrorInfo
+from dashboard.config import Settings
+from dashboard.monitor import events as ev
+from dashboard.monitor.events import Publisher
+from dashboard.monitor.status import AccountState, AccountStatus, ErrorInfo
 
 __all__ = ["PERMISSION_NAMES", "AccountBoard", "initial_statuses"]
 

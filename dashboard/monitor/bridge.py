@@ -2,16 +2,15 @@
 
 Every account's :class:`~broker.KrakenClient` reports its calls and nonce refreshes through the
 broker's observer interface. :class:`EventBridge` turns a refresh and a failed private call into an
-event, and keeps the account's counters on the :class:`~dashboard.board.AccountBoard`.
+event, and keeps the account's counters on the :class:`~dashboard.monitor.board.AccountBoard`.
 """
 
 from __future__ import annotations
 
 from broker import CallEvent, InvalidNonceError, KrakenAPIError, RefreshEvent
-
-from . import events as ev
-from .board import AccountBoard
-from .events import Publisher
+from dashboard.monitor import events as ev
+from dashboard.monitor.board import AccountBoard
+from dashboard.monitor.events import Publisher
 
 __all__ = ["EventBridge"]
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
-from broker import KrakenClient, KrakenError, SkewEstimate, estimate_clock_skew
-
-from . import events as ev
-from .events import Publisher
+from broker import KrakenError, PublicClient, SkewEstimate, estimate_clock_skew
+from dashboard.monitor import events as ev
+from dashboard.monitor.events import Publisher
 
 __all__ = ["ClockSampler"]
 
@@ -33,15 +31,11 @@ class ClockSampler:
         publish: Publisher,
         *,
         api_url: str | None,
-        store_dir: Path,
-        nonce_store: str,
         request_timeout_s: float,
         interval_s: float,
     ):
         self.publish = publish
         self.api_url = api_url
-        self.store_dir = store_dir
-        self.nonce_store = nonce_store
         self.request_timeout_s = request_timeout_s
         self.interval_s = interval_s
         self._lock = threading.Lock()
@@ -68,8 +62,9 @@ class ClockSampler:
         reading."""
         public = self._public_client(deadline_s)
         if public is not None:
-            self._sample_skew(public, deadline_s, target_s, None)
-            self._read_system_status(public)
+            with public:
+                self._sample_skew(public, deadline_s, target_s, None)
+                self._read_system_status(public)
 
     def sample_skew(
         self, deadline_s: float, target_s: float, *, decide_bound_s: float | None = None
@@ -79,31 +74,26 @@ class ClockSampler:
         the uncertainty it has)."""
         public = self._public_client(deadline_s)
         if public is not None:
-            self._sample_skew(public, deadline_s, target_s, decide_bound_s)
+            with public:
+                self._sample_skew(public, deadline_s, target_s, decide_bound_s)
 
     def read_system_status(self, deadline_s: float) -> None:
         """One SystemStatus read alone (on its own connection)."""
         public = self._public_client(deadline_s)
         if public is not None:
-            self._read_system_status(public)
+            with public:
+                self._read_system_status(public)
 
-    def _public_client(self, deadline_s: float) -> KrakenClient | None:
+    def _public_client(self, deadline_s: float) -> PublicClient | None:
         """A client for public calls; ``None`` when ``KRAKEN_API_URL`` is invalid (nothing is
         sent anywhere then)."""
         if self.api_url is None:
             return None
-        return KrakenClient(  # public calls only: the store settings are never used, but given
-            account="public",
-            store_dir=self.store_dir,
-            nonce_store=self.nonce_store,
-            durable=False,
-            base_url=self.api_url,
-            timeout=min(self.request_timeout_s, deadline_s),
-        )
+        return PublicClient(base_url=self.api_url, timeout=min(self.request_timeout_s, deadline_s))
 
     def _sample_skew(
         self,
-        public: KrakenClient,
+        public: PublicClient,
         deadline_s: float,
         target_s: float,
         decide_bound_s: float | None,
@@ -133,16 +123,12 @@ class ClockSampler:
             },
         )
 
-    def _read_system_status(self, public: KrakenClient) -> None:
+    def _read_system_status(self, public: PublicClient) -> None:
         try:
-            result = public.call_public("SystemStatus")
-        except KrakenError as exc:
+            status = public.system_status()
+        except KrakenError as exc:  # a malformed answer included
             log.warning("SystemStatus failed: %s", exc)
             return
-        if not isinstance(result, dict):
-            log.warning("SystemStatus answered %s, not an object", type(result).__name__)
-            return
-        status = str(result.get("status", "unknown"))
         with self._lock:
             changed, self._system_status = self._system_status != status, status
         if changed:

@@ -2,19 +2,19 @@
 
 :class:`Monitor` is the facade the rest of the app uses. Behind it:
 
-* one :class:`~dashboard.polling.AccountPoller` per account, each in its own daemon thread (keys
+* one :class:`~dashboard.monitor.polling.AccountPoller` per account, each in its own daemon thread (keys
   never wait for each other);
-* one :class:`~dashboard.clock.ClockSampler` thread for the clock skew and Kraken's system status;
-* the :class:`~dashboard.board.AccountBoard` holding every account's status;
-* the :class:`~dashboard.bridge.EventBridge` turning the clients' reports into events.
+* one :class:`~dashboard.monitor.clock.ClockSampler` thread for the clock skew and Kraken's system status;
+* the :class:`~dashboard.monitor.board.AccountBoard` holding every account's status;
+* the :class:`~dashboard.monitor.bridge.EventBridge` turning the clients' reports into events.
 
-Everything that happens becomes an :class:`~dashboard.events.Event` handed to the listeners (the
+Everything that happens becomes an :class:`~dashboard.monitor.events.Event` handed to the listeners (the
 store, the metrics); :meth:`Monitor.snapshot` is the current picture.
 
 Under ``up --gateway`` (:meth:`Monitor.attach_gateway`) each account's private calls take their
-turn in the gateway's lane of the key (:class:`~dashboard.embedded.LaneClient`): the monitor and
-the bots share one writer and one rate budget per key, and the snapshot carries the gateway's
-traffic.
+turn in the gateway's lane of the key (:class:`~dashboard.monitor.gateway_lane.LaneClient`):
+the monitor and the bots share one writer and one rate budget per key, and the snapshot carries
+the gateway's traffic.
 """
 
 from __future__ import annotations
@@ -27,17 +27,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from broker import FanOut, KrakenClient, Observer
-from broker.paths import nonce_store_dir
-
-from . import events as ev
-from .board import AccountBoard, initial_statuses
-from .bridge import EventBridge
-from .clock import ClockSampler
-from .config import Settings
-from .events import Publisher
-from .polling import AccountPoller
-from .retry import RetryPolicy
-from .status import AccountState, Snapshot
+from dashboard.config import Settings
+from dashboard.monitor import events as ev
+from dashboard.monitor.board import AccountBoard, initial_statuses
+from dashboard.monitor.bridge import EventBridge
+from dashboard.monitor.clock import ClockSampler
+from dashboard.monitor.events import Publisher
+from dashboard.monitor.gateway_lane import LaneClient
+from dashboard.monitor.polling import AccountPoller, Pause, wait_for_wake
+from dashboard.monitor.retry import RetryPolicy
+from dashboard.monitor.status import AccountState, Snapshot
 
 if TYPE_CHECKING:
     from gateway import Gateway
@@ -62,9 +61,11 @@ class Monitor:
         *,
         clock: Callable[[], float] = time.time,
         retry_policy: RetryPolicy | None = None,
+        pause: Pause = wait_for_wake,
     ):
         self.settings = settings
         self.clock = clock
+        self.pause = pause
         self.retry_policy = retry_policy or RetryPolicy()
         self.started_at: float | None = None
         #: set by whoever attaches a bot-log watcher to :meth:`emit`
@@ -79,8 +80,6 @@ class Monitor:
         self._sampler = ClockSampler(
             self._publish,
             api_url=settings.api_url,
-            store_dir=nonce_store_dir(settings.data_dir),
-            nonce_store=settings.nonce_store,
             request_timeout_s=settings.request_timeout_s,
             interval_s=settings.skew_interval_s,
         )
@@ -198,11 +197,9 @@ class Monitor:
                     },
                 )
         observer = FanOut([*self._observers, EventBridge(self._board, self._publish)])
-        store_dir = nonce_store_dir(self.settings.data_dir)
+        store_dir = self.settings.nonce_dir
         make_client: Callable[..., KrakenClient] = KrakenClient
         if self._gateway is not None:
-            from .embedded import LaneClient
-
             make_client = functools.partial(LaneClient, gateway=self._gateway)
         for account in self.settings.accounts:
             client = make_client(
@@ -218,7 +215,13 @@ class Monitor:
                 observer=observer,
             )
             self._pollers[account.label] = AccountPoller(
-                account, client, self._board, self._publish, self.settings, self.retry_policy
+                account,
+                client,
+                self._board,
+                self._publish,
+                self.settings,
+                self.retry_policy,
+                self.pause,
             )
             self._publish(
                 ev.STATE,

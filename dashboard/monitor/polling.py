@@ -3,7 +3,7 @@
 A step is one attempt. Not connected yet (or after an invalid nonce): refresh the nonce baseline
 and make the first private call (``Balance``), which the client retries once on an invalid nonce.
 Connected: poll ``Balance``. Every few successful polls, probe the permissions. A failure sets the
-state and the wait before the next step (:mod:`dashboard.retry`); after too many authentication
+state and the wait before the next step (:mod:`dashboard.monitor.retry`); after too many authentication
 failures in a row the account stops until :meth:`AccountPoller.retry_now` or a restart.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from broker import (
     AccountConfig,
@@ -23,14 +24,13 @@ from broker import (
 )
 from broker.balances import parse_balances
 from broker.limits import TIERS
-
-from . import events as ev
-from .board import AccountBoard
-from .config import Settings
-from .events import Publisher
-from .probes import probe_permissions
-from .retry import RetryPolicy, describe_wait, is_auth_failure
-from .status import AccountState
+from dashboard.config import Settings
+from dashboard.monitor import events as ev
+from dashboard.monitor.board import AccountBoard
+from dashboard.monitor.events import Publisher
+from dashboard.monitor.probes import probe_permissions
+from dashboard.monitor.retry import RetryPolicy, describe_wait, is_auth_failure
+from dashboard.monitor.status import AccountState
 
 __all__ = ["AccountPoller"]
 
@@ -45,6 +45,16 @@ BALANCE_EVENT_EVERY_S = 600.0
 CONFIGURATION_WAIT_S = 3600.0
 
 
+#: how a poller waits between steps: until ``wake`` is set or the seconds have passed (``None``:
+#: until woken). Tests pass their own to see the waits asked for without living through them.
+Pause = Callable[[threading.Event, float | None], object]
+
+
+def wait_for_wake(wake: threading.Event, seconds: float | None) -> None:
+    """The real pause: the wall clock's seconds, cut short by :meth:`AccountPoller.wake`."""
+    wake.wait(seconds)
+
+
 class AccountPoller:
     """Connects and polls one account; :meth:`run` is its thread."""
 
@@ -56,8 +66,10 @@ class AccountPoller:
         publish: Publisher,
         settings: Settings,
         policy: RetryPolicy,
+        pause: Pause = wait_for_wake,
     ):
         self.label = account.label
+        self.pause = pause
         self.client = client
         self.board = board
         self.publish = publish
@@ -89,7 +101,7 @@ class AccountPoller:
                 )
                 wait = self.settings.poll_interval_s
             if not stop.is_set():
-                self._wake.wait(wait)
+                self.pause(self._wake, wait)
 
     def wake(self) -> None:
         """End the current wait now."""

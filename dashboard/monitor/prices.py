@@ -3,12 +3,12 @@
 :meth:`PriceSource.usd_prices` values the asset codes of the balances:
 
 * ``AssetPairs`` (read once, then every ``pairs_ttl_s``) says which pair quotes each asset in US
-  dollars (``XXBT`` -> ``XXBTZUSD``); :func:`~dashboard.views.valuation.priced_as` maps a balance
+  dollars (``XXBT`` -> ``XXBTZUSD``); :func:`~dashboard.monitor.valuation.priced_as` maps a balance
   code (``XBT.M``, ``ETH2.S``) to one of those assets;
 * one batched ``Ticker`` request for every pair whose price is older than ``ttl_s`` gives the last
   trade price of each.
 
-Both go through a public :class:`~broker.KrakenClient` on the configured base URL (the simulator
+Both go through a :class:`~broker.PublicClient` on the configured base URL (the simulator
 serves them too). A failure is never a made-up number: the assets concerned get no price, with
 the reason, until the next attempt (after ``ttl_s`` too, so that a Kraken outage does not slow
 every page and scrape). Callers share the cache and wait for one request at a time.
@@ -22,12 +22,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
-from broker import KrakenClient, KrakenError, Observer
-
-from .views.valuation import USD, UsdPrices, priced_as
+from broker import KrakenError, Observer, PublicClient
+from dashboard.monitor.valuation import USD, UsdPrices, priced_as
 
 __all__ = ["PriceSource"]
 
@@ -60,8 +58,6 @@ class PriceSource:
         self,
         *,
         api_url: str | None,
-        store_dir: Path,
-        nonce_store: str,
         timeout_s: float,
         ttl_s: float = TTL_S,
         pairs_ttl_s: float = PAIRS_TTL_S,
@@ -75,13 +71,10 @@ class PriceSource:
         self._client = (
             None
             if api_url is None
-            else KrakenClient(  # public calls only
-                account="prices",
-                store_dir=store_dir,
-                nonce_store=nonce_store,
-                durable=False,
+            else PublicClient(
                 base_url=api_url,
                 timeout=min(timeout_s, MAX_TIMEOUT_S),
+                account="prices",
                 observer=observer,
             )
         )
@@ -123,7 +116,7 @@ class PriceSource:
             fetched = [self._readings[p].wall for p in wanted.values()]
         return UsdPrices(prices, missing, min(fetched) if fetched else None)
 
-    def _public(self) -> KrakenClient:
+    def _public(self) -> PublicClient:
         assert self._client is not None  # usd_prices asks nothing without one
         return self._client
 

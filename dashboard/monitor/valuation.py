@@ -1,6 +1,6 @@
 """Balances valued in US dollars: which priced asset a balance code is, per-asset values, totals.
 
-Pure code: the prices come in (:class:`UsdPrices`, fetched by :mod:`dashboard.prices`). Money is
+Pure code: the prices come in (:class:`UsdPrices`, fetched by :mod:`dashboard.monitor.prices`). Money is
 :class:`~decimal.Decimal` throughout, and an unknown balance or price is never a number: a total
 exists only when every non-zero asset of the account has a price; otherwise the priced part and
 the unpriced assets are said separately.
@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from ..status import AccountStatus
+from dashboard.monitor.status import AccountStatus
 
 __all__ = [
     "STAKING_SUFFIXES",

@@ -1,1 +1,10 @@
-"""The Streamlit pages (thin scripts; data and charts live in dashboard.views)."""
+"""The Streamlit pages: thin scripts; their data and charts live in :mod:`dashboard.views`.
+
+=============  ===========================================================================
+module         concern
+=============  ===========================================================================
+``main``       the page router (``st.navigation``), the login form, the sidebar
+``common``     small pieces shared by the pages
+``screens/*``  one script per page: overview, balances, timeline, nonce, gateway, settings
+=============  ===========================================================================
+"""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.auth import FREE_FAILURES, MAX_DELAY_S, Attempt, password_ok
 from dashboard.config import NO_ACCOUNT, NO_ACCOUNT_HELP
-from dashboard.runtime import current_service
-from dashboard.service import Service
-from dashboard.status import AccountState
+from dashboard.monitor.status import AccountState
+from dashboard.web.auth import FREE_FAILURES, MAX_DELAY_S, Attempt, password_ok
+from dashboard.web.service import Service
+from dashboard.web.streamlit_app import current_service
 
 REFRESH_EVERY = "5s"
 SLOWED_DOWN = (

@@ -1,1 +1,16 @@
-"""Data shaping and charts for the pages (importable, unit-tested; no Streamlit calls here)."""
+"""Data shaping and charts for the pages (importable, unit-tested; no Streamlit calls here).
+
+Views feed the pages only: they read the snapshot, the events and the checklist, and return
+tables, text and Altair charts.
+
+============  =====================================================================
+module        concern
+============  =====================================================================
+``overview``  the verdict, the checklist (failures first), one card per account
+``balances``  balances per asset, account and fleet, valued in USD; their history
+``timeline``  state segments per account, event markers, the Gantt chart
+``nonce``     per-key nonce figures, refresh and rejection history, skew, diagnoses
+``gateway``   the Gateway page: calls per account and client, outcomes, queue waits
+``markdown``  our text shown as written; tables whose cells wrap
+============  =====================================================================
+"""

@@ -9,10 +9,16 @@ from typing import cast
 import altair as alt
 import pandas as pd
 
-from .. import events as ev
-from ..events import Event
-from .markdown import escape, table
-from .valuation import AssetValue, FleetValue, describe_account, describe_fleet, format_usd
+from dashboard.monitor import events as ev
+from dashboard.monitor.events import Event
+from dashboard.monitor.valuation import (
+    AssetValue,
+    FleetValue,
+    describe_account,
+    describe_fleet,
+    format_usd,
+)
+from dashboard.views.markdown import escape, table
 
 __all__ = ["balance_chart", "balance_history", "balance_rows", "totals_table"]
 

@@ -10,10 +10,9 @@ import altair as alt
 import pandas as pd
 
 from broker import NONCE_DIAGNOSES, InvalidNonceError, NonceUnitDowngradeError
-
-from .. import events as ev
-from ..events import Event
-from ..status import Snapshot
+from dashboard.monitor import events as ev
+from dashboard.monitor.events import Event
+from dashboard.monitor.status import AccountStatus, Snapshot
 
 __all__ = [
     "STRANDED_AFTER_S",
@@ -144,64 +143,43 @@ def skew_chart(skew: pd.DataFrame) -> alt.LayerChart:
     return cast(alt.LayerChart, band + line)
 
 
+STRANDED_REMEDY = (
+    "Nonces keep counting up from the high-water mark, so nothing fails; but any other program on "
+    "this key must use higher nonces. Create a new key if the lead keeps growing."
+)
+CLOCK_BEHIND_REMEDY = (
+    "Synchronise the clock with NTP (chrony or systemd-timesyncd); nonces started after a clock "
+    "step back can fall below the high-water mark."
+)
+
+
 def diagnose(snapshot: Snapshot, max_skew_s: float) -> list[Diagnosis]:
     """What is wrong with nonces and clocks right now, and what to do about it."""
-    found: list[Diagnosis] = []
-    for a in snapshot.accounts:
-        error = a.last_error
-        if (
-            error is not None
-            and error.kind == InvalidNonceError.kind
-            and error.diagnosis in NONCE_DIAGNOSES
-        ):
-            found.append(
-                Diagnosis(
-                    a.label,
-                    error.diagnosis,
-                    NONCE_DIAGNOSES[error.diagnosis],
-                    InvalidNonceError.remedy,
-                )
-            )
-        elif a.invalid_nonce_count:
-            found.append(
-                Diagnosis(
-                    a.label,
-                    "second_writer",
-                    f"{a.invalid_nonce_count} invalid nonce(s) since start",
-                    InvalidNonceError.remedy,
-                )
-            )
-        if error is not None and error.kind == NonceUnitDowngradeError.kind:
-            found.append(
-                Diagnosis(a.label, "unit_downgrade", error.message, NonceUnitDowngradeError.remedy)
-            )
-        lead = a.nonce_status.lead_seconds if a.nonce_status else 0.0
-        if lead > STRANDED_AFTER_S:
-            found.append(
-                Diagnosis(
-                    a.label,
-                    "stranded_key",
-                    f"the high-water mark is {lead:.0f} s ahead of the wall clock",
-                    "Nonces keep counting up from the high-water mark, so nothing fails; but any other program on this key must use higher nonces. Create a new key if the lead keeps growing.",
-                )
-            )
-        if a.shared_with:
-            found.append(
-                Diagnosis(
-                    a.label,
-                    "second_writer",
-                    f"the same key is configured for {', '.join(a.shared_with)}",
-                    InvalidNonceError.remedy,
-                )
-            )
+    found = [d for a in snapshot.accounts for d in _account_diagnoses(a)]
     skew = snapshot.skew
     if skew is not None and skew.offset_s < -max_skew_s:
-        found.append(
-            Diagnosis(
-                None,
-                "clock_behind",
-                f"this host is {-skew.offset_s:.3f} s behind Kraken",
-                "Synchronise the clock with NTP (chrony or systemd-timesyncd); nonces started after a clock step back can fall below the high-water mark.",
-            )
-        )
+        said = f"this host is {-skew.offset_s:.3f} s behind Kraken"
+        found.append(Diagnosis(None, "clock_behind", said, CLOCK_BEHIND_REMEDY))
+    return found
+
+
+def _account_diagnoses(a: AccountStatus) -> list[Diagnosis]:
+    found: list[Diagnosis] = []
+    error = a.last_error
+    if error and error.kind == InvalidNonceError.kind and error.diagnosis in NONCE_DIAGNOSES:
+        said = NONCE_DIAGNOSES[error.diagnosis]
+        found.append(Diagnosis(a.label, error.diagnosis, said, InvalidNonceError.remedy))
+    elif a.invalid_nonce_count:
+        said = f"{a.invalid_nonce_count} invalid nonce(s) since start"
+        found.append(Diagnosis(a.label, "second_writer", said, InvalidNonceError.remedy))
+    if error is not None and error.kind == NonceUnitDowngradeError.kind:
+        remedy = NonceUnitDowngradeError.remedy
+        found.append(Diagnosis(a.label, "unit_downgrade", error.message, remedy))
+    lead = a.nonce_status.lead_seconds if a.nonce_status else 0.0
+    if lead > STRANDED_AFTER_S:
+        said = f"the high-water mark is {lead:.0f} s ahead of the wall clock"
+        found.append(Diagnosis(a.label, "stranded_key", said, STRANDED_REMEDY))
+    if a.shared_with:
+        said = f"the same key is configured for {', '.join(a.shared_with)}"
+        found.append(Diagnosis(a.label, "second_writer", said, InvalidNonceError.remedy))
     return found

@@ -6,11 +6,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..checkitem import counted
-from ..checklist import Check, CheckStatus
-from ..status import AccountState, AccountStatus
-from .markdown import escape, table
-from .valuation import UsdPrices, describe_account, value_account
+from dashboard.checks.checklist import Check, CheckStatus
+from dashboard.checks.item import counted
+from dashboard.monitor.status import AccountState, AccountStatus
+from dashboard.monitor.valuation import UsdPrices, describe_account, value_account
+from dashboard.views.markdown import escape, table
 
 __all__ = [
     "STATUS_ICONS",

@@ -8,9 +8,9 @@ from typing import cast
 import altair as alt
 import pandas as pd
 
-from .. import events as ev
-from ..events import Event
-from ..status import AccountState
+from dashboard.monitor import events as ev
+from dashboard.monitor.events import Event
+from dashboard.monitor.status import AccountState
 
 __all__ = ["STATE_COLORS", "chart_height", "events_frame", "markers", "segments", "timeline_chart"]
 

@@ -12,10 +12,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .config import load_settings
-from .embedded import GatewayOptions
-from .lifecycle import run_until_stopped
-from .serve import add_gateway_arguments, gateway_options, serve
+from dashboard.config import load_settings
+from dashboard.web.embedded_gateway import GatewayOptions
+from dashboard.web.terminal import run_until_stopped
+from dashboard.web.up import add_gateway_arguments, gateway_options, serve
 
 __all__ = ["add_demo_arguments", "run_demo"]
 

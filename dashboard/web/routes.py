@@ -4,7 +4,7 @@ A small factory usable by the Streamlit app (``st.App(routes=...)``) and headles
 uvicorn). ``/metrics`` is a plain ``Route``: a ``Mount`` would only answer ``/metrics/``.
 
 With a password, a client address that failed too often is answered 401 with ``Retry-After`` and
-says so, its password unchecked (the service's :class:`~dashboard.auth.PasswordThrottle`, shared
+says so, its password unchecked (the service's :class:`~dashboard.web.auth.PasswordThrottle`, shared
 with the login form).
 """
 
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import socket
-import threading
 from collections.abc import Callable
 
 from starlette.applications import Starlette
@@ -21,12 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .auth import Attempt, basic_password, password_ok
-from .metrics import CONTENT_TYPE
-from .service import Service
-from .sockets import no_delay
+from dashboard.exporter.metrics import CONTENT_TYPE
+from dashboard.web.auth import Attempt, basic_password, password_ok
+from dashboard.web.service import Service
 
-__all__ = ["HeadlessServer", "accepts_gzip", "create_routes", "headless_app"]
+__all__ = ["accepts_gzip", "create_routes", "headless_app"]
 
 
 #: gzip level of /metrics (level 6: 15 KB for 200 accounts' 240 KB in about 1 ms)
@@ -123,37 +120,3 @@ def headless_app(service: Service) -> Starlette:
         return Response("ok", media_type="text/plain")
 
     return Starlette(routes=[*create_routes(lambda: service), Route("/_stcore/health", health)])
-
-
-class HeadlessServer:
-    """Serve :func:`headless_app` with uvicorn in a background thread (stoppable).
-
-    The listening socket is bound here, before uvicorn runs: the URL is known at once and
-    connections made before uvicorn accepts them wait in the socket's backlog.
-    """
-
-    def __init__(self, service: Service, host: str = "127.0.0.1", port: int = 0):
-        import uvicorn
-
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._socket = socket.create_server((host, port), family=family)
-        no_delay(self._socket)
-        config = uvicorn.Config(headless_app(service), log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, args=([self._socket],), name="kw-headless", daemon=True
-        )
-
-    def start(self) -> HeadlessServer:
-        self._thread.start()
-        return self
-
-    @property
-    def url(self) -> str:
-        host, port = self._socket.getsockname()[:2]
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._socket.close()

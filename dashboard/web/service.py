@@ -4,7 +4,7 @@ wired once.
 The app factory of the project: ``krakenwatch up``, the Streamlit app, the headless server and the
 tests all build it here, with their dependencies injected, and nothing connects at import time.
 With ``gateway`` options (``up --gateway``) it also runs the signing gateway, whose lanes the
-monitor's calls then take their turn in (:mod:`dashboard.embedded`).
+monitor's calls then take their turn in (:mod:`dashboard.web.embedded_gateway`).
 """
 
 from __future__ import annotations
@@ -12,21 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from broker.paths import nonce_store_dir
 from broker.private import private_data_dir
-
-from .auth import PasswordThrottle
-from .checklist import build_checklist
-from .config import Settings
-from .embedded import EmbeddedGateway, GatewayOptions
-from .errors import StoreError
-from .logwatch import LogWatcher
-from .metrics import Metrics
-from .monitor import Monitor
-from .prices import PriceSource
-from .retry import RetryPolicy
-from .store import EventStore
-from .verify import verify_document
+from dashboard.checks.checklist import build_checklist
+from dashboard.checks.verify import verify_document
+from dashboard.config import Settings
+from dashboard.errors import StoreError
+from dashboard.exporter.metrics import Metrics
+from dashboard.history.logwatch import LogWatcher
+from dashboard.history.store import EventStore
+from dashboard.monitor.facade import Monitor
+from dashboard.monitor.polling import Pause, wait_for_wake
+from dashboard.monitor.prices import PriceSource
+from dashboard.monitor.retry import RetryPolicy
+from dashboard.web.auth import PasswordThrottle
+from dashboard.web.embedded_gateway import EmbeddedGateway, GatewayOptions
 
 __all__ = ["Service"]
 
@@ -56,6 +55,7 @@ class Service:
         settings: Settings,
         *,
         retry_policy: RetryPolicy | None = None,
+        pause: Pause = wait_for_wake,
         gateway: GatewayOptions | None = None,
         command: str = "krakenwatch up",
     ) -> Service:
@@ -64,17 +64,15 @@ class Service:
 
         Raises :class:`~dashboard.errors.StoreError` when the data dir cannot be made private
         (0700, with its nonce dir) or the event database cannot be opened,
-        :class:`~dashboard.embedded.GatewayError` when the gateway cannot run.
+        :class:`~dashboard.web.embedded_gateway.GatewayError` when the gateway cannot run.
         """
         try:  # first: everything below may create files in it
             private_data_dir(settings.data_dir)
         except OSError as exc:
             raise StoreError(f"cannot make the data directory private ({exc})") from exc
-        monitor = Monitor(settings, retry_policy=retry_policy)
+        monitor = Monitor(settings, retry_policy=retry_policy, pause=pause)
         prices = PriceSource(
             api_url=settings.api_url,
-            store_dir=nonce_store_dir(settings.data_dir),
-            nonce_store=settings.nonce_store,
             timeout_s=settings.request_timeout_s,
         )
         metrics = Metrics(settings, monitor.snapshot, prices)

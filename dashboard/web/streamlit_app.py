@@ -18,11 +18,11 @@ from typing import Any
 
 import streamlit as st
 
-from . import views
-from .config import load_settings
-from .routes import create_routes
-from .service import Service
-from .sockets import no_delay_on_listening_sockets
+from dashboard import views
+from dashboard.config import load_settings
+from dashboard.web.routes import create_routes
+from dashboard.web.service import Service
+from dashboard.web.sockets import no_delay_on_listening_sockets
 
 __all__ = [
     "PAGES",
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-PAGES = Path(__file__).with_name("ui") / "main.py"
+PAGES = Path(__file__).parent.parent / "ui" / "main.py"
 
 _service: Service | None = None
 
@@ -66,7 +66,7 @@ def make_lifespan(
         running.start()
         set_service(running)
         log.info("krakenwatch monitor started for %d account(s)", len(running.settings.accounts))
-        # the server's socket is bound and listening by now (see dashboard.sockets)
+        # the server's socket is bound and listening by now (see dashboard.web.sockets)
         no_delay_on_listening_sockets()
         freeze_start_up()
         if on_start is not None:

@@ -7,13 +7,16 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from broker import ConfigurationError
+from dashboard.config import Settings, add_env_file_argument, load_settings
+from dashboard.errors import DashboardError
+from dashboard.web.embedded_gateway import DEFAULT_GATEWAY_PORT, GatewayOptions
+from dashboard.web.terminal import ReadyAnnouncer, run_until_stopped
 
-from .config import Settings, add_env_file_argument, load_settings
-from .embedded import DEFAULT_GATEWAY_PORT, GatewayOptions
-from .errors import DashboardError
-from .lifecycle import ReadyAnnouncer, run_until_stopped
+if TYPE_CHECKING:
+    from dashboard.web.service import Service
 
 __all__ = [
     "SERVER_CONFIG",
@@ -24,8 +27,7 @@ __all__ = [
     "serve",
 ]
 
-LAUNCHER = Path(__file__).with_name("app.py")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LAUNCHER = Path(__file__).parent.parent / "app.py"
 #: Streamlit options of every ``up``/``demo`` server (the address and port are added)
 SERVER_CONFIG = {
     "server.headless": True,
@@ -129,27 +131,15 @@ def serve(
     until the server stops; the exit code.
 
     The URLs are printed once the server answers. A signal ends the server gracefully and then
-    raises ``KeyboardInterrupt`` here (see :func:`~dashboard.lifecycle.run_until_stopped`).
+    raises ``KeyboardInterrupt`` here (see :func:`~dashboard.web.terminal.run_until_stopped`).
     """
     # imported here: `krakenwatch check` builds the same parser and needs none of this
     from streamlit import config as streamlit_config
 
-    from .runtime import build_app
-    from .service import Service
+    from dashboard.web.service import Service
+    from dashboard.web.streamlit_app import build_app
 
-    for problem in settings.all_problems:
-        print(f"krakenwatch: {problem.severity}: {problem}", file=sys.stderr)
-    if not settings.accounts:
-        print(
-            "krakenwatch: no Kraken account configured; the dashboard says how to add them",
-            file=sys.stderr,
-        )
-    if address not in LOOPBACK and settings.password is None:
-        print(
-            f"krakenwatch: warning: listening on {address} without KRAKENWATCH_PASSWORD: anyone who "
-            "can reach this port sees balances and account states",
-            file=sys.stderr,
-        )
+    _warn_before_start(settings, address)
     busy = port_taken(address, port)
     if busy is not None:
         print(
@@ -162,18 +152,7 @@ def serve(
     except DashboardError as exc:
         print(f"krakenwatch: {exc}", file=sys.stderr)
         return 2
-    extra = []
-    if service.gateway is not None:
-        from gateway.server import exposure_warning
-
-        warning = exposure_warning(address)
-        credentials = service.gateway.gateway.credentials
-        skipped = credentials.table.skipped if credentials is not None else ()
-        for note in [*([warning] if warning else []), *(f"warning: {r}" for r in skipped)]:
-            print(f"krakenwatch: gateway: {note}", file=sys.stderr)
-        extra.append(f"gateway: {service.gateway.url} (bots use it instead of Kraken's URL)")
-        if gateway_hints is not None:
-            extra += gateway_hints(service.gateway.url)
+    extra = _gateway_lines(service, address, gateway_hints)
     # the bound port (``--port 0`` asks the OS for one) once the lifespan runs
     announcer = ReadyAnnouncer(
         address, lambda: int(streamlit_config.get_option("server.port")), extra=extra
@@ -189,3 +168,39 @@ def serve(
         announcer.stop()
         service.stop()
     return 0
+
+
+def _warn_before_start(settings: Settings, address: str) -> None:
+    """The configuration's problems, and a warning when the pages are open beyond loopback."""
+    from gateway.server import LOOPBACK
+
+    for problem in settings.all_problems:
+        print(f"krakenwatch: {problem.severity}: {problem}", file=sys.stderr)
+    if not settings.accounts:
+        print(
+            "krakenwatch: no Kraken account configured; the dashboard says how to add them",
+            file=sys.stderr,
+        )
+    if address not in LOOPBACK and settings.password is None:
+        print(
+            f"krakenwatch: warning: listening on {address} without KRAKENWATCH_PASSWORD: anyone who "
+            "can reach this port sees balances and account states",
+            file=sys.stderr,
+        )
+
+
+def _gateway_lines(
+    service: Service, address: str, gateway_hints: Callable[[str], list[str]] | None
+) -> list[str]:
+    """With ``--gateway``: its warnings printed now; the lines printed with the URLs returned."""
+    if service.gateway is None:
+        return []
+    from gateway.server import exposure_warning
+
+    warning = exposure_warning(address)
+    credentials = service.gateway.gateway.credentials
+    skipped = credentials.table.skipped if credentials is not None else ()
+    for note in [*([warning] if warning else []), *(f"warning: {r}" for r in skipped)]:
+        print(f"krakenwatch: gateway: {note}", file=sys.stderr)
+    lines = [f"gateway: {service.gateway.url} (bots use it instead of Kraken's URL)"]
+    return lines + (gateway_hints(service.gateway.url) if gateway_hints is not None else [])

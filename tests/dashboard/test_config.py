@@ -9,9 +9,9 @@ import pytest
 
 from broker import ConfigurationError
 from dashboard.cli import main
-from dashboard.config import HIDDEN, Settings, load_settings
-from dashboard.logwatch import DEFAULT_PATTERNS
-from dashboard.retry import RetryPolicy, describe_wait
+from dashboard.config import HIDDEN, SHARED_VARIABLES, Settings, load_settings
+from dashboard.logpatterns import DEFAULT_PATTERNS
+from dashboard.monitor.retry import RetryPolicy, describe_wait
 from simulator import fake_key, fake_secret
 
 
@@ -42,8 +42,11 @@ def test_variables_list_every_setting_and_never_a_secret(tmp_path: Path) -> None
     assert shown["KRAKENWATCH_PROBE_TRADE"] == "1"
     assert shown["KRAKENWATCH_DATA_DIR"] == str(tmp_path)
     assert shown["KRAKENWATCH_BOT_LOG"] == "-"
-    declared = [f for f in fields(Settings) if "variable" in f.metadata]
-    assert {f.metadata["variable"].name for f in declared} <= set(shown)
+    declared = [f.metadata["variable"] for f in fields(Settings) if "variable" in f.metadata]
+    declared += SHARED_VARIABLES.values()
+    assert {variable.name for variable in declared} <= set(shown)
+    assert shown["KRAKENWATCH_TIER"] == "starter" and shown["KRAKENWATCH_NONCE_STORE"] == "file"
+    assert shown["KRAKENWATCH_REQUEST_TIMEOUT"] == "10 s"
     for name in ("KRAKEN_MASTER_API_KEY", "KRAKEN_MASTER_API_SECRET", "KRAKENWATCH_PASSWORD"):
         assert all(env[name] not in value for _, value in rows), name
 

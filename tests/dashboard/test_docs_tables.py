@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from broker.variables import SETTINGS
 from dashboard.cli import EXIT_CODES
-from dashboard.config import Settings
+from dashboard.config import SHARED_VARIABLES, Settings
 from testkit.bots import krakenex_api
 from testkit.env import ROOT
 from testkit.gateway import demo_bot
@@ -63,6 +63,7 @@ def test_the_configuration_reference_lists_every_variable() -> None:
     assert listed == set(SETTINGS) | accounts
     # and the code agrees with itself: every setting the dashboard reads is a known variable
     read = {f.metadata["variable"].name for f in fields(Settings) if "variable" in f.metadata}
+    read |= {variable.name for variable in SHARED_VARIABLES.values()}
     assert read <= set(SETTINGS)
     readme = (ROOT / "README.md").read_text()
     assert {n for row in rows(readme, "## Configuration") for n in backticked(row[0])} <= listed

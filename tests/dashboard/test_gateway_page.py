@@ -12,9 +12,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.config import load_settings
-from dashboard.embedded import GatewayOptions
-from dashboard.runtime import set_service
-from dashboard.service import Service
+from dashboard.web.embedded_gateway import GatewayOptions
+from dashboard.web.service import Service
+from dashboard.web.streamlit_app import set_service
 from gateway.clientfile import add_client, default_config_path, read_clients
 from testkit.bots import krakenex_api
 from testkit.net import eventually

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.checklist import CHECK_TITLES
+from dashboard.checks.checklist import CHECK_TITLES
 from simulator import KeySpec, Scenario, Simulator
 from testkit.bots import krakenex_api
 from testkit.browser import chromium_page

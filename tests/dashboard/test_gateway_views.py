@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from dashboard.checklist import CheckStatus, build_checklist
+from dashboard.checks.checklist import CheckStatus, build_checklist
 from dashboard.config import load_settings
-from dashboard.status import Snapshot
+from dashboard.monitor.status import Snapshot
 from dashboard.views.gateway import (
     calls_frame,
     errors_frame,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.lifecycle import STOPPED
+from dashboard.web.terminal import STOPPED
 from testkit.env import subprocess_environ
 from testkit.net import eventually, http_get, status_of
 from testkit.procs import krakenwatch, spawn, stop_group

@@ -15,14 +15,9 @@ from typing import Any
 
 import pytest
 
-from dashboard.events import LOG_MATCH, Event
-from dashboard.logwatch import (
-    DEFAULT_PATTERNS,
-    LogPattern,
-    LogPatternError,
-    LogWatcher,
-    load_patterns,
-)
+from dashboard.history.logwatch import LogWatcher
+from dashboard.logpatterns import DEFAULT_PATTERNS, LogPattern, LogPatternError, load_patterns
+from dashboard.monitor.events import LOG_MATCH, Event
 
 # A bot's log while it connects a Kraken account, with its emoji mis-decoded the way such logs get
 # copied around (UTF-8 shown in Mac Roman: "‚úÖ" is "✅"); test_real_emoji_lines checks the

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dashboard import events as ev
 from dashboard.config import load_settings
-from dashboard.service import DATABASE_NAME, Service
-from dashboard.status import AccountState
-from dashboard.store import EventStore
+from dashboard.history.store import EventStore
+from dashboard.monitor import events as ev
+from dashboard.monitor.status import AccountState
+from dashboard.web.service import DATABASE_NAME, Service
 from testkit.net import eventually
 from testkit.sim import scenario_simulator
 

@@ -11,18 +11,19 @@ from typing import Any
 import pytest
 
 from broker import InvalidSignatureError
-from dashboard.checklist import build_checklist
+from dashboard.checks.checklist import build_checklist
 from dashboard.config import load_settings
-from dashboard.monitor import Monitor
-from dashboard.retry import RetryPolicy
-from dashboard.service import Service
-from dashboard.status import AccountState, AccountStatus
+from dashboard.monitor.facade import Monitor
+from dashboard.monitor.retry import RetryPolicy
+from dashboard.monitor.status import AccountState, AccountStatus
+from dashboard.web.service import Service
 from simulator import fake_secret
 from testkit.net import eventually
+from testkit.pauses import ParkedPauses
 from testkit.sim import master_environment, one_key_simulator
 
-#: the quiet period over which no further call may be made after an authentication failure
-QUIET_S = 12.0
+#: the wait after a first authentication failure (the policy's default)
+FIRST_AUTH_DELAY_S = RetryPolicy().auth_delays_s[0]
 
 
 def master_env(url: str, key: str, secret: str, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -58,7 +59,9 @@ def test_authentication_failures_are_not_retried_into_a_lockout(
             secret = fake_secret("not the secret of this key")
         elif breakage.startswith("fault:"):
             sim.set_faults(api_error=breakage.removeprefix("fault:"), scope="private")
-        service = Service.create(load_settings(master_env(sim.url, key, secret, tmp_path)))
+        pauses = ParkedPauses()
+        settings = load_settings(master_env(sim.url, key, secret, tmp_path))
+        service = Service.create(settings, pause=pauses)
         service.start()
         try:
             master = eventually(
@@ -71,10 +74,10 @@ def test_authentication_failures_are_not_retried_into_a_lockout(
             )
             assert master.last_error is not None and master.last_error.code == code
             assert code in master.reason and "next attempt in 1 min" in master.reason
-            # a 1 s poll interval used to mean ~16 failed calls here (Kraken locks a key after
-            # a few dozen failed calls within minutes)
-            with pytest.raises(TimeoutError):
-                sim.wait_for(key, lambda s: s.requests > calls, timeout=QUIET_S)
+            # a 1 s poll interval used to mean ~16 failed calls a quarter of a minute (Kraken
+            # locks a key after a few dozen failed calls within minutes): the next attempt is a
+            # minute away, and until then the account's poller makes no call
+            assert pauses.wait_parked() == [FIRST_AUTH_DELAY_S]
             assert sim.stats(key).requests == calls
         finally:
             service.stop()
@@ -84,7 +87,9 @@ def test_stops_after_the_last_authentication_failure_until_asked(tmp_path: Path)
     policy = RetryPolicy(auth_delays_s=(0.2, 0.2))  # the default waits minutes
     with one_key_simulator("stop") as (sim, key, _):
         env = master_env(sim.url, key, fake_secret("wrong"), tmp_path)
-        service = Service.create(load_settings(env, use_dotenv=False), retry_policy=policy)
+        pauses = ParkedPauses()
+        settings = load_settings(env, use_dotenv=False)
+        service = Service.create(settings, retry_policy=policy, pause=pauses)
         service.start()
         try:
 
@@ -105,15 +110,14 @@ def test_stops_after_the_last_authentication_failure_until_asked(tmp_path: Path)
             )
             assert check["status"] == "fail" and "stopped after 3" in check["detail"]
             assert check["remedy"] == InvalidSignatureError.remedy
-            with pytest.raises(TimeoutError):
-                sim.wait_for(key, lambda s: s.requests > 3, timeout=3.0)
+            # stopped: the poller waits until asked, and makes no call meanwhile
+            assert pauses.wait_parked() == [None] and sim.stats(key).requests == 3
 
             service.monitor.retry_now("MASTER")
             sim.wait_for(key, lambda s: s.requests == 4)
             # a fresh series: the same few attempts, then stopped again
-            eventually(lambda: sim.stats(key).requests == 6 and stopped())
-            with pytest.raises(TimeoutError):
-                sim.wait_for(key, lambda s: s.requests > 6, timeout=2.0)
+            assert pauses.wait_parked(2) == [None, None]
+            assert sim.stats(key).requests == 6 and stopped()
         finally:
             service.stop()
 

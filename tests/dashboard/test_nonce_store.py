@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dashboard.checklist import CheckStatus, build_checklist
+from dashboard.checks.checklist import CheckStatus, build_checklist
 from dashboard.config import load_settings
-from dashboard.service import Service
-from dashboard.status import AccountState, AccountStatus
+from dashboard.monitor.status import AccountState, AccountStatus
+from dashboard.web.service import Service
 from testkit.net import eventually
 from testkit.redis import redis_server
 from testkit.sim import scenario_simulator

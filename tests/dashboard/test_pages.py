@@ -11,16 +11,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from broker import PermissionDeniedError
-from dashboard import events as ev
-from dashboard.checklist import CheckStatus, build_checklist
+from dashboard.checks.checklist import CheckStatus, build_checklist
 from dashboard.config import load_settings
-from dashboard.retry import RetryPolicy
-from dashboard.runtime import set_service
-from dashboard.service import Service
-from dashboard.status import AccountState
+from dashboard.monitor import events as ev
+from dashboard.monitor.retry import RetryPolicy
+from dashboard.monitor.status import AccountState
 from dashboard.ui.common import STATE_BADGES
 from dashboard.views.markdown import escape
 from dashboard.views.timeline import segments
+from dashboard.web.service import Service
+from dashboard.web.streamlit_app import set_service
 from simulator import builtin_scenario
 from testkit.net import eventually
 from testkit.sim import (

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from broker import CallEvent, RefreshEvent
-from dashboard.prices import NO_PAIR, PriceSource
+from dashboard.monitor.prices import NO_PAIR, PriceSource
 from simulator import Scenario, Simulator
 from testkit.net import free_port
 
@@ -48,8 +48,6 @@ def sim() -> Iterator[Simulator]:
 def source(url: str, tmp_path: Path, calls: Calls, clock: Clock) -> PriceSource:
     return PriceSource(
         api_url=url,
-        store_dir=tmp_path / "nonces",
-        nonce_store="file",
         timeout_s=5.0,
         clock=clock,
         observer=calls,

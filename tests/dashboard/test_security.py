@@ -18,14 +18,14 @@ import requests
 from streamlit.testing.v1 import AppTest
 
 from broker.private import private_data_dir
-from dashboard.auth import FREE_FAILURES, LOCAL, PasswordThrottle, client_key
-from dashboard.check import run_check
+from dashboard.checks.gate import run_check
 from dashboard.config import load_settings
-from dashboard.routes import HeadlessServer
-from dashboard.runtime import set_service
-from dashboard.service import DATABASE_NAME, Service
-from dashboard.status import AccountState
-from dashboard.store import EventStore
+from dashboard.history.store import EventStore
+from dashboard.monitor.status import AccountState
+from dashboard.web.auth import FREE_FAILURES, LOCAL, PasswordThrottle, client_key
+from dashboard.web.service import DATABASE_NAME, Service
+from dashboard.web.streamlit_app import set_service
+from testkit.headless import headless_server
 from testkit.net import eventually
 from testkit.sim import master_environment, one_key_simulator
 
@@ -269,7 +269,7 @@ def test_basic_auth_refuses_an_address_after_5_failures_and_says_for_how_long(
     guarded: tuple[Service, Clock],
 ) -> None:
     service, clock = guarded
-    server = HeadlessServer(service).start()
+    server = headless_server(service).start()
     try:
         metrics, verify = server.url + "/metrics", server.url + "/api/verify"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from dashboard.sockets import no_delay_on_listening_sockets
+from dashboard.web.sockets import no_delay_on_listening_sockets
 
 
 def nagle_off(sock: socket.socket) -> bool:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import store as store_module
-from dashboard.events import BALANCE, INVALID_NONCE, SKEW, STATE, Event
-from dashboard.store import SCHEMA_VERSION, EventStore, StoreError
+from dashboard.history import store as store_module
+from dashboard.history.store import SCHEMA_VERSION, EventStore, StoreError
+from dashboard.monitor.events import BALANCE, INVALID_NONCE, SKEW, STATE, Event
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -105,7 +105,7 @@ def test_reopen_after_close_keeps_everything(db: Path) -> None:
 
 def test_committed_event_survives_kill_9(db: Path) -> None:
     script = (
-        "import sys; from dashboard.store import EventStore; from dashboard.events import Event\n"
+        "import sys; from dashboard.history.store import EventStore; from dashboard.monitor.events import Event\n"
         "s = EventStore(sys.argv[1])\n"
         "e = s.append(Event(kind='state', account='MASTER', detail='before the kill', ts=5.0))\n"
         "print(e.id, flush=True)\n"
@@ -160,7 +160,7 @@ def test_readonly_reader_sees_commits_while_writer_threads_write(db: Path) -> No
         [
             sys.executable,
             "-c",
-            "import sys; from dashboard.store import EventStore;"
+            "import sys; from dashboard.history.store import EventStore;"
             " print(EventStore.open_readonly(sys.argv[1]).count())",
             str(db),
         ],

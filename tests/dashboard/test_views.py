@@ -7,16 +7,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from broker import NonceStatus, SkewEstimate
-from dashboard import events as ev
-from dashboard.checklist import CHECK_TITLES, Check, CheckStatus, build_checklist
+from dashboard.checks.checklist import CHECK_TITLES, Check, CheckStatus, build_checklist
 from dashboard.config import load_settings
-from dashboard.status import AccountStatus, ErrorInfo, Snapshot
-from dashboard.views.balances import balance_history, balance_rows, totals_table
-from dashboard.views.markdown import escape
-from dashboard.views.nonce import diagnose, nonce_activity
-from dashboard.views.overview import attention_card, checklist_table, ordered_checks, verdict
-from dashboard.views.timeline import events_frame, markers, segments
-from dashboard.views.valuation import (
+from dashboard.monitor import events as ev
+from dashboard.monitor.status import AccountStatus, ErrorInfo, Snapshot
+from dashboard.monitor.valuation import (
     UsdPrices,
     base_asset,
     describe_account,
@@ -25,6 +20,11 @@ from dashboard.views.valuation import (
     value_account,
     value_fleet,
 )
+from dashboard.views.balances import balance_history, balance_rows, totals_table
+from dashboard.views.markdown import escape
+from dashboard.views.nonce import diagnose, nonce_activity
+from dashboard.views.overview import attention_card, checklist_table, ordered_checks, verdict
+from dashboard.views.timeline import events_frame, markers, segments
 
 
 def account(label: str = "MASTER", **fields: object) -> AccountStatus:

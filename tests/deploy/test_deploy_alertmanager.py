@@ -19,7 +19,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from dashboard.retry import RetryPolicy
+from dashboard.monitor.retry import RetryPolicy
 from simulator import PERMISSIONS, Simulator, builtin_scenario
 from simulator.environment import scenario_environment
 from testkit.net import eventually, http_get

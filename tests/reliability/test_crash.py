@@ -7,9 +7,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from dashboard import events as ev
-from dashboard.service import DATABASE_NAME
-from dashboard.store import EventStore
+from dashboard.history.store import EventStore
+from dashboard.monitor import events as ev
+from dashboard.web.service import DATABASE_NAME
 from simulator import Simulator, builtin_scenario, scenario_environment
 from testkit.net import free_port
 from testkit.procs import start_up, stop_group

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from broker.limits import TIERS
-from dashboard import events as ev
 from dashboard.config import load_settings
-from dashboard.service import Service
-from dashboard.status import AccountState
+from dashboard.monitor import events as ev
+from dashboard.monitor.status import AccountState
+from dashboard.web.service import Service
 from simulator import Simulator, builtin_scenario, scenario_environment
 from testkit.net import eventually
 

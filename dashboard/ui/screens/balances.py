@@ -4,10 +4,10 @@ import time
 
 import streamlit as st
 
-from dashboard import events as ev
+from dashboard.monitor import events as ev
+from dashboard.monitor.valuation import held_assets, value_fleet
 from dashboard.ui.common import REFRESH_EVERY, require_service
 from dashboard.views.balances import balance_chart, balance_history, balance_rows, totals_table
-from dashboard.views.valuation import held_assets, value_fleet
 
 service = require_service()
 st.title("Balances")

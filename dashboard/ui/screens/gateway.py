@@ -3,7 +3,6 @@ client credentials, outcomes over time, queue waits, the last errors."""
 
 import streamlit as st
 
-from dashboard.embedded import EmbeddedGateway
 from dashboard.ui.common import REFRESH_EVERY, require_service
 from dashboard.views.gateway import (
     calls_frame,
@@ -14,6 +13,7 @@ from dashboard.views.gateway import (
     queue_frame,
     totals,
 )
+from dashboard.web.embedded_gateway import EmbeddedGateway
 from gateway.traffic import TrafficSnapshot
 
 service = require_service()

@@ -3,8 +3,9 @@ the clock."""
 
 import streamlit as st
 
-from dashboard.checkitem import counted
-from dashboard.checklist import Check, CheckStatus, build_checklist
+from dashboard.checks.checklist import Check, CheckStatus, build_checklist
+from dashboard.checks.item import counted
+from dashboard.monitor.valuation import held_assets
 from dashboard.ui.common import REFRESH_EVERY, how_to_configure, require_service, state_badge
 from dashboard.views.markdown import escape
 from dashboard.views.overview import (
@@ -16,7 +17,6 @@ from dashboard.views.overview import (
     ordered_checks,
     verdict,
 )
-from dashboard.views.valuation import held_assets
 
 service = require_service()
 st.title("Post-deploy verification")

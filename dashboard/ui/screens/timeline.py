@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from dashboard import events as ev
+from dashboard.monitor import events as ev
 from dashboard.ui.common import REFRESH_EVERY, require_service
 from dashboard.views.timeline import chart_height, events_frame, markers, segments, timeline_chart
 

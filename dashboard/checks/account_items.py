@@ -1,0 +1,131 @@
+"""The checklist's items per account: connected, balance, no invalid nonce, permissions, own key.
+
+Time matters to them only through the freshness of the last success
+(:meth:`~dashboard.monitor.status.AccountStatus.is_fresh`), apart from the ages written in details.
+"""
+
+from __future__ import annotations
+
+from broker import ConfigurationError, InvalidNonceError, PermissionDeniedError
+from dashboard.checks.item import Check, CheckStatus, ago
+from dashboard.config import Settings
+from dashboard.monitor.status import AccountState, AccountStatus
+
+__all__ = ["PERMISSION_ITEMS", "account_checks"]
+
+#: (the permission's key in the status, the item, Kraken's name for the permission)
+PERMISSION_ITEMS = (
+    ("funds", "permission_query_funds", "Query Funds"),
+    ("orders", "permission_query_orders", "Query Open Orders & Trades"),
+    ("trade", "permission_create_orders", "Create & Modify Orders"),
+)
+_NOT_CONNECTED = (
+    "balance_fetched",
+    "no_invalid_nonce",
+    "permission_query_funds",
+    "permission_query_orders",
+)
+
+
+def account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Check]:
+    """One account's items at ``now``."""
+    if not a.configured:
+        return _misconfigured(a)
+    return [
+        _connected(a, now, settings),
+        _balance(a),
+        _nonce(a),
+        *(_permission(a, *item, probe_trade=settings.probe_trade) for item in PERMISSION_ITEMS),
+        _dedicated_key(a),
+    ]
+
+
+def _misconfigured(a: AccountStatus) -> list[Check]:
+    connected = Check(
+        "connected",
+        a.label,
+        CheckStatus.FAIL,
+        f"invalid configuration: {a.reason}",
+        ConfigurationError.remedy,
+    )
+    not_run = "not connected: the configuration is invalid"
+    return [
+        connected,
+        *(Check(n, a.label, CheckStatus.SKIPPED, not_run, required=False) for n in _NOT_CONNECTED),
+    ]
+
+
+def _connected(a: AccountStatus, now: float, settings: Settings) -> Check:
+    remedy = a.last_error.remedy if a.last_error else None
+    if a.is_up(now, settings.freshness_s):
+        since = ago(now - (a.last_success_at or now))
+        return Check("connected", a.label, CheckStatus.PASS, f"last successful call {since}")
+    if a.state in (AccountState.DISCONNECTED, AccountState.INVALID_CONFIG, AccountState.DEGRADED):
+        return Check("connected", a.label, CheckStatus.FAIL, f"{a.state}: {a.reason}", remedy)
+    if a.last_success_at is not None:
+        return Check(
+            "connected",
+            a.label,
+            CheckStatus.FAIL,
+            f"no successful call for {ago(now - a.last_success_at)}",
+            "Check the account's recent errors on the timeline.",
+        )
+    return Check("connected", a.label, CheckStatus.PENDING, "connecting: no answer from Kraken yet")
+
+
+def _balance(a: AccountStatus) -> Check:
+    if a.balance_error:
+        remedy = a.last_error.remedy if a.last_error else None
+        detail = f"unknown ({a.balance_error})"
+        return Check("balance_fetched", a.label, CheckStatus.FAIL, detail, remedy)
+    if a.balances is not None:
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(a.balances.items())[:6]) or "no assets"
+        return Check("balance_fetched", a.label, CheckStatus.PASS, shown)
+    return Check("balance_fetched", a.label, CheckStatus.PENDING, "no balance read yet")
+
+
+def _nonce(a: AccountStatus) -> Check:
+    if a.invalid_nonce_count:
+        error = a.last_error
+        nonce_error = error if error and error.kind == InvalidNonceError.kind else None
+        diagnosis = nonce_error.diagnosis if nonce_error else None
+        return Check(
+            "no_invalid_nonce",
+            a.label,
+            CheckStatus.FAIL,
+            f"{a.invalid_nonce_count} invalid-nonce answer(s) since start"
+            + (f" ({diagnosis})" if diagnosis else ""),
+            nonce_error.remedy if nonce_error else InvalidNonceError.remedy,
+        )
+    if a.last_success_at is not None:
+        return Check("no_invalid_nonce", a.label, CheckStatus.PASS, "none since start")
+    detail = "no private call has succeeded yet"
+    return Check("no_invalid_nonce", a.label, CheckStatus.PENDING, detail)
+
+
+def _permission(a: AccountStatus, perm: str, name: str, title: str, *, probe_trade: bool) -> Check:
+    if perm == "trade" and not probe_trade:
+        detail = "not probed (set KRAKENWATCH_PROBE_TRADE=1 for trading keys)"
+        return Check(name, a.label, CheckStatus.SKIPPED, detail, required=False)
+    granted = a.permissions.get(perm)
+    if granted is True:
+        return Check(name, a.label, CheckStatus.PASS, f"{title} granted")
+    if granted is False:
+        detail = f"{title} denied (EGeneral:Permission denied)"
+        return Check(name, a.label, CheckStatus.FAIL, detail, PermissionDeniedError.remedy)
+    return Check(name, a.label, CheckStatus.PENDING, f"{title} not probed yet")
+
+
+def _dedicated_key(a: AccountStatus) -> Check:
+    if a.shared_with:
+        return Check(
+            "dedicated_key",
+            a.label,
+            CheckStatus.FAIL,
+            f"same API key as {', '.join(a.shared_with)}",
+            "Give each account and program its own API key; a shared key is the classic cause "
+            "of invalid nonces.",
+            required=False,
+        )
+    detail = "no other label uses this key"
+    return Check("dedicated_key", a.label, CheckStatus.PASS, detail, required=False)

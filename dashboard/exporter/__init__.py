@@ -1,0 +1,10 @@
+"""The Prometheus exporter: a private registry, counted from events, gauged from the snapshot.
+
+================  =========================================================================
+module            concern
+================  =========================================================================
+``metrics``       :class:`Metrics`: the registry, the counters and histograms fed by events
+``gauges``        the gauges that describe "now", written from the snapshot at scrape time
+``value_gauges``  the accounts' USD value as gauges (switched off with the balances)
+================  =========================================================================
+"""

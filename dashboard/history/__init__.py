@@ -1,0 +1,10 @@
+"""What the dashboard remembers: the event history in SQLite and the bot's log lines.
+
+============  ===============================================================================
+module        concern
+============  ===============================================================================
+``store``     :class:`EventStore`: the timeline in SQLite (WAL, migrations, retention)
+``logwatch``  the bot-log watcher: follows a log file like ``tail -F``, matches become events
+``redact``    known secrets removed from text and data before anything is written
+============  ===============================================================================
+"""
