@@ -226,11 +226,11 @@ class Settings:
             (API_URL_VARIABLE, self.api_url or "invalid (nothing is sent)"),
             (DATA_DIR_VARIABLE, str(self.data_dir)),
         ]
+        for setting, shared in SHARED_VARIABLES.items():
+            rows.append((shared.name, shared.show(getattr(self.shared, setting))))
         for f in fields(self):
             if (variable := f.metadata.get(_VARIABLE)) is not None:
                 rows.append((variable.name, variable.show(getattr(self, f.name))))
-        for setting, variable in SHARED_VARIABLES.items():
-            rows.append((variable.name, variable.show(getattr(self.shared, setting))))
         return rows
 
 

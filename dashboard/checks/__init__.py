@@ -3,11 +3,11 @@
 =================  ==========================================================================
 module             concern
 =================  ==========================================================================
-``item``           what an item is: id, title, status (pass, fail, pending, n/a), remedy
-``account_items``  the items judged per account (connected, nonce, skew, permissions, ...)
+``item``           what an item is: id, title, status (pass, fail, pending, skipped), remedy
+``account_items``  the items judged per account (connected, balance, nonce, permissions, key)
 ``gateway_items``  the items of a gateway running in the dashboard's process
-``checklist``      every item in order, and the overall verdict
-``verify``         the verify document (``/api/verify``, ``krakenwatch check --json``)
+``checklist``      every item in order: the global ones (clock, Kraken, bot log) and per account
+``verify``         the verify document and its verdict (``/api/verify``, ``krakenwatch check``)
 ``gate``           ``krakenwatch check``: one-shot verification for deploy gates (exit 0/1/2)
 =================  ==========================================================================
 """

@@ -125,10 +125,15 @@ class ClockSampler:
 
     def _read_system_status(self, public: PublicClient) -> None:
         try:
-            status = public.system_status()
-        except KrakenError as exc:  # a malformed answer included
+            result = public.call_public("SystemStatus")
+        except KrakenError as exc:
             log.warning("SystemStatus failed: %s", exc)
             return
+        if not isinstance(result, dict):
+            log.warning("SystemStatus answered %s, not an object", type(result).__name__)
+            return
+        # an object without a status says something is off at Kraken: shown, and judged, as such
+        status = str(result.get("status", "unknown"))
         with self._lock:
             changed, self._system_status = self._system_status != status, status
         if changed:

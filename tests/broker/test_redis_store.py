@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,16 +39,16 @@ def hosts(tmp_path: Path, n: int) -> list[Path]:
 
 @contextlib.contextmanager
 def redis_backed_client(
-    tmp_path: Path, name: str, **redis_options: Any
+    tmp_path: Path, name: str, lease_s: int | None = None, **redis_options: Any
 ) -> Iterator[tuple[RedisServer, Simulator, str, KrakenClient]]:
-    """A simulator with one key, a ``redis-server``, and a client of that key using it."""
+    """A simulator with one key, a ``redis-server``, and a client of that key using it (with
+    ``lease_s``: a lease that short, where a test would otherwise wait out the default one)."""
     with (
         redis_server(tmp_path / "redis", **redis_options) as server,
         one_key_simulator(name) as (sim, key, secret),
     ):
-        api = KrakenClient(
-            key, secret, base_url=sim.url, store_dir=tmp_path, nonce_store=server.url
-        )
+        store = server.url if lease_s is None else f"{server.url}?lease={lease_s}"
+        api = KrakenClient(key, secret, base_url=sim.url, store_dir=tmp_path, nonce_store=store)
         yield server, sim, key, api
 
 
@@ -132,12 +133,22 @@ def test_redis_down_fails_closed_and_calls_resume_when_it_is_back(tmp_path: Path
 
 
 def test_a_redis_that_lost_its_data_is_reported_and_reseeded(tmp_path: Path) -> None:
-    with redis_backed_client(tmp_path, "lost", appendonly=False) as (server, sim, key, api):
+    lease_s = 2
+    with redis_backed_client(tmp_path, "lost", lease_s, appendonly=False) as (
+        server,
+        sim,
+        key,
+        api,
+    ):
         api.call_private("Balance")
         before = api.nonce_status().high_water
         server.stop()
         server.start()  # without persistence: every key is gone
+        started = time.monotonic()
         api.call_private("Balance")
+        # the key stayed quiet for one full lease first: a writer that held it before the loss
+        # has stopped by then
+        assert time.monotonic() - started >= lease_s
         status = api.nonce_status()
         assert "lost its data" in status.store and "appendonly" in status.store
         assert status.high_water > before  # re-seeded from this host's mirror, never backwards

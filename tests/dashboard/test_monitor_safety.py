@@ -22,8 +22,9 @@ from testkit.net import eventually
 from testkit.pauses import ParkedPauses
 from testkit.sim import master_environment, one_key_simulator
 
-#: the wait after a first authentication failure (the policy's default)
-FIRST_AUTH_DELAY_S = RetryPolicy().auth_delays_s[0]
+#: the wait after a first authentication failure: a minute (Kraken locks a key after a few dozen
+#: failed calls within minutes)
+FIRST_AUTH_DELAY_S = 60.0
 
 
 def master_env(url: str, key: str, secret: str, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -81,6 +82,8 @@ def test_authentication_failures_are_not_retried_into_a_lockout(
             assert sim.stats(key).requests == calls
         finally:
             service.stop()
+        # nothing woke the poller early: no call and no other wait until the monitor stopped
+        assert sim.stats(key).requests == calls and pauses.parked == [FIRST_AUTH_DELAY_S]
 
 
 def test_stops_after_the_last_authentication_failure_until_asked(tmp_path: Path) -> None:
@@ -120,6 +123,7 @@ def test_stops_after_the_last_authentication_failure_until_asked(tmp_path: Path)
             assert sim.stats(key).requests == 6 and stopped()
         finally:
             service.stop()
+        assert sim.stats(key).requests == 6 and pauses.parked == [None, None]
 
 
 PROBE_CASES: list[tuple[str, dict[str, Any], bool | None]] = [
