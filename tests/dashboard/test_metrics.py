@@ -310,7 +310,14 @@ def test_cached_lines_are_what_a_rebuild_writes_as_freshness_runs_out(tmp_path: 
     with scenario_simulator("healthy") as (_sim, env):
         env["KRAKENWATCH_POLL_INTERVAL"] = "3600"
         with running(env, tmp_path) as (service, url):
-            wait_for(url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 1.0)
+            # every account up: one still connecting has no freshness to run out
+            wait_for(
+                url,
+                lambda s: all(
+                    value(s, "krakenwatch_account_up", account=a) == 1.0
+                    for a in ("MASTER", "USER:daivon", "USER:tania_gilbert")
+                ),
+            )
             snapshot = service.monitor.snapshot()
     settings = service.settings
     now = [snapshot]
