@@ -40,6 +40,10 @@ SETTINGS: dict[str, str] = {
     "KRAKENWATCH_BOT_LOG": "the bot's log file to follow",
     "KRAKENWATCH_BOT_LOG_PATTERNS": "a TOML/JSON file of bot-log patterns",
     "KRAKENWATCH_PASSWORD": "protects the pages and the HTTP routes",
+    "KRAKENWATCH_ADMIN_TOKEN": "bearer token for marking deploys (POST /api/deploys)",
+    "KRAKENWATCH_DEPLOY_GRACE": "seconds a new deploy may fail checks before it is failed",
+    "KRAKENWATCH_DEPLOY_TIMEOUT": "seconds a deploy has to be verified",
+    "KRAKENWATCH_URL": "the dashboard `krakenwatch deploy mark` / `wait` talk to",
 }
 _OURS = re.compile(r"^KRAKEN(WATCH)?_")
 _ROLES = ("MASTER", "USER")

@@ -12,8 +12,9 @@ part            concern
 ``web``         the running product: the service wired once, the Streamlit app, the routes
 ``views``       the pages' data and charts (no Streamlit calls)
 ``exporter``    the Prometheus registry: counters from events, gauges from the snapshot
+``deploys``     deploy markers: the checklist counted from the latest one, and its verdict
 ``checks``      the post-deploy checklist and ``krakenwatch check``
-``history``     the event history (SQLite) and the bot-log watcher
+``history``     the event history and the deploys (SQLite), and the bot-log watcher
 ``monitor``     every account connected and polled, the clock sampled, events made
 ``config``      the settings, read once from the environment and the env file
 ``logpatterns`` the bot-log patterns (the defaults and the operator's file)

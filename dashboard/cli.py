@@ -1,7 +1,7 @@
 """The ``krakenwatch`` command line: one parser, each command handed to the part that runs it.
 
 ``up`` and ``demo`` to :mod:`dashboard.web`, ``check`` to :mod:`dashboard.checks.gate`,
-``gateway`` to :mod:`gateway.cli` and ``simulator`` to :mod:`simulator.cli` (those two parse their
+``deploy mark`` and ``deploy wait`` to :mod:`dashboard.deploys.client`, ``gateway`` to :mod:`gateway.cli` and ``simulator`` to :mod:`simulator.cli` (those two parse their
 own arguments, so no other command imports them).
 """
 
@@ -52,6 +52,18 @@ EXIT_CODES: dict[str, dict[int, str]] = {
         2: "any mistake (the name, the account, the client file, the data dir)",
     },
     "simulator": {0: "stopped by Ctrl-C or SIGTERM", 2: "a bad scenario, flag or port"},
+    "deploy mark": {
+        0: "the deploy is marked (it prints its number and the `deploy wait` command)",
+        2: "any error (a flag, the env file, the dashboard unreachable, a field the dashboard "
+        "refused, authentication: the variable to set is named)",
+    },
+    "deploy wait": {
+        0: "the deploy is verified",
+        1: "the deploy failed, or is still pending at `--timeout` (the failing checks are "
+        "printed with their remedies)",
+        2: "no deploy marked, a flag, authentication, the dashboard unreachable (on the first "
+        "request, or still at `--timeout` after losing it)",
+    },
 }
 
 
@@ -122,7 +134,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_demo_arguments(demo_cmd)
     demo_cmd.set_defaults(run=demo.run_demo)
+    _add_deploy_command(commands)
     return parser
+
+
+def _add_deploy_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``krakenwatch deploy mark`` and ``krakenwatch deploy wait``."""
+    from dashboard.deploys import client as deploys
+
+    deploy_cmd = commands.add_parser(
+        "deploy",
+        help="mark a deploy of the bot on a running dashboard, and wait for its verdict",
+        description="Mark a deploy of the bot on a running dashboard (`krakenwatch up`), then "
+        "wait for its verdict: the deploy gate a pipeline runs after the bot's deploy. The URL is "
+        f"--url, else ${deploys.URL_VARIABLE}, else {deploys.DEFAULT_URL}; the credential "
+        f"${deploys.TOKEN_VARIABLE}, else ${deploys.PASSWORD_VARIABLE}.",
+    )
+
+    def deploy_usage(_: argparse.Namespace) -> int:  # `krakenwatch deploy` alone
+        deploy_cmd.print_help()
+        return 2
+
+    deploy_cmd.set_defaults(run=deploy_usage)
+    steps = deploy_cmd.add_subparsers(dest="step", metavar="STEP")
+    deploys.add_mark_arguments(
+        steps.add_parser(
+            "mark",
+            help="mark a deploy now: the checklist counts from it; exit 0 marked, 2 any error",
+            description="Mark a deploy on the dashboard (POST /api/deploys): every check of "
+            "its accounts counts from now, and the deploy is verified or failed on them.",
+        )
+    )
+    deploys.add_wait_arguments(
+        steps.add_parser(
+            "wait",
+            help="wait for the latest deploy's verdict; exit 0 verified, 1 failed or timed out, "
+            "2 no deploy or an error",
+            description="Wait until the latest deploy (or --id N) is verified or failed, "
+            "printing what it waits for and, if it fails, each failing check with its remedy.",
+        )
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -153,6 +153,20 @@ class Settings:
     password: str | None = field(
         default=None, repr=False, metadata=_from("KRAKENWATCH_PASSWORD", secret=True)
     )
+    #: a deploy whose required checks fail this long after its marker has failed
+    deploy_grace_s: float = field(
+        default=120.0,
+        metadata=_from("KRAKENWATCH_DEPLOY_GRACE", unit="s", minimum=0, maximum=86400),
+    )
+    #: a deploy not verified this long after its marker has failed
+    deploy_timeout_s: float = field(
+        default=600.0,
+        metadata=_from("KRAKENWATCH_DEPLOY_TIMEOUT", unit="s", minimum=1, maximum=86400 * 7),
+    )
+    #: the bearer token that may mark deploys (``POST /api/deploys``); never shown
+    admin_token: str | None = field(
+        default=None, repr=False, metadata=_from("KRAKENWATCH_ADMIN_TOKEN", secret=True)
+    )
     #: the env file the variables were read from, if any
     env_file: Path | None = field(default=None, metadata=_from(ENV_FILE_VARIABLE))
     problems: list[Problem] = field(default_factory=list)
@@ -209,7 +223,7 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every key, secret and password in use, for redaction (never to be shown)."""
         found = [s for a in self.accounts for s in (a.key, a.secret)]
-        return [*found, self.password] if self.password else found
+        return [*found, *(s for s in (self.password, self.admin_token) if s)]
 
     def variables(self) -> list[tuple[str, str]]:
         """``(variable, value)`` for every setting these settings were built from: keys masked,
@@ -331,14 +345,15 @@ class _Reader:
             self.problems.append(Problem(name, f"{exc}; using the default patterns"))
             return None, DEFAULT_PATTERNS
 
-    def password(self) -> str | None:
-        name = _variable("password").name
+    def secret(self, setting: str, what: str) -> str | None:
+        """A password or token (``what``): at least 12 characters, else a problem is named."""
+        name = _variable(setting).name
         raw = self.env.get(name)
         if not raw:
             return None
         if len(raw) < 12:
             self.problems.append(
-                Problem(name, "is shorter than 12 characters; use a long random password")
+                Problem(name, f"is shorter than 12 characters; use a long random {what}")
             )
         return raw
 
@@ -381,7 +396,10 @@ def load_settings(
         bot_log=read.path("bot_log"),
         bot_log_patterns=patterns_file,
         log_patterns=patterns,
-        password=read.password(),
+        deploy_grace_s=read.number("deploy_grace_s"),
+        deploy_timeout_s=read.number("deploy_timeout_s"),
+        password=read.secret("password", "password"),
+        admin_token=read.secret("admin_token", "token"),
         env_file=source,
         problems=[*variable_problems(env), *read.problems],
     )

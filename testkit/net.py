@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["eventually", "free_port", "http_get", "status_of"]
+__all__ = ["eventually", "free_port", "http_get", "http_json", "status_of"]
 
 T = TypeVar("T")
 
@@ -36,6 +37,28 @@ def http_get(
             )
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()
+
+
+def http_json(
+    url: str,
+    method: str = "GET",
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 15.0,
+) -> tuple[int, Any]:
+    """(status, decoded JSON body, or the text of a body that is not JSON) of a request whose
+    ``body`` is sent as JSON (``bytes`` as they are), also for 4xx/5xx answers."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310 (loopback)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode()
 
 
 def status_of(url: str, timeout: float = 2.0) -> int:

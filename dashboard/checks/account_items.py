@@ -1,5 +1,8 @@
 """The checklist's items per account: connected, balance, no invalid nonce, permissions, own key.
 
+After a deploy marker (:attr:`~dashboard.monitor.status.AccountStatus.counting_since`) the
+connection, the balance and the invalid nonces count only from the marker.
+
 Time matters to them only through the freshness of the last success
 (:meth:`~dashboard.monitor.status.AccountStatus.is_fresh`), apart from the ages written in details.
 """
@@ -59,6 +62,9 @@ def _connected(a: AccountStatus, now: float, settings: Settings) -> Check:
     remedy = a.last_error.remedy if a.last_error else None
     if a.is_up(now, settings.freshness_s):
         since = ago(now - (a.last_success_at or now))
+        if not a.succeeded_since_count_began():
+            detail = f"no successful call since the deploy yet (the last {since})"
+            return Check("connected", a.label, CheckStatus.PENDING, detail)
         return Check("connected", a.label, CheckStatus.PASS, f"last successful call {since}")
     if a.state in (AccountState.DISCONNECTED, AccountState.INVALID_CONFIG, AccountState.DEGRADED):
         return Check("connected", a.label, CheckStatus.FAIL, f"{a.state}: {a.reason}", remedy)
@@ -78,6 +84,9 @@ def _balance(a: AccountStatus) -> Check:
         remedy = a.last_error.remedy if a.last_error else None
         detail = f"unknown ({a.balance_error})"
         return Check("balance_fetched", a.label, CheckStatus.FAIL, detail, remedy)
+    if a.balances is not None and not a.succeeded_since_count_began():
+        detail = "no balance read since the deploy yet"
+        return Check("balance_fetched", a.label, CheckStatus.PENDING, detail)
     if a.balances is not None:
         shown = ", ".join(f"{k} {v}" for k, v in sorted(a.balances.items())[:6]) or "no assets"
         return Check("balance_fetched", a.label, CheckStatus.PASS, shown)
@@ -93,13 +102,13 @@ def _nonce(a: AccountStatus) -> Check:
             "no_invalid_nonce",
             a.label,
             CheckStatus.FAIL,
-            f"{a.invalid_nonce_count} invalid-nonce answer(s) since start"
+            f"{a.invalid_nonce_count} invalid-nonce answer(s) {a.counted}"
             + (f" ({diagnosis})" if diagnosis else ""),
             nonce_error.remedy if nonce_error else InvalidNonceError.remedy,
         )
-    if a.last_success_at is not None:
-        return Check("no_invalid_nonce", a.label, CheckStatus.PASS, "none since start")
-    detail = "no private call has succeeded yet"
+    if a.succeeded_since_count_began():
+        return Check("no_invalid_nonce", a.label, CheckStatus.PASS, f"none {a.counted}")
+    detail = f"no private call has succeeded {a.counted} yet"
     return Check("no_invalid_nonce", a.label, CheckStatus.PENDING, detail)
 
 

@@ -138,24 +138,24 @@ def _bot_log(snapshot: Snapshot, settings: Settings) -> list[Check]:
         why = "bot-log checks run in `krakenwatch up`, which follows the log since it started"
     else:
         return [
-            _bot_log_item(name, snapshot.log_matches.get(pattern, 0), str(log))
+            _bot_log_item(name, snapshot.log_matches.get(pattern, 0), str(log), snapshot.counted)
             for name, pattern in BOT_LOG_ITEMS.items()
         ]
     return [Check(name, None, CheckStatus.SKIPPED, why, required=False) for name in BOT_LOG_ITEMS]
 
 
-def _bot_log_item(name: str, seen: int, log: str) -> Check:
-    """One bot-log item, from how many lines matched its pattern."""
+def _bot_log_item(name: str, seen: int, log: str, counted: str) -> Check:
+    """One bot-log item, from how many lines matched its pattern (``counted``: since when)."""
     if name == "bot_no_invalid_nonce":
         if seen:
             return Check(
                 name,
                 None,
                 CheckStatus.FAIL,
-                f"{seen} Invalid nonce line(s) in {log}",
+                f"{seen} Invalid nonce line(s) in {log} {counted}",
                 InvalidNonceError.remedy,
             )
-        return Check(name, None, CheckStatus.PASS, f"no Invalid nonce line in {log} since start")
+        return Check(name, None, CheckStatus.PASS, f"no Invalid nonce line in {log} {counted}")
     if seen:
-        return Check(name, None, CheckStatus.PASS, f"{seen} matching line(s) in {log}")
-    return Check(name, None, CheckStatus.PENDING, f"no matching line in {log} yet")
+        return Check(name, None, CheckStatus.PASS, f"{seen} matching line(s) in {log} {counted}")
+    return Check(name, None, CheckStatus.PENDING, f"no matching line in {log} {counted} yet")

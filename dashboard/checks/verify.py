@@ -11,7 +11,7 @@ from dashboard.checks.item import Check, CheckStatus
 from dashboard.config import Settings
 from dashboard.monitor.status import AccountState, Snapshot
 
-__all__ = ["verify_document"]
+__all__ = ["iso_time", "verify_document"]
 
 
 def verify_document(
@@ -23,8 +23,8 @@ def verify_document(
     skew = snapshot.skew
     return {
         "ok": ok,
-        "generated_at": _iso(snapshot.taken_at),
-        "started_at": _iso(snapshot.started_at),
+        "generated_at": iso_time(snapshot.taken_at),
+        "started_at": iso_time(snapshot.started_at),
         "clock_skew_seconds": None if skew is None else round(skew.offset_s, 6),
         "clock_skew_uncertainty_seconds": None if skew is None else round(skew.uncertainty_s, 6),
         "kraken_status": snapshot.system_status,
@@ -32,7 +32,7 @@ def verify_document(
             {
                 "account": a.label,
                 "state": a.state,
-                "since": _iso(a.since),
+                "since": iso_time(a.since),
                 "reason": a.reason,
                 "key": a.masked_key,
                 "nonce_unit": a.nonce_unit,
@@ -40,7 +40,7 @@ def verify_document(
                 "balances": None if a.balance_error else a.balances,
                 "balance_error": a.balance_error,
                 "last_known_balances": a.balances,
-                "last_success_at": _iso(a.last_success_at),
+                "last_success_at": iso_time(a.last_success_at),
                 "invalid_nonce_errors": a.invalid_nonce_count,
                 "nonce_refreshes": a.refresh_count,
                 "permissions": dict(a.permissions),
@@ -64,7 +64,7 @@ def verify_document(
     }
 
 
-def _iso(ts: float | None) -> str | None:
+def iso_time(ts: float | None) -> str | None:
     if ts is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

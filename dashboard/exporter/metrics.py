@@ -30,8 +30,10 @@ from broker import (
     RefreshEvent,
 )
 from dashboard.config import Settings
+from dashboard.exporter.deploy_gauges import DeployCollector
 from dashboard.exporter.gauges import SnapshotGauges
 from dashboard.exporter.value_gauges import BalanceValueCollector
+from dashboard.history.deploy_book import Deploy
 from dashboard.monitor.prices import PriceSource
 from dashboard.monitor.status import Snapshot
 
@@ -53,6 +55,7 @@ class Metrics:
         settings: Settings,
         snapshot: Callable[[], Snapshot],
         prices: PriceSource | None = None,
+        deploy: Callable[[], Deploy | None] | None = None,
     ):
         # no *_created series: they double the series count and Prometheus does not need them
         disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -101,6 +104,8 @@ class Metrics:
         # valued at scrape time (prices move without any account changing): not cached gauges
         if settings.balance_metrics and prices is not None:
             r.register(BalanceValueCollector(snapshot, prices))
+        if deploy is not None:
+            r.register(DeployCollector(deploy, settings.deploy_timeout_s))
 
     def _start_at_zero(self, settings: Settings) -> None:
         """Every account's counters exist from the first scrape, at 0 (a rate over a series that

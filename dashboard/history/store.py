@@ -48,8 +48,17 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO meta (key, value) VALUES ('created_at', ?)", (repr(time.time()),))
 
 
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """The deploy markers (:mod:`dashboard.history.deploy_book`)."""
+    conn.execute(
+        "CREATE TABLE deploys (id INTEGER PRIMARY KEY, marked_at REAL NOT NULL,"
+        " version TEXT NOT NULL, accounts TEXT NOT NULL, note TEXT NOT NULL,"
+        " state TEXT NOT NULL, decided_at REAL, reason TEXT NOT NULL, failing TEXT NOT NULL)"
+    )
+
+
 #: ``MIGRATIONS[v]`` takes a database from schema version ``v`` to ``v + 1``
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_0_to_1, _migrate_1_to_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -207,6 +216,17 @@ class EventStore:
         return conn
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    def redact(self, value: str) -> str:
+        """``value`` with every known secret removed (what this store writes of any text)."""
+        return self._redactor.text(value)
+
+    @contextmanager
+    def database(self, action: str, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """The connection, under the store's lock, for the tables beside the events (the
+        deploys): ``action`` names what failed in the :class:`StoreError` of an SQLite error."""
+        with self._db(action, write=write) as conn:
+            yield conn
 
     @contextmanager
     def _db(self, action: str, *, write: bool = False) -> Iterator[sqlite3.Connection]:

@@ -23,7 +23,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from broker import FanOut, KrakenClient, Observer
@@ -165,6 +165,14 @@ class Monitor:
         """Attempt ``label`` now, forgetting its authentication failures (a stopped account
         resumes). ``KeyError`` for an account that is not being polled."""
         self._pollers[label].retry_now()
+
+    def poll_soon(self, labels: Iterable[str]) -> None:
+        """Poll ``labels`` now where that is safe (see :meth:`AccountPoller.poll_soon`): a deploy
+        marker wants a first call after it without waiting a whole poll interval."""
+        for label in labels:
+            poller = self._pollers.get(label)
+            if poller is not None:
+                poller.poll_soon()
 
     def snapshot(self) -> Snapshot:
         skew, system_status = self._sampler.reading()

@@ -10,7 +10,9 @@ failures in a row the account stops until :meth:`AccountPoller.retry_now` or a r
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable
 
 from broker import (
@@ -24,7 +26,7 @@ from broker import (
 )
 from broker.balances import parse_balances
 from broker.limits import TIERS
-from dashboard.config import Settings
+from dashboard.config import Settings, min_poll_interval
 from dashboard.monitor import events as ev
 from dashboard.monitor.board import AccountBoard
 from dashboard.monitor.events import Publisher
@@ -85,6 +87,10 @@ class AccountPoller:
         self._last_balance_event = 0.0
         self._wake = threading.Event()
         self._retry_requested = False
+        #: True while the thread waits out an ordinary poll interval after a success (not a
+        #: backoff, a lockout wait or a stop): only then may :meth:`poll_soon` cut it short
+        self._polling_wait = False
+        self._last_step_at = -math.inf
 
     # -- the thread ---------------------------------------------------------------------------
 
@@ -92,6 +98,7 @@ class AccountPoller:
         """Step until ``stop`` is set (call :meth:`wake` after setting it)."""
         while not stop.is_set():
             self._wake.clear()
+            self._last_step_at = time.monotonic()
             try:
                 wait = self.step()
             except Exception as exc:  # a bug must not silently end this account's monitoring
@@ -101,11 +108,21 @@ class AccountPoller:
                 )
                 wait = self.settings.poll_interval_s
             if not stop.is_set():
+                self._polling_wait = self.connected and wait == self.settings.poll_interval_s
                 self.pause(self._wake, wait)
+                self._polling_wait = False
 
     def wake(self) -> None:
         """End the current wait now."""
         self._wake.set()
+
+    def poll_soon(self) -> None:
+        """Poll now (a deploy was marked) if the thread is waiting out an ordinary poll interval
+        and its last attempt is at least the tier's shortest safe interval ago; never cuts short
+        a backoff or a lockout wait."""
+        floor = min_poll_interval(self.tier.name)
+        if self._polling_wait and time.monotonic() - self._last_step_at >= floor:
+            self._wake.set()
 
     def retry_now(self) -> None:
         """Forget the authentication failures (a stopped account resumes) and attempt now."""

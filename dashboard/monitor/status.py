@@ -96,6 +96,9 @@ class AccountStatus:
     #: True once the monitor stopped calling after too many authentication failures; it calls
     #: again when asked to retry, or after a restart
     stopped: bool = False
+    #: the deploy marker this status is counted from (``invalid_nonce_count`` since then, and a
+    #: success or balance counts only from then), else ``None``: counted from the monitor's start
+    counting_since: float | None = None
 
     def is_fresh(self, now: float, freshness_s: float) -> bool:
         return self.last_success_at is not None and now - self.last_success_at <= freshness_s
@@ -103,6 +106,16 @@ class AccountStatus:
     def is_up(self, now: float, freshness_s: float) -> bool:
         """Health = a recent successful private call, and the last one did not fail."""
         return self.state == AccountState.CONNECTED and self.is_fresh(now, freshness_s)
+
+    @property
+    def counted(self) -> str:
+        """What the counts are counted from, in words: ``"since the deploy"``, ``"since start"``."""
+        return "since the deploy" if self.counting_since is not None else "since start"
+
+    def succeeded_since_count_began(self) -> bool:
+        """A successful private call since the marker (any, without one)."""
+        since = self.counting_since
+        return self.last_success_at is not None and (since is None or self.last_success_at >= since)
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,17 @@ class Snapshot:
     log_watching: bool = False
     #: the traffic of the gateway running in this process (``up --gateway``), else ``None``
     gateway: TrafficSnapshot | None = None
+    #: the marker of the deploy this snapshot is counted from (:mod:`dashboard.deploys`): the
+    #: bot-log matches and the gateway's answers are counted since then; ``None``: since start
+    counting_since: float | None = None
+    #: after a marker: the accounts whose bots called through the gateway before it (their
+    #: ``gateway_kraken_errors`` item waits for a call after it)
+    gateway_used_before: frozenset[str] = frozenset()
+
+    @property
+    def counted(self) -> str:
+        """What the counts are counted from, in words: ``"since the deploy"``, ``"since start"``."""
+        return "since the deploy" if self.counting_since is not None else "since start"
 
     def account(self, label: str) -> AccountStatus:
         for status in self.accounts:

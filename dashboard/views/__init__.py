@@ -7,8 +7,9 @@ tables, text and Altair charts.
 module        concern
 ============  =====================================================================
 ``overview``  the verdict, the checklist (failures first), one card per account
+``deploys``   the latest deploy's banner, the deploy history, how to mark a deploy
 ``balances``  balances per asset, account and fleet, valued in USD; their history
-``timeline``  state segments per account, event markers, the Gantt chart
+``timeline``  state segments per account, event markers, deploy lines, the Gantt chart
 ``nonce``     per-key nonce figures, refresh and rejection history, skew, diagnoses
 ``gateway``   the Gateway page: calls per account and client, outcomes, queue waits
 ``markdown``  our text shown as written; tables whose cells wrap

@@ -119,6 +119,8 @@ class Card:
     last_success: str
     balance: str
     invalid_nonces: int
+    #: since when ``invalid_nonces`` counts: ``"since the deploy"`` or ``"since start"``
+    counted: str
     nonce_unit: str
     key: str
     reason: str
@@ -149,6 +151,7 @@ def account_cards(accounts: Sequence[AccountStatus], now: float, prices: UsdPric
             last_success=_age(now, a.last_success_at),
             balance=describe_account(value_account(a, prices)),
             invalid_nonces=a.invalid_nonce_count,
+            counted=a.counted,
             nonce_unit=a.nonce_unit,
             key=a.masked_key,
             reason=a.reason,

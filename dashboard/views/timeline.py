@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import cast
 
 import altair as alt
 import pandas as pd
 
+from dashboard.history.deploy_book import Deploy, DeployState
 from dashboard.monitor import events as ev
 from dashboard.monitor.events import Event
 from dashboard.monitor.status import AccountState
 
-__all__ = ["STATE_COLORS", "chart_height", "events_frame", "markers", "segments", "timeline_chart"]
+__all__ = [
+    "DEPLOY_DASHES",
+    "STATE_COLORS",
+    "chart_height",
+    "deploy_marks",
+    "events_frame",
+    "markers",
+    "segments",
+    "timeline_chart",
+]
 
 STATE_COLORS = {
     AccountState.CONNECTED: "#2e7d32",
@@ -22,6 +33,13 @@ STATE_COLORS = {
     AccountState.INVALID_CONFIG: "#6a1b9a",
 }
 MARKER_KINDS = {ev.NONCE_REFRESH: "nonce refresh", ev.INVALID_NONCE: "invalid nonce"}
+#: a deploy's line: one colour no state uses, dashed by its verdict
+DEPLOY_COLOR = "#1565c0"
+DEPLOY_DASHES = {
+    DeployState.VERIFIED: [1, 0],
+    DeployState.PENDING: [6, 4],
+    DeployState.FAILED: [2, 2],
+}
 
 
 def _ts(value: float) -> pd.Timestamp:
@@ -80,16 +98,77 @@ def events_frame(events: Sequence[Event]) -> pd.DataFrame:
     return frame.iloc[::-1].reset_index(drop=True)
 
 
-def timeline_chart(segs: pd.DataFrame, marks: pd.DataFrame) -> alt.LayerChart:
-    """Gantt bars of states per account, with refresh/invalid-nonce markers on top.
+def deploy_marks(deploys: Sequence[Deploy]) -> pd.DataFrame:
+    """Deploys as vertical lines ``time, version, state, marked, accounts`` (``marked``: the
+    marker's time in words, UTC)."""
+    rows = [
+        (
+            _ts(d.marked_at),
+            d.title,
+            str(d.state),
+            time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(d.marked_at)),
+            ", ".join(d.accounts),
+        )
+        for d in deploys
+    ]
+    frame = pd.DataFrame(rows, columns=["time", "version", "state", "marked", "accounts"])
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)  # a datetime column even when empty
+    return frame
+
+
+def _time_domain(segs: pd.DataFrame, deploys: pd.DataFrame) -> list[str] | None:
+    """From the first segment (or deploy) to the last one."""
+    if segs.empty:
+        return None
+    first, last = segs["start"].min(), segs["end"].max()
+    if not deploys.empty:
+        first, last = min(first, deploys["time"].min()), max(last, deploys["time"].max())
+    return [first.isoformat(), last.isoformat()]
+
+
+def _deploy_layers(deploys: pd.DataFrame) -> list[alt.Chart]:
+    """A vertical line across every account per deploy, dashed by its verdict, and its version
+    written at the top."""
+    rules = (
+        alt.Chart(deploys)
+        .mark_rule(color=DEPLOY_COLOR, strokeWidth=2)
+        .encode(
+            x="time:T",
+            strokeDash=alt.StrokeDash(
+                "state:N",
+                scale=alt.Scale(
+                    domain=[str(s) for s in DEPLOY_DASHES], range=list(DEPLOY_DASHES.values())
+                ),
+                legend=alt.Legend(orient="bottom", title="deploy"),
+            ),
+            tooltip=[
+                alt.Tooltip("version:N", title="deploy"),
+                "state:N",
+                "marked:N",
+                "accounts:N",
+            ],
+        )
+    )
+    labels = (
+        alt.Chart(deploys)
+        .mark_text(align="left", baseline="top", dx=4, dy=2, color=DEPLOY_COLOR, fontWeight="bold")
+        .encode(x="time:T", y=alt.value(0), text="version:N")
+    )
+    return [rules, labels]
+
+
+def timeline_chart(
+    segs: pd.DataFrame, marks: pd.DataFrame, deploys: pd.DataFrame | None = None
+) -> alt.LayerChart:
+    """Gantt bars of states per account, with refresh/invalid-nonce markers on top, and a
+    vertical line per deploy (``deploys``: :func:`deploy_marks`).
 
     The time axis spans from the first segment to the last one, so a short history is readable.
     """
     states = [str(s) for s in STATE_COLORS]
     colors = list(STATE_COLORS.values())
-    domain = (
-        [segs["start"].min().isoformat(), segs["end"].max().isoformat()] if not segs.empty else None
-    )
+    deploys = deploy_marks([]) if deploys is None else deploys
+    domain = _time_domain(segs, deploys)
     x_scale = alt.Scale(domain=domain) if domain else alt.Undefined
     bars = (
         alt.Chart(segs)
@@ -122,6 +201,8 @@ def timeline_chart(segs: pd.DataFrame, marks: pd.DataFrame) -> alt.LayerChart:
         )
     )
     layers = [bars, points] if not marks.empty else [bars]
+    if not deploys.empty:
+        layers += _deploy_layers(deploys)
     layered = alt.layer(*layers).properties(height=chart_height(segs) - 80)
     return cast(alt.LayerChart, layered)
 

@@ -11,6 +11,8 @@ module                concern
 ``service``           :class:`Service`: settings, store, monitor, metrics, prices wired once
 ``streamlit_app``     the ``st.App``: pages, routes and the lifespan that starts the service
 ``routes``            ``GET /metrics`` and ``GET /api/verify`` (Starlette routes)
+``deploy_routes``     ``/api/deploys``: mark a deploy, list them, the latest one judged now
+``admission``         who may use the routes (password, admin token, loopback)
 ``auth``              the optional shared password (pages, routes) and its throttle
 ``embedded_gateway``  ``up --gateway``: the signing gateway in the dashboard's process
 ``sockets``           ``TCP_NODELAY`` on the servers' sockets

@@ -11,13 +11,20 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dashboard.config import load_settings
 from dashboard.web.embedded_gateway import GatewayOptions
 from dashboard.web.terminal import run_until_stopped
 from dashboard.web.up import add_gateway_arguments, gateway_options, serve
 
-__all__ = ["add_demo_arguments", "run_demo"]
+if TYPE_CHECKING:
+    from dashboard.web.service import Service
+
+__all__ = ["DEMO_VERSION", "add_demo_arguments", "mark_demo_deploy", "run_demo"]
+
+#: the version of the deploy the demo marks at its start
+DEMO_VERSION = "demo-1"
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +48,22 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"krakenwatch demo: {exc}", file=sys.stderr)
         return 2
     return run_until_stopped(lambda: _demo(args, gateway))
+
+
+def mark_demo_deploy(service: Service) -> None:
+    """Mark a deploy of every account as the demo starts, as a pipeline would: the Overview then
+    leads with it, pending until the grace period ends, and failed on the account whose key
+    lacks a permission (with what to do)."""
+    from dashboard.deploys.request import MarkRequest
+
+    accounts = tuple(a.label for a in service.settings.accounts)
+    note = "marked by krakenwatch demo at its start"
+    deploy = service.deploys.mark(MarkRequest(DEMO_VERSION, accounts, note))
+    print(
+        f"demo: marked deploy #{deploy.id} {deploy.version} on every account; its verdict: "
+        "GET /api/deploys/latest, or `krakenwatch deploy wait`",
+        flush=True,
+    )
 
 
 def _demo(args: argparse.Namespace, gateway: GatewayOptions | None) -> int:
@@ -82,6 +105,7 @@ def _demo(args: argparse.Namespace, gateway: GatewayOptions | None) -> int:
             gateway,
             command="krakenwatch demo",
             gateway_hints=bot_hints,
+            on_started=mark_demo_deploy,
         )
     finally:
         sim.stop()

@@ -1,4 +1,5 @@
-"""HTTP routes of krakenwatch: ``GET /metrics`` and ``GET /api/verify``.
+"""HTTP routes of krakenwatch: ``GET /metrics``, ``GET /api/verify`` and the deploys
+(:mod:`~dashboard.web.deploy_routes`).
 
 A small factory usable by the Streamlit app (``st.App(routes=...)``) and headless (Starlette on
 uvicorn). ``/metrics`` is a plain ``Route``: a ``Mount`` would only answer ``/metrics/``.
@@ -20,7 +21,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dashboard.exporter.metrics import CONTENT_TYPE
-from dashboard.web.auth import Attempt, basic_password, password_ok
+from dashboard.web.admission import admit
+from dashboard.web.deploy_routes import deploy_routes
 from dashboard.web.service import Service
 
 __all__ = ["accepts_gzip", "create_routes", "headless_app"]
@@ -28,46 +30,13 @@ __all__ = ["accepts_gzip", "create_routes", "headless_app"]
 
 #: gzip level of /metrics (level 6: 15 KB for 200 accounts' 240 KB in about 1 ms)
 GZIP_LEVEL = 6
-NOT_READY = {"ok": False, "error": "krakenwatch is starting; the monitor is not running yet"}
-CHALLENGE = {"WWW-Authenticate": 'Basic realm="krakenwatch"'}
-UNAUTHORIZED = Response(
-    "authentication required\n", status_code=401, headers=CHALLENGE, media_type="text/plain"
-)
-
-
-def throttled(attempt: Attempt) -> Response:
-    """The 401 of an address that must wait: how long, in the body and in ``Retry-After``."""
-    wait = attempt.retry_after
-    return Response(
-        f"too many failed attempts from this address; try again in {wait} s\n",
-        status_code=401,
-        headers={**CHALLENGE, "Retry-After": str(wait)},
-        media_type="text/plain",
-    )
 
 
 def create_routes(get_service: Callable[[], Service | None]) -> list[Route]:
     """The routes; ``get_service`` returns the running service, or ``None`` while starting."""
 
-    def admit(request: Request) -> Service | Response:
-        """The service to answer with, or the refusal (still starting; not authenticated)."""
-        service = get_service()
-        if service is None:
-            return JSONResponse(NOT_READY, status_code=503)
-        password = service.settings.password
-        if password is None:
-            return service
-        given = basic_password(request.headers.get("authorization"))
-        if given is None:  # no credentials: nothing was tried
-            return UNAUTHORIZED
-        address = request.client.host if request.client is not None else None
-        attempt = service.password_throttle.attempt(address, lambda: password_ok(given, password))
-        if attempt.ok:
-            return service
-        return throttled(attempt) if attempt.throttled else UNAUTHORIZED
-
     async def metrics(request: Request) -> Response:
-        service = admit(request)
+        service = admit(request, get_service)
         if isinstance(service, Response):
             return service
         gzipped = accepts_gzip(request.headers.get("accept-encoding", ""))
@@ -78,7 +47,7 @@ def create_routes(get_service: Callable[[], Service | None]) -> list[Route]:
         return Response(body, media_type=CONTENT_TYPE, headers=headers)
 
     async def verify(request: Request) -> Response:
-        service = admit(request)
+        service = admit(request, get_service)
         if isinstance(service, Response):
             return service
         doc = await asyncio.to_thread(service.verify)
@@ -89,6 +58,7 @@ def create_routes(get_service: Callable[[], Service | None]) -> list[Route]:
     return [
         Route("/metrics", metrics, methods=["GET"]),
         Route("/api/verify", verify, methods=["GET"]),
+        *deploy_routes(get_service),
     ]
 
 

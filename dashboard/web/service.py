@@ -9,13 +9,13 @@ monitor's calls then take their turn in (:mod:`dashboard.web.embedded_gateway`).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from broker.private import private_data_dir
-from dashboard.checks.checklist import build_checklist
-from dashboard.checks.verify import verify_document
 from dashboard.config import Settings
+from dashboard.deploys.judge import DeployJudge
 from dashboard.errors import StoreError
 from dashboard.exporter.metrics import Metrics
 from dashboard.history.logwatch import LogWatcher
@@ -24,6 +24,7 @@ from dashboard.monitor.facade import Monitor
 from dashboard.monitor.polling import Pause, wait_for_wake
 from dashboard.monitor.prices import PriceSource
 from dashboard.monitor.retry import RetryPolicy
+from dashboard.monitor.status import Snapshot
 from dashboard.web.auth import PasswordThrottle
 from dashboard.web.embedded_gateway import EmbeddedGateway, GatewayOptions
 
@@ -40,6 +41,8 @@ class Service:
     store: EventStore
     #: USD prices for the balances (pages and metrics)
     prices: PriceSource
+    #: the deploys: marked, judged, and the snapshot counted from the latest marker
+    deploys: DeployJudge
     log_watcher: LogWatcher | None = None
     #: the signing gateway served by this process (``up --gateway``)
     gateway: EmbeddedGateway | None = None
@@ -48,6 +51,8 @@ class Service:
     #: the command that runs this server (``krakenwatch up``, ``krakenwatch demo``), for the
     #: pages' hints
     command: str = "krakenwatch up"
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _judging: threading.Thread | None = field(default=None, repr=False)
 
     @classmethod
     def create(
@@ -71,22 +76,25 @@ class Service:
         except OSError as exc:
             raise StoreError(f"cannot make the data directory private ({exc})") from exc
         monitor = Monitor(settings, retry_policy=retry_policy, pause=pause)
-        prices = PriceSource(
-            api_url=settings.api_url,
-            timeout_s=settings.request_timeout_s,
-        )
-        metrics = Metrics(settings, monitor.snapshot, prices)
-        monitor.add_observer(metrics)
-        embedded = None
-        if gateway is not None:
-            embedded = EmbeddedGateway.create(settings, metrics, gateway)
-            monitor.attach_gateway(embedded.gateway)
         store = EventStore(
             settings.data_dir / DATABASE_NAME,
             retention_days=settings.retention_days,
             redact=settings.secrets(),
         )
+        deploys = DeployJudge(settings, monitor.snapshot, store, poll_soon=monitor.poll_soon)
+        prices = PriceSource(
+            api_url=settings.api_url,
+            timeout_s=settings.request_timeout_s,
+        )
+        metrics = Metrics(settings, deploys.snapshot, prices, deploy=deploys.latest)
+        monitor.add_observer(metrics)
+        embedded = None
+        if gateway is not None:
+            embedded = EmbeddedGateway.create(settings, metrics, gateway)
+            monitor.attach_gateway(embedded.gateway)
         monitor.add_listener(store.append)
+        monitor.add_listener(deploys.on_event)
+        deploys.restore()
         watcher = None
         if settings.bot_log is not None:
             watcher = LogWatcher(
@@ -96,7 +104,9 @@ class Service:
                 redact=settings.secrets(),
             )
             monitor.log_watching = True
-        return cls(settings, monitor, metrics, store, prices, watcher, embedded, command=command)
+        return cls(
+            settings, monitor, metrics, store, prices, deploys, watcher, embedded, command=command
+        )
 
     def start(self) -> None:
         if self.gateway is not None:  # first: the monitor's calls go through it
@@ -104,8 +114,15 @@ class Service:
         self.monitor.start()
         if self.log_watcher is not None:
             self.log_watcher.start()
+        self._judging = threading.Thread(
+            target=self.deploys.run, args=(self._stop,), name="kw-deploys", daemon=True
+        )
+        self._judging.start()
 
     def stop(self) -> None:
+        self._stop.set()
+        if self._judging is not None:
+            self._judging.join(5.0)
         if self.log_watcher is not None:
             self.log_watcher.stop()
         self.monitor.stop()
@@ -113,6 +130,11 @@ class Service:
             self.gateway.stop()
         self.store.close()
 
+    def snapshot(self) -> Snapshot:
+        """The monitor's snapshot, counted from the latest deploy marker (what every page,
+        gauge and ``/api/verify`` reads)."""
+        return self.deploys.snapshot()
+
     def verify(self) -> dict[str, Any]:
-        snapshot = self.monitor.snapshot()
-        return verify_document(snapshot, self.settings, build_checklist(snapshot, self.settings))
+        """The verify document, judged for the latest deploy."""
+        return self.deploys.verify()

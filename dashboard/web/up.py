@@ -126,9 +126,10 @@ def serve(
     *,
     command: str = "krakenwatch up",
     gateway_hints: Callable[[str], list[str]] | None = None,
+    on_started: Callable[[Service], object] | None = None,
 ) -> int:
     """Serve the app for ``settings`` on ``address:port`` (and the signing gateway, when asked)
-    until the server stops; the exit code.
+    until the server stops; the exit code. ``on_started``: called with the service once it runs.
 
     The URLs are printed once the server answers. A signal ends the server gracefully and then
     raises ``KeyboardInterrupt`` here (see :func:`~dashboard.web.terminal.run_until_stopped`).
@@ -161,7 +162,13 @@ def serve(
     sys.argv = [str(LAUNCHER)]
     try:
         announcer.start()
-        build_app(service, on_start=announcer.started).run(
+
+        def started() -> None:
+            if on_started is not None:
+                on_started(service)
+            announcer.started()
+
+        build_app(service, on_start=started).run(
             config={**SERVER_CONFIG, "server.address": address, "server.port": port}
         )
     finally:

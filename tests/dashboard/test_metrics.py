@@ -7,19 +7,18 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from dashboard.config import load_settings
 from dashboard.exporter.gauges import SnapshotGauges
 from dashboard.web.routes import accepts_gzip
 from dashboard.web.service import Service
 from simulator import OtherWriter, builtin_scenario
-from testkit.headless import headless_server
+from testkit.headless import serving
 from testkit.net import eventually, http_get
 from testkit.sim import scenario_simulator, scenario_values
 
@@ -38,22 +37,10 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
 
 
-@contextmanager
 def running(
     env: dict[str, str], tmp_path: Path, *, start: bool = True
-) -> Iterator[tuple[Service, str]]:
-    settings = load_settings(
-        {"KRAKENWATCH_POLL_INTERVAL": "1", **env, "KRAKENWATCH_DATA_DIR": str(tmp_path / "data")}
-    )
-    service = Service.create(settings)
-    server = headless_server(service).start()
-    if start:
-        service.start()
-    try:
-        yield service, server.url
-    finally:
-        server.stop()
-        service.stop()
+) -> AbstractContextManager[tuple[Service, str]]:
+    return serving(env, tmp_path / "data", start=start)
 
 
 def scrape(url: str) -> tuple[str, Samples]:
@@ -255,7 +242,19 @@ def test_only_the_current_state_is_exported(tmp_path: Path) -> None:
     with scenario_simulator("healthy") as (_sim, env):
         env["KRAKEN_USER_BROKEN_API_KEY"] = "SIM" + "x" * 53  # no secret: invalid_config
         with running(env, tmp_path) as (service, url):
-            wait_for(url, lambda s: value(s, "krakenwatch_account_up", account="MASTER") == 1.0)
+            # every account settled (connected, or invalid): no state changes under the scrape
+            settled = {"connected", "invalid_config"}
+            wait_for(
+                url,
+                lambda s: (
+                    {
+                        dict(labels)["state"]
+                        for (name, labels) in s
+                        if name == "krakenwatch_account_state"
+                    }
+                    <= settled
+                ),
+            )
             text, _ = scrape(url)
             states = {a.label: str(a.state) for a in service.monitor.snapshot().accounts}
     found = samples_of(text, "krakenwatch_account_state")

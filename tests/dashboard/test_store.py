@@ -77,7 +77,7 @@ def test_latest_and_count(db: Path) -> None:
 def test_wal_mode_schema_version_and_integrity(db: Path) -> None:
     with EventStore(db) as store:
         store.append(ev())
-        assert store.schema_version() == SCHEMA_VERSION == 1
+        assert store.schema_version() == SCHEMA_VERSION == 2
         assert store.integrity_check() == "ok"
         assert store.get_meta("created_at") is not None
         store.set_meta("started_at", "123.5")
@@ -85,7 +85,7 @@ def test_wal_mode_schema_version_and_integrity(db: Path) -> None:
     raw = sqlite3.connect(db)
     try:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         indexes = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert {"events_ts", "events_account_ts", "events_kind_ts"} <= indexes
     finally:
@@ -231,9 +231,9 @@ def test_a_later_release_migrates_with_a_new_step(
         conn.execute("ALTER TABLE events ADD COLUMN source TEXT")
 
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, to_2])
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 3)
     with EventStore(db) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == 3
         assert [e.ts for e in store.query()] == [1.0]
 
 
@@ -261,7 +261,7 @@ def test_an_empty_file_becomes_a_new_database(tmp_path: Path) -> None:
     empty = tmp_path / "empty.sqlite"
     empty.touch()
     with EventStore(empty) as store:
-        assert store.schema_version() == 1
+        assert store.schema_version() == SCHEMA_VERSION
 
 
 def test_secrets_are_redacted_everywhere(db: Path) -> None:

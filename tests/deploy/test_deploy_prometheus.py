@@ -21,7 +21,7 @@ import yaml
 from simulator import OtherWriter, Simulator, builtin_scenario
 from simulator.environment import scenario_environment
 from testkit.gateway import account_environ, gateway_process
-from testkit.net import http_get
+from testkit.net import http_get, http_json
 from testkit.sim import one_key_simulator
 
 from .deploykit import ALERTS_TEST_YML, ALERTS_YML, PROMETHEUS_YML, promtool
@@ -52,6 +52,7 @@ REQUIRED_ALERTS = {
     "KrakenClockSkewHigh",
     "KrakenwatchDown",
     "KrakenNotOnline",
+    "KrakenDeployNotVerified",
 }
 ACCOUNTS = {"MASTER", "USER:daivon", "USER:tania_gilbert"}
 #: the rule group of the signing gateway (its metrics exist only where a gateway runs)
@@ -59,7 +60,7 @@ GATEWAY_GROUP = "krakenwatch-gateway"
 
 
 def rule_metrics(rules: list[dict[str, Any]]) -> set[str]:
-    return {name for rule in rules for name in re.findall(r"krakenwatch_[a-z_]+", rule["expr"])}
+    return {name for rule in rules for name in re.findall(r"\bkrakenwatch_[a-z_]+\b", rule["expr"])}
 
 
 # ------------------------------------------------------------------------------------ promtool
@@ -202,6 +203,14 @@ def _scrape_healthy_then_fail(
         [promtool(), "check", "metrics"], input=body, capture_output=True, timeout=30
     )
     assert lint.returncode == 0, (lint.stdout + lint.stderr).decode()
+
+    # a deploy marked from this machine (no token configured): the deploy metrics exist from now
+    status, marked = http_json(krakenwatch.url + "/api/deploys", "POST", {"version": "v-test"})
+    assert status == 201, marked
+    prom.wait(
+        lambda: prom.query('krakenwatch_deploy_state{state="verified"} == 1'),
+        "the deploy to be verified, as Prometheus sees it",
+    )
 
     # every metric the rules use exists in Prometheus (a typo in a rule would never fire)
     names = {r["metric"]["__name__"] for r in prom.query('{__name__=~"krakenwatch_.+"}')}

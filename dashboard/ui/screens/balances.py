@@ -20,7 +20,7 @@ st.caption(
 
 @st.fragment(run_every=REFRESH_EVERY)
 def balances() -> None:
-    snapshot = service.monitor.snapshot()
+    snapshot = service.snapshot()
     prices = service.prices.usd_prices(held_assets(snapshot.accounts))
     fleet = value_fleet(snapshot.accounts, prices)
     st.subheader("Value")

@@ -23,7 +23,7 @@ st.title("Nonce & clock")
 
 @st.fragment(run_every=REFRESH_EVERY)
 def nonce_page() -> None:
-    snapshot = service.monitor.snapshot()
+    snapshot = service.snapshot()
     problems = diagnose(snapshot, service.settings.max_skew_s)
     if problems:
         for problem in problems:

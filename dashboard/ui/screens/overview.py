@@ -1,12 +1,17 @@
-"""Overview: the verdict, failing checks with what to do, the checklist, one card per account,
-the clock."""
+"""Overview: the latest deploy and its verdict, the live verdict, failing checks with what to do,
+the checklist (counted from the deploy's marker), one card per account, the clock."""
+
+import time
 
 import streamlit as st
 
 from dashboard.checks.checklist import Check, CheckStatus, build_checklist
 from dashboard.checks.item import counted
+from dashboard.deploys.verdict import in_scope
+from dashboard.history.deploy_book import Deploy
 from dashboard.monitor.valuation import held_assets
 from dashboard.ui.common import REFRESH_EVERY, how_to_configure, require_service, state_badge
+from dashboard.views.deploys import HOW_TO_MARK, deploy_banner, scope_note
 from dashboard.views.markdown import escape
 from dashboard.views.overview import (
     STATUS_ICONS,
@@ -20,6 +25,7 @@ from dashboard.views.overview import (
 
 service = require_service()
 st.title("Post-deploy verification")
+ALERTS = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
 
 
 def account_card(card: Card) -> None:
@@ -28,7 +34,7 @@ def account_card(card: Card) -> None:
     st.markdown(f"**Balance:** {escape(card.balance)}")
     st.markdown(
         f"Last successful call: {card.last_success}  \n"
-        f"Invalid nonces: **{card.invalid_nonces}** · nonce unit `{card.nonce_unit}` · key `{card.key}`"
+        f"Invalid nonces {card.counted}: **{card.invalid_nonces}** · nonce unit `{card.nonce_unit}` · key `{card.key}`"
     )
     if card.can_retry:
         st.markdown(f"**What to do:** {card.remedy or 'see the timeline for details'}")
@@ -55,11 +61,28 @@ def needs_attention(checks: list[Check]) -> None:
         st.markdown(checklist_table(pending))
 
 
+def latest_deploy() -> Deploy | None:
+    """The latest deploy and its verdict (judged now), or how to mark one."""
+    deploy = service.deploys.judge()
+    if deploy is None:
+        st.caption(HOW_TO_MARK)
+        return None
+    banner = deploy_banner(deploy, time.time())
+    ALERTS[banner.tone](banner.body, icon=banner.icon)
+    note = scope_note(deploy, [a.label for a in service.settings.accounts])
+    if note:
+        st.caption(note)
+    return deploy
+
+
 @st.fragment(run_every=REFRESH_EVERY)
 def overview() -> None:
-    snapshot = service.monitor.snapshot()
+    deploy = latest_deploy()
+    snapshot = service.snapshot()
     checks = build_checklist(snapshot, service.settings)
-    result = verdict(checks)
+    # the live verdict is /api/verify's: judged on the deploy's accounts once one is marked
+    judged = checks if deploy is None else [c for c in checks if in_scope(c, deploy.accounts)]
+    result = verdict(judged)
     if result.ok:
         st.success(f"**{result.headline}**", icon=STATUS_ICONS[CheckStatus.PASS].icon)
     elif result.failing:

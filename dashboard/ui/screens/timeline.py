@@ -1,4 +1,5 @@
-"""Timeline: states per account over a chosen range, with nonce markers, and the event list."""
+"""Timeline: states per account over a chosen range, with nonce markers and a line per deploy,
+the deploys of the range, and the event list."""
 
 import time
 
@@ -6,7 +7,15 @@ import streamlit as st
 
 from dashboard.monitor import events as ev
 from dashboard.ui.common import REFRESH_EVERY, require_service
-from dashboard.views.timeline import chart_height, events_frame, markers, segments, timeline_chart
+from dashboard.views.deploys import deploys_between, deploys_table
+from dashboard.views.timeline import (
+    chart_height,
+    deploy_marks,
+    events_frame,
+    markers,
+    segments,
+    timeline_chart,
+)
 
 RANGES = {
     "15 minutes": 900,
@@ -15,6 +24,8 @@ RANGES = {
     "24 hours": 86400,
     "7 days": 7 * 86400,
 }
+#: the deploys read for a range (the newest ones; a range rarely holds more)
+DEPLOYS_READ = 500
 
 service = require_service()
 st.title("Connection timeline")
@@ -43,10 +54,15 @@ def timeline() -> None:
     marks = markers(
         store.query(since=start, kinds=[ev.NONCE_REFRESH, ev.INVALID_NONCE], accounts=chosen)
     )
+    deploys = deploys_between(service.deploys.recent(DEPLOYS_READ), start, end)
     if segs.empty:
         st.info("No state changes recorded in this range yet.")
     else:
-        st.altair_chart(timeline_chart(segs, marks), width="stretch", height=chart_height(segs))
+        chart = timeline_chart(segs, marks, deploy_marks(deploys))
+        st.altair_chart(chart, width="stretch", height=chart_height(segs))
+    if deploys:
+        st.markdown(f"**Deploys in this range ({len(deploys)})**")
+        st.markdown(deploys_table(deploys, end))
     listed = store.query(
         since=start, kinds=kinds or None, accounts=chosen, limit=5000, newest_first=True
     )
