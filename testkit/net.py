@@ -47,9 +47,12 @@ def http_json(
     timeout: float = 15.0,
 ) -> tuple[int, Any]:
     """(status, decoded JSON body, or the text of a body that is not JSON) of a request whose
-    ``body`` is sent as JSON (``bytes`` as they are), also for 4xx/5xx answers."""
+    ``body`` is sent as JSON (``bytes`` as they are; ``Content-Type: application/json`` unless
+    ``headers`` say otherwise), also for 4xx/5xx answers."""
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310 (loopback)
+    sent = {"Content-Type": "application/json"} if data is not None else {}
+    sent.update(headers or {})
+    request = urllib.request.Request(url, data=data, method=method, headers=sent)  # noqa: S310 (loopback)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             status, raw = response.status, response.read()

@@ -58,8 +58,20 @@ def _misconfigured(a: AccountStatus) -> list[Check]:
     ]
 
 
+def _no_call_since_the_marker(a: AccountStatus) -> bool:
+    """After a deploy marker: no call of the account has succeeded or failed since it (what
+    the account says is from before the deploy: pending, not a verdict on it)."""
+    since = a.counting_since
+    if since is None or a.succeeded_since_count_began():
+        return False
+    return a.last_call_at is None or a.last_call_at < since
+
+
 def _connected(a: AccountStatus, now: float, settings: Settings) -> Check:
     remedy = a.last_error.remedy if a.last_error else None
+    if a.state != AccountState.CONNECTED and _no_call_since_the_marker(a):
+        detail = f"no call since the deploy yet (before it: {a.state}: {a.reason})"
+        return Check("connected", a.label, CheckStatus.PENDING, detail)
     if a.is_up(now, settings.freshness_s):
         since = ago(now - (a.last_success_at or now))
         if not a.succeeded_since_count_began():
@@ -80,6 +92,9 @@ def _connected(a: AccountStatus, now: float, settings: Settings) -> Check:
 
 
 def _balance(a: AccountStatus) -> Check:
+    if a.balance_error and _no_call_since_the_marker(a):
+        detail = f"no balance read since the deploy yet (before it: {a.balance_error})"
+        return Check("balance_fetched", a.label, CheckStatus.PENDING, detail)
     if a.balance_error:
         remedy = a.last_error.remedy if a.last_error else None
         detail = f"unknown ({a.balance_error})"

@@ -43,7 +43,7 @@ def gateway_checks(snapshot: Snapshot) -> list[Check]:
     if traffic is None:
         return []
     clients = [
-        _client_auth(client, auth, snapshot.taken_at)
+        _client_auth(client, auth, snapshot.taken_at, snapshot.counting_since)
         for client, auth in sorted(traffic.auth.items())
     ]
     if snapshot.counting_since is None:
@@ -63,12 +63,13 @@ def _deploy_errors(
     account: str, counts: Mapping[str, int], calls: int, snapshot: Snapshot
 ) -> Check:
     """After a deploy marker the item is judged on the bots' calls since it (the monitor's own
-    calls through the gateway do not show that the new bot runs): an account whose bots called
-    before the marker waits for one after it; one no bot used the gateway for is not judged."""
+    calls through the gateway do not show that the new bot runs): an account a bot is expected
+    on (a client credential names it, or bots called through it before the marker) waits for a
+    call after it; another is not judged."""
     if calls or any(counts.get(code, 0) for code in GATEWAY_PREVENTS):
         return _kraken_errors(account, counts, calls, "since the deploy")
-    if account in snapshot.gateway_used_before:
-        detail = "no call by a bot through the gateway since the deploy yet (there were before)"
+    if account in snapshot.gateway_bot_accounts:
+        detail = "no call by a bot through the gateway since the deploy yet"
         return Check("gateway_kraken_errors", account, CheckStatus.PENDING, detail)
     detail = "no bot has called through the gateway on this account; nothing to judge"
     return Check("gateway_kraken_errors", account, CheckStatus.SKIPPED, detail, required=False)
@@ -85,11 +86,14 @@ def bot_calls(traffic: TrafficSnapshot, account: str) -> int:
     )
 
 
-def _client_auth(client: str, auth: ClientAuth, now: float) -> Check:
+def _client_auth(client: str, auth: ClientAuth, now: float, since: float | None) -> Check:
     # one item per client: its name stands where an account label would
     scope = f"client:{client}"
+    last = auth.last_failure_at
+    if since is not None and auth.failures_in_row and (last is None or last < since):
+        detail = f"no wrong signature since the deploy ({auth.failures_in_row} in a row before it)"
+        return Check("gateway_client_auth", scope, CheckStatus.PASS, detail)
     if auth.failures_in_row >= AUTH_FAILURES_FLAGGED:
-        last = auth.last_failure_at
         when = f", last {ago(now - last)}" if last is not None else ""
         detail = f"{auth.failures_in_row} wrong signatures in a row{when}"
         return Check("gateway_client_auth", scope, CheckStatus.FAIL, detail, CLIENT_AUTH_REMEDY)

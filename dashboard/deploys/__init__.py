@@ -13,6 +13,7 @@ module          concern
 ``verdict``     the rule: pending, verified or failed, from the checks and the time
 ``window``      the counts since the marker, and the snapshot re-based on them
 ``request``     what ``POST /api/deploys`` may say, checked field by field
+``client``      ``krakenwatch deploy mark`` / ``deploy wait``: the routes, from a pipeline
 ==============  ===========================================================================
 
 The deploys themselves are kept by :mod:`dashboard.history.deploy_book`.

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard.checks.item import Check, CheckStatus
+from dashboard.checks.item import Check
 from dashboard.checks.verify import iso_time, verify_document
 from dashboard.config import Settings
-from dashboard.deploys.verdict import in_scope, scoped
+from dashboard.deploys.verdict import deploy_ok, in_scope
 from dashboard.history.deploy_book import Deploy
 from dashboard.monitor.status import Snapshot
 
@@ -31,6 +31,7 @@ def deploy_document(deploy: Deploy, settings: Settings) -> dict[str, Any]:
         "seconds_to_verdict": None if seconds is None else round(seconds, 3),
         "reason": deploy.reason,
         "failing": [dict(c) for c in deploy.failing],
+        "gateway_accounts": list(deploy.gateway_accounts),
         "grace_seconds": settings.deploy_grace_s,
         "timeout_seconds": settings.deploy_timeout_s,
     }
@@ -40,13 +41,13 @@ def verify_for_deploy(
     snapshot: Snapshot, settings: Settings, checks: list[Check], deploy: Deploy | None
 ) -> dict[str, Any]:
     """The verify document; after a marker (``snapshot`` re-based on it) it carries the deploy,
-    each check says whether it judges the deploy (``in_deploy``), and ``ok`` is judged on those."""
+    each check says whether it judges the deploy (``in_deploy``), and ``ok`` is judged on those
+    and on the deploy's verdict (:func:`~dashboard.deploys.verdict.deploy_ok`)."""
     doc = verify_document(snapshot, settings, checks)
     doc["deploy"] = None if deploy is None else deploy_document(deploy, settings)
     if deploy is None:
         return doc
-    blocking = (CheckStatus.FAIL, CheckStatus.PENDING)
-    doc["ok"] = not any(c.status in blocking for c in scoped(checks, deploy.accounts))
+    doc["ok"] = deploy_ok(checks, deploy)
     for check, listed in zip(checks, doc["checks"], strict=True):
         listed["in_deploy"] = in_scope(check, deploy.accounts)
     return doc

@@ -17,10 +17,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dashboard.checks.checklist import Check, build_checklist
+from dashboard.checks.gateway_items import bot_calls
 from dashboard.config import Settings
 from dashboard.deploys.document import deploy_document, verify_for_deploy
 from dashboard.deploys.request import MarkRequest
-from dashboard.deploys.verdict import decide, supersede
+from dashboard.deploys.verdict import CheckKey, check_key, decide, scoped, supersede
 from dashboard.deploys.window import DeployWindow, counts_since
 from dashboard.errors import StoreError
 from dashboard.history.deploy_book import Deploy, DeployBook, DeployState
@@ -43,17 +44,26 @@ class DeployJudge:
         store: EventStore,
         *,
         poll_soon: Callable[[Sequence[str]], object] = lambda labels: None,
+        before_mark: Callable[[], object] = lambda: None,
+        gateway_clients: Callable[[], frozenset[str]] = frozenset,
         clock: Callable[[], float] = time.time,
     ):
+        """``poll_soon``: poll these accounts now; ``before_mark``: read what is pending (the
+        bot log) so that it is stamped before the marker; ``gateway_clients``: the accounts a
+        gateway client credential names (a bot is expected to call through the gateway there)."""
         self.settings = settings
         self.book = DeployBook(store)
         self._store = store
         self._monitor_snapshot = monitor_snapshot
         self._poll_soon = poll_soon
+        self._before_mark = before_mark
+        self._gateway_clients = gateway_clients
         self._clock = clock
         self._lock = threading.RLock()
         self._window = DeployWindow()
         self._latest: Deploy | None = None
+        #: since when each failing check of the latest deploy has been failing without a break
+        self._failing_since: dict[CheckKey, float] = {}
 
     # -- wiring -------------------------------------------------------------------------------
 
@@ -63,7 +73,8 @@ class DeployJudge:
         latest = self.book.latest()
         if latest is not None:
             counts = counts_since(self._store, latest.marked_at)
-            self._window.open(latest.marked_at, self._monitor_snapshot(), counts)
+            gateway = frozenset(latest.gateway_accounts)
+            self._window.reopen(latest.marked_at, self._monitor_snapshot(), counts, gateway)
         with self._lock:
             self._latest = latest
         return latest
@@ -86,21 +97,38 @@ class DeployJudge:
         """The labels a deploy may name: every account the monitor shows."""
         return [a.label for a in self._monitor_snapshot().accounts]
 
+    def default_accounts(self) -> list[str]:
+        """The accounts a deploy names by default: every configured (valid) account."""
+        return [a.label for a in self.settings.accounts]
+
     def mark(self, request: MarkRequest) -> Deploy:
-        """Record a deploy marked now; the previous one, if still pending, is superseded.
+        """Record a deploy marked now, and return it as judged; the previous one, if still
+        pending, is judged a last time and then superseded.
 
         Raises :class:`~dashboard.errors.StoreError` when the database cannot record it (then
         nothing changed)."""
         with self._lock:
-            marked_at = self._clock()
-            deploy = self.book.add(request.version, request.accounts, request.note, marked_at)
-            previous = self._latest
+            previous = self.judge()
+            self._before_mark()  # lines written before the marker are stamped before it
+            snapshot = self._monitor_snapshot()  # the gateway's baseline, just before
+            expected = self._gateway_clients() | _bot_accounts(snapshot)
+            marked_at, replaced = self._window.open_now(self._clock, snapshot, expected)
+            try:
+                deploy = self.book.add(
+                    request.version,
+                    request.accounts,
+                    request.note,
+                    marked_at,
+                    tuple(sorted(expected)),
+                )
+            except BaseException:
+                self._window.roll_back(replaced)
+                raise
             if previous is not None and previous.state == DeployState.PENDING:
                 self._save(supersede(previous, deploy))
-            self._window.open(marked_at, self._monitor_snapshot())
-            self._latest = deploy
-        self._poll_soon(deploy.accounts)  # a first call after the marker, without a poll's wait
-        return self.judge() or deploy
+            self._latest, self._failing_since = deploy, {}
+            self._poll_soon(deploy.accounts)  # a first call after the marker, without a wait
+            return self.judge() or deploy
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -124,14 +152,18 @@ class DeployJudge:
             return self._latest
 
     def _judge(self, deploy: Deploy, snapshot: Snapshot, checks: list[Check]) -> None:
+        now = snapshot.taken_at
+        failing = {check_key(c) for c in scoped(checks, deploy.accounts) if c.status == "fail"}
+        self._failing_since = {k: self._failing_since.get(k, now) for k in failing}
         judged = decide(
             deploy,
             checks,
-            snapshot.taken_at,
+            now,
             grace_s=self.settings.deploy_grace_s,
             timeout_s=self.settings.deploy_timeout_s,
+            failing_since=self._failing_since,
         )
-        if judged.state != deploy.state or _names(judged) != _names(deploy):
+        if judged.state != deploy.state or _open_checks(judged) != _open_checks(deploy):
             self._save(judged)  # a verdict, or other checks open: worth a write
         self._latest = judged
 
@@ -169,5 +201,14 @@ class DeployJudge:
             return verify_for_deploy(snapshot, self.settings, checks, deploy)
 
 
-def _names(deploy: Deploy) -> list[tuple[Any, Any, Any]]:
+def _open_checks(deploy: Deploy) -> list[tuple[Any, Any, Any]]:
+    """Which checks are open, and how (a change of these is written)."""
     return [(c.get("name"), c.get("account"), c.get("status")) for c in deploy.failing]
+
+
+def _bot_accounts(snapshot: Snapshot) -> frozenset[str]:
+    """The accounts whose bots called through the gateway (of this process) so far."""
+    traffic = snapshot.gateway
+    if traffic is None:
+        return frozenset()
+    return frozenset(a for a in traffic.kraken_errors if bot_calls(traffic, a))

@@ -30,8 +30,11 @@ class MarkRequest:
     note: str
 
 
-def parse_mark(body: Any, known: Sequence[str]) -> MarkRequest:
-    """The request in ``body`` (decoded JSON), its accounts among ``known`` (default: all)."""
+def parse_mark(
+    body: Any, known: Sequence[str], default: Sequence[str] | None = None
+) -> MarkRequest:
+    """The request in ``body`` (decoded JSON), its accounts among ``known`` (without any:
+    ``default``, else all of ``known``)."""
     if not isinstance(body, dict):
         raise DeployRequestError('the body must be a JSON object, like {"version": "v1.4.2"}')
     unknown = sorted(set(body) - set(FIELDS))
@@ -43,7 +46,7 @@ def parse_mark(body: Any, known: Sequence[str]) -> MarkRequest:
         )
     return MarkRequest(
         version=_text(body, "version"),
-        accounts=_accounts(body.get("accounts"), known),
+        accounts=_accounts(body.get("accounts"), known, known if default is None else default),
         note=_text(body, "note"),
     )
 
@@ -62,9 +65,9 @@ def _text(body: dict[str, Any], name: str) -> str:
     return value
 
 
-def _accounts(value: Any, known: Sequence[str]) -> tuple[str, ...]:
+def _accounts(value: Any, known: Sequence[str], default: Sequence[str]) -> tuple[str, ...]:
     if value is None:
-        return tuple(known)
+        return tuple(default)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise DeployRequestError('accounts must be a list of account labels, like ["MASTER"]')
     if not value:

@@ -46,6 +46,9 @@ class Deploy:
     #: the required checks that fail or are still pending (the check documents), at the last
     #: judgement
     failing: tuple[Mapping[str, Any], ...] = field(default=())
+    #: the accounts a bot was expected to call through the gateway on after the marker (those
+    #: with a client credential, or whose bots called through it before): kept for a restart
+    gateway_accounts: tuple[str, ...] = ()
 
     @property
     def seconds_to_verdict(self) -> float | None:
@@ -57,7 +60,9 @@ class Deploy:
         return self.version or f"deploy #{self.id}"
 
 
-_COLUMNS = "id, marked_at, version, accounts, note, state, decided_at, reason, failing"
+_COLUMNS = (
+    "id, marked_at, version, accounts, note, state, decided_at, reason, failing, gateway_accounts"
+)
 
 
 class DeployBook:
@@ -66,13 +71,20 @@ class DeployBook:
     def __init__(self, store: EventStore):
         self.store = store
 
-    def add(self, version: str, accounts: tuple[str, ...], note: str, marked_at: float) -> Deploy:
+    def add(
+        self,
+        version: str,
+        accounts: tuple[str, ...],
+        note: str,
+        marked_at: float,
+        gateway_accounts: tuple[str, ...] = (),
+    ) -> Deploy:
         """Record a new, pending deploy; the stored deploy, with its id."""
         version, note = self.store.redact(version), self.store.redact(note)
         with self.store.database("record a deploy", write=True) as conn:
             cur = conn.execute(
-                "INSERT INTO deploys (marked_at, version, accounts, note, state, reason, failing)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO deploys (marked_at, version, accounts, note, state, reason, failing,"
+                " gateway_accounts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     marked_at,
                     version,
@@ -81,10 +93,13 @@ class DeployBook:
                     DeployState.PENDING,
                     Deploy.reason,
                     "[]",
+                    json.dumps(list(gateway_accounts)),
                 ),
             )
             assert cur.lastrowid is not None
-            return Deploy(cur.lastrowid, version, accounts, note, marked_at)
+            return Deploy(
+                cur.lastrowid, version, accounts, note, marked_at, gateway_accounts=gateway_accounts
+            )
 
     def save(self, deploy: Deploy) -> None:
         """Write ``deploy``'s judgement (state, verdict time, reason, failing checks)."""
@@ -122,7 +137,7 @@ class DeployBook:
 
 
 def _deploy(row: sqlite3.Row | tuple[Any, ...]) -> Deploy:
-    id_, marked_at, version, accounts, note, state, decided_at, reason, failing = row
+    id_, marked_at, version, accounts, note, state, decided_at, reason, failing, gateway = row
     return Deploy(
         id=int(id_),
         version=version,
@@ -133,4 +148,5 @@ def _deploy(row: sqlite3.Row | tuple[Any, ...]) -> Deploy:
         decided_at=decided_at,
         reason=reason,
         failing=tuple(json.loads(failing)),
+        gateway_accounts=tuple(json.loads(gateway)),
     )

@@ -208,6 +208,15 @@ class LogWatcher:
                 self._stats.callback_errors += 1
                 _log.exception("the log watcher's on_event callback failed")
 
+    def drain(self, rounds: int = 64) -> None:
+        """Read everything appended so far now (a deploy marker wants the lines written before
+        it stamped before it), in at most ``rounds`` polls of the read budget each."""
+        for _ in range(rounds):
+            before = self.stats.lines
+            self.poll()
+            if self.stats.lines == before:  # nothing more to read
+                return
+
     # -- the background thread --------------------------------------------------------------
 
     def start(self) -> LogWatcher:

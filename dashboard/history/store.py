@@ -53,7 +53,8 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     conn.execute(
         "CREATE TABLE deploys (id INTEGER PRIMARY KEY, marked_at REAL NOT NULL,"
         " version TEXT NOT NULL, accounts TEXT NOT NULL, note TEXT NOT NULL,"
-        " state TEXT NOT NULL, decided_at REAL, reason TEXT NOT NULL, failing TEXT NOT NULL)"
+        " state TEXT NOT NULL, decided_at REAL, reason TEXT NOT NULL, failing TEXT NOT NULL,"
+        " gateway_accounts TEXT NOT NULL)"
     )
 
 

@@ -18,7 +18,12 @@ from broker import (
 if TYPE_CHECKING:
     from gateway.traffic import TrafficSnapshot
 
-__all__ = ["AccountState", "AccountStatus", "ErrorInfo", "Snapshot"]
+__all__ = ["AccountState", "AccountStatus", "ErrorInfo", "Snapshot", "counted_from"]
+
+
+def counted_from(marker: float | None) -> str:
+    """Since when counts are counted, in words: from a deploy marker, or from the start."""
+    return "since the deploy" if marker is not None else "since start"
 
 
 class AccountState(StrEnum):
@@ -110,7 +115,7 @@ class AccountStatus:
     @property
     def counted(self) -> str:
         """What the counts are counted from, in words: ``"since the deploy"``, ``"since start"``."""
-        return "since the deploy" if self.counting_since is not None else "since start"
+        return counted_from(self.counting_since)
 
     def succeeded_since_count_began(self) -> bool:
         """A successful private call since the marker (any, without one)."""
@@ -133,14 +138,15 @@ class Snapshot:
     #: the marker of the deploy this snapshot is counted from (:mod:`dashboard.deploys`): the
     #: bot-log matches and the gateway's answers are counted since then; ``None``: since start
     counting_since: float | None = None
-    #: after a marker: the accounts whose bots called through the gateway before it (their
-    #: ``gateway_kraken_errors`` item waits for a call after it)
-    gateway_used_before: frozenset[str] = frozenset()
+    #: after a marker: the accounts a bot is expected to call through the gateway on (a client
+    #: credential names them, or bots called before the marker): their ``gateway_kraken_errors``
+    #: item waits for a bot's call after it
+    gateway_bot_accounts: frozenset[str] = frozenset()
 
     @property
     def counted(self) -> str:
         """What the counts are counted from, in words: ``"since the deploy"``, ``"since start"``."""
-        return "since the deploy" if self.counting_since is not None else "since start"
+        return counted_from(self.counting_since)
 
     def account(self, label: str) -> AccountStatus:
         for status in self.accounts:

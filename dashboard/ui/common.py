@@ -23,6 +23,9 @@ STATE_BADGES = {
     AccountState.INVALID_CONFIG: ":violet-badge[:material/settings_alert: invalid config]",
 }
 
+#: the Streamlit alert of each banner tone (:class:`~dashboard.views.deploys.DeployBanner`)
+ALERTS = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
+
 
 def require_service() -> Service:
     service = current_service()

@@ -8,6 +8,7 @@ on which accounts, and its verdict: verified in how long, still waiting (and for
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,10 +16,11 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from dashboard.checks.item import CheckStatus, check_title
+from dashboard.checks.item import Check, CheckStatus, check_title
+from dashboard.deploys.verdict import deploy_ok, in_scope
 from dashboard.history.deploy_book import Deploy, DeployState
 from dashboard.views.markdown import escape, table
-from dashboard.views.overview import STATUS_ICONS
+from dashboard.views.overview import STATUS_ICONS, Verdict, verdict
 
 __all__ = [
     "HOW_TO_MARK",
@@ -29,6 +31,7 @@ __all__ = [
     "deploys_table",
     "duration",
     "history_frame",
+    "live_verdict",
     "mark_access",
     "mark_commands",
     "marked_line",
@@ -195,6 +198,18 @@ def deploy_banner(deploy: Deploy, now: float) -> DeployBanner:
     return DeployBanner("warning" if failing else "info", headline, reason, lines)
 
 
+def live_verdict(checks: Sequence[Check], deploy: Deploy | None) -> Verdict:
+    """The Overview's live verdict, the same as ``/api/verify``'s ``ok``: once a deploy is
+    marked, on its accounts only, and never "verified" while that deploy is failed."""
+    if deploy is None:
+        return verdict(checks)
+    result = verdict([c for c in checks if in_scope(c, deploy.accounts)])
+    if result.ok and not deploy_ok(checks, deploy):
+        headline = f"Not verified: {deploy.title} is {deploy.state}"
+        return dataclasses.replace(result, ok=False, headline=headline)
+    return result
+
+
 def scope_note(deploy: Deploy, labels: Sequence[str]) -> str | None:
     """When ``deploy`` is judged on some of the accounts (``labels``: all of them): which ones
     the checklist shows that do not count for it (markdown); ``None`` when it judges them all."""
@@ -292,6 +307,7 @@ def mark_commands(account: str | None) -> str:
             "# or over HTTP",
             "curl -X POST http://127.0.0.1:8501/api/deploys \\",
             '  -H "Authorization: Bearer $KRAKENWATCH_ADMIN_TOKEN" \\',
+            "  -H 'Content-Type: application/json' \\",
             '  -d \'{"version": "VERSION", "note": "what changed"}\'',
         ]
     )

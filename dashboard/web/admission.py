@@ -4,7 +4,8 @@
   ``KRAKENWATCH_PASSWORD``, HTTP Basic with it (any user name), or the admin token as a bearer.
 * Marking a deploy (``POST /api/deploys``): ``Authorization: Bearer $KRAKENWATCH_ADMIN_TOKEN``, or
   the password (Basic, or as the bearer token) when one is set; with neither configured, only
-  from the machine itself (a loopback address).
+  from the machine itself (a loopback address, and no proxy header: through a proxy, on the
+  same host or not, the caller could be anyone).
 
 Every check goes through the service's :class:`~dashboard.web.auth.PasswordThrottle`: an address
 that failed too often is refused unchecked with ``Retry-After``. Tokens are compared in constant
@@ -58,6 +59,16 @@ def is_loopback(address: str | None) -> bool:
     return ip.is_loopback
 
 
+#: headers a proxy adds: a request that carries one came through a proxy, from anywhere
+FORWARDED_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def _forwarded(request: Request) -> bool:
+    """Whether the request came through a proxy: then its loopback address says nothing of
+    where it came from (uvicorn may even have put the forwarded address there)."""
+    return any(name in request.headers for name in FORWARDED_HEADERS)
+
+
 def _bearer(header: str | None) -> str | None:
     if not header or not header.lower().startswith("bearer "):
         return None
@@ -87,7 +98,7 @@ def _authenticate(request: Request, service: Service, *, allow_local: bool) -> A
     secrets = [s for s in (settings.admin_token, settings.password) if s]
     address = request.client.host if request.client is not None else None
     if not secrets:
-        if allow_local and not is_loopback(address):
+        if allow_local and (not is_loopback(address) or _forwarded(request)):
             return JSONResponse({"error": LOCAL_ONLY}, status_code=403)
         return service
     header = request.headers.get("authorization")

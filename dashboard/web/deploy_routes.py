@@ -3,7 +3,8 @@ ones, ``GET /api/deploys/latest`` and ``GET /api/deploys/{id}`` return one, judg
 
 Marking needs the admin token or the password, or a loopback caller when neither is set
 (:func:`~dashboard.web.admission.admit_admin`); reading is like ``/api/verify``. Every answer is
-JSON; a mistake in the request is a 400 whose ``error`` names the field.
+JSON; a mistake in the request is a 400 whose ``error`` names the field. A mark must be sent as
+``application/json`` (415 otherwise: a cross-site form post from a browser cannot be).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ __all__ = ["DEFAULT_LIMIT", "MAX_BODY", "MAX_LIMIT", "deploy_routes"]
 MAX_BODY = 64 * 1024
 #: how many deploys ``GET /api/deploys`` lists by default, and at most (``?limit=N``)
 DEFAULT_LIMIT, MAX_LIMIT = 20, 500
+#: the largest deploy id there can be
+MAX_ID = 2**63 - 1
 NO_DEPLOY = (
     "no deploy has been marked yet; mark one with `krakenwatch deploy mark` or POST /api/deploys"
 )
@@ -40,6 +43,19 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def _error(message: str, status: int) -> JSONResponse:
     return _json({"error": message}, status)
+
+
+def _refuse_body(request: Request) -> Response | None:
+    """A mark request must say it sends JSON (``Content-Type: application/json``: a browser
+    cannot send that to another site without asking it first, so no web page can mark a deploy
+    from an operator's browser) and must not announce more than :data:`MAX_BODY`."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        return _error("send the body as JSON, with the header Content-Type: application/json", 415)
+    length = request.headers.get("content-length", "0")
+    if not length.isdigit() or int(length) > MAX_BODY:
+        return _error(f"the body is larger than {MAX_BODY} bytes", 413)
+    return None
 
 
 def deploy_routes(get_service: Callable[[], Service | None]) -> list[Route]:
@@ -66,21 +82,29 @@ class _Handlers:
         service = admit_admin(request, self.get_service)
         if isinstance(service, Response):
             return service
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            return _error(f"the body is larger than {MAX_BODY} bytes", 413)
+        refused = _refuse_body(request)
+        if refused is not None:
+            return refused
+        raw = b""
+        async for chunk in request.stream():  # read at most MAX_BODY, whatever it says it sends
+            raw += chunk
+            if len(raw) > MAX_BODY:
+                return _error(f"the body is larger than {MAX_BODY} bytes", 413)
+        deploys = service.deploys
         try:
-            wanted = parse_mark(json.loads(raw or b"{}"), service.deploys.known_accounts())
-        except ValueError as exc:  # JSONDecodeError and DeployRequestError alike
-            if isinstance(exc, DeployRequestError):
-                return _error(str(exc), 400)
-            return _error(f"the body is not JSON ({exc})", 400)
+            body = json.loads(raw or b"{}")
+        except (ValueError, RecursionError) as exc:
+            return _error(f"the body is not JSON ({type(exc).__name__})", 400)
         try:
-            deploy = await asyncio.to_thread(service.deploys.mark, wanted)
+            wanted = parse_mark(body, deploys.known_accounts(), deploys.default_accounts())
+        except DeployRequestError as exc:
+            return _error(str(exc), 400)
+        try:
+            deploy = await asyncio.to_thread(deploys.mark, wanted)
         except StoreError as exc:
             return _error(f"the deploy could not be recorded: {exc}", 503)
         headers = {"Location": f"/api/deploys/{deploy.id}"}
-        return _json(service.deploys.document(deploy), 201, headers)
+        return _json(deploys.document(deploy), 201, headers)
 
     async def listing(self, request: Request) -> Response:
         service = admit(request, self.get_service)
@@ -107,7 +131,8 @@ class _Handlers:
         if isinstance(service, Response):
             return service
         deploy_id = int(request.path_params["deploy_id"])
-        deploy = await asyncio.to_thread(service.deploys.get, deploy_id)
+        found = 0 < deploy_id <= MAX_ID  # (SQLite's integers end there)
+        deploy = await asyncio.to_thread(service.deploys.get, deploy_id) if found else None
         if deploy is None:
             return _error(f"no deploy #{deploy_id}", 404)
         return _json(service.deploys.document(deploy))

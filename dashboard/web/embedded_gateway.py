@@ -112,6 +112,13 @@ class EmbeddedGateway:
     def url(self) -> str:
         return self.server.url
 
+    def client_accounts(self) -> frozenset[str]:
+        """The accounts the gateway's client credentials name (bots are expected there)."""
+        credentials = self.gateway.credentials
+        if credentials is None:
+            return frozenset()
+        return frozenset(client.account for client in credentials.table.clients)
+
     def start(self) -> None:
         """Serve, and wait until the gateway accepts calls (the monitor's included)."""
         self.server.start()

@@ -81,31 +81,35 @@ class Service:
             retention_days=settings.retention_days,
             redact=settings.secrets(),
         )
-        deploys = DeployJudge(settings, monitor.snapshot, store, poll_soon=monitor.poll_soon)
-        prices = PriceSource(
-            api_url=settings.api_url,
-            timeout_s=settings.request_timeout_s,
+        watcher = _log_watcher(settings, monitor)
+        embedded: list[EmbeddedGateway] = []  # set below: the gateway needs the metrics first
+        deploys = DeployJudge(
+            settings,
+            monitor.snapshot,
+            store,
+            poll_soon=monitor.poll_soon,
+            before_mark=watcher.drain if watcher is not None else lambda: None,
+            gateway_clients=lambda: embedded[0].client_accounts() if embedded else frozenset(),
         )
+        prices = PriceSource(api_url=settings.api_url, timeout_s=settings.request_timeout_s)
         metrics = Metrics(settings, deploys.snapshot, prices, deploy=deploys.latest)
         monitor.add_observer(metrics)
-        embedded = None
         if gateway is not None:
-            embedded = EmbeddedGateway.create(settings, metrics, gateway)
-            monitor.attach_gateway(embedded.gateway)
+            embedded.append(EmbeddedGateway.create(settings, metrics, gateway))
+            monitor.attach_gateway(embedded[0].gateway)
         monitor.add_listener(store.append)
         monitor.add_listener(deploys.on_event)
         deploys.restore()
-        watcher = None
-        if settings.bot_log is not None:
-            watcher = LogWatcher(
-                settings.bot_log,
-                settings.log_patterns,
-                monitor.emit,
-                redact=settings.secrets(),
-            )
-            monitor.log_watching = True
         return cls(
-            settings, monitor, metrics, store, prices, deploys, watcher, embedded, command=command
+            settings,
+            monitor,
+            metrics,
+            store,
+            prices,
+            deploys,
+            watcher,
+            embedded[0] if embedded else None,
+            command=command,
         )
 
     def start(self) -> None:
@@ -138,3 +142,13 @@ class Service:
     def verify(self) -> dict[str, Any]:
         """The verify document, judged for the latest deploy."""
         return self.deploys.verify()
+
+
+def _log_watcher(settings: Settings, monitor: Monitor) -> LogWatcher | None:
+    """The bot-log watcher feeding ``monitor`` (``KRAKENWATCH_BOT_LOG``), not started."""
+    if settings.bot_log is None:
+        return None
+    monitor.log_watching = True
+    return LogWatcher(
+        settings.bot_log, settings.log_patterns, monitor.emit, redact=settings.secrets()
+    )

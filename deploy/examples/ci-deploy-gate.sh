@@ -20,5 +20,10 @@ set -eu
 KRAKENWATCH_URL="${KRAKENWATCH_URL:-http://127.0.0.1:8501}"
 
 # set -e: a marker that cannot be recorded ends the step with krakenwatch's exit status (2)
-krakenwatch deploy mark --url "$KRAKENWATCH_URL" --version "$VERSION" --note "${DEPLOY_NOTE:-ci}"
-exec krakenwatch deploy wait --url "$KRAKENWATCH_URL" --timeout "${KRAKENWATCH_WAIT_TIMEOUT:-660}"
+marked=$(krakenwatch deploy mark --url "$KRAKENWATCH_URL" --version "$VERSION" --note "${DEPLOY_NOTE:-ci}")
+echo "$marked"
+# wait for this deploy by its number ("marked deploy #3 ..."): another pipeline marking meanwhile
+# does not change what this one waits for (this one is then reported superseded)
+id=${marked#marked deploy \#}
+id=${id%% *}
+exec krakenwatch deploy wait --url "$KRAKENWATCH_URL" --id "$id" --timeout "${KRAKENWATCH_WAIT_TIMEOUT:-660}"

@@ -11,8 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +24,7 @@ from dashboard.web.service import Service
 from gateway.server import ServerThread
 from testkit.env import subprocess_environ
 from testkit.headless import headless_server
-from testkit.net import free_port, http_get
+from testkit.net import free_port, http_get, http_json
 from testkit.sim import scenario_simulator
 
 TOKEN = "deploy-token-0123456789abcdef"
@@ -199,14 +197,11 @@ def test_an_unknown_account_exits_2_with_the_dashboards_own_words(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with dashboard("healthy", tmp_path) as board:
-        request = urllib.request.Request(  # noqa: S310 (loopback)
-            board.url + "/api/deploys",
-            data=json.dumps({"accounts": ["USER:nobody"]}).encode(),
-            method="POST",
+        status, answer = http_json(
+            board.url + "/api/deploys", "POST", {"accounts": ["USER:nobody"]}
         )
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(request, timeout=10)  # noqa: S310
-        said = json.loads(refused.value.read())["error"]
+        assert status == 400
+        said = answer["error"]
         code, out, err = run(capsys, "mark", "--url", board.url, "--account", "USER:nobody")
     assert "'USER:nobody'" in said
     assert (code, out) == (2, "")

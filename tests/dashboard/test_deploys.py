@@ -477,3 +477,169 @@ def test_the_demo_marks_a_deploy_at_its_start(tmp_path: Path) -> None:
         )
         assert failing["state"] == "pending" and "grace period" in failing["reason"]
         assert "marked deploy #1 demo-1 on every account" in demo.log.read_text()
+
+
+def test_lines_the_old_bot_logged_just_before_the_marker_do_not_count(tmp_path: Path) -> None:
+    """The log watcher reads every half second: the marker reads what is pending first, so the
+    old version's last lines are stamped before it (they would verify, or fail, the new one)."""
+    log = tmp_path / "bot.log"
+    log.write_text("")
+    extra = {"KRAKENWATCH_BOT_LOG": str(log)}
+    with (
+        scenario_simulator("healthy") as (_sim, env),
+        serving(env, tmp_path / "data", **extra) as (service, url),
+    ):
+        eventually(lambda: all_connected(service), what="every account connected")
+        for round_ in range(5):
+            with log.open("a") as out:
+                out.write(BOT_LINES + "EAPI:Invalid nonce in the old version\n")
+            deploy = mark(url, version=f"v9.{round_}")
+            assert service.deploys.snapshot().log_matches == {}, round_
+            assert call(f"{url}/api/deploys/{deploy['id']}")[1]["state"] == "pending"
+
+
+def test_a_failed_deploy_keeps_verify_not_ok_until_the_next_marker(tmp_path: Path) -> None:
+    log = tmp_path / "bot.log"
+    log.write_text("")
+    extra = {"KRAKENWATCH_BOT_LOG": str(log), "KRAKENWATCH_DEPLOY_TIMEOUT": "2"}
+    with (
+        scenario_simulator("healthy") as (_sim, env),
+        serving(env, tmp_path / "data", **extra) as (service, url),
+    ):
+        failed = mark(url, version="v10")
+        assert verdict(url, failed["id"])["state"] == "failed"
+        with log.open("a") as out:  # the bot comes alive after the verdict
+            out.write(BOT_LINES)
+        eventually(lambda: service.deploys.snapshot().log_matches.get("trading_cycle"))
+        eventually(lambda: all_connected(service), what="every account connected")
+        status, doc = call(url + "/api/verify")
+        assert (status, doc["ok"], doc["deploy"]["state"]) == (503, False, "failed")
+        assert all(c["status"] == "pass" for c in doc["checks"] if c["in_deploy"] and c["required"])
+        fixed = mark(url, version="v10.1")
+        with log.open("a") as out:
+            out.write(BOT_LINES)
+        assert verdict(url, fixed["id"])["state"] == "verified"
+        assert call(url + "/api/verify")[0] == 200
+
+
+def test_marking_refuses_what_a_browser_or_a_proxy_could_send(tmp_path: Path) -> None:
+    with (
+        scenario_simulator("healthy") as (_sim, env),
+        serving(env, tmp_path / "data") as (_service, url),
+    ):
+        form = {"Content-Type": "text/plain"}  # what a cross-site page may post unasked
+        status, doc = call(url + "/api/deploys", "POST", b'{"version": "x"}', form)
+        assert status == 415 and "Content-Type: application/json" in doc["error"]
+        proxied = {"X-Forwarded-For": "203.0.113.9"}
+        status, doc = call(url + "/api/deploys", "POST", {"version": "x"}, proxied)
+        assert status == 403 and "KRAKENWATCH_ADMIN_TOKEN" in doc["error"]
+        status, doc = call(url + "/api/deploys", "POST", b"[" * 60_000)
+        assert status == 400 and "not JSON" in doc["error"]
+        status, doc = call(url + "/api/deploys", "POST", b" " * (65 * 1024))
+        assert status == 413
+        assert call(url + "/api/deploys/" + "9" * 30)[0] == 404
+        assert call(url + "/api/deploys/latest")[0] == 404, "nothing was recorded"
+
+
+def test_concurrent_marks_each_get_their_own_deploy(tmp_path: Path) -> None:
+    import concurrent.futures
+
+    with (
+        scenario_simulator("healthy") as (_sim, env),
+        serving(env, tmp_path / "data") as (_service, url),
+    ):
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda i: mark(url, version=f"c{i}"), range(16)))
+        assert sorted(a["id"] for a in answers) == list(range(1, 17))
+        for answer in answers:
+            mine = call(f"{url}/api/deploys/{answer['id']}")[1]
+            assert mine["version"] == answer["version"]
+        states = [d["state"] for d in call(url + "/api/deploys?limit=16")[1]["deploys"]]
+        assert states[1:].count("pending") == 0, "only the latest can still be pending"
+
+
+def test_invalid_nonces_racing_the_marker_are_counted_for_exactly_one_side() -> None:
+    """Events stamped at or after the marker count for it, those before do not, even while the
+    marker is being recorded (no event lost between the two)."""
+    import threading
+
+    from dashboard.deploys.window import DeployWindow
+    from dashboard.monitor.events import Event
+    from dashboard.monitor.status import Snapshot
+
+    window = DeployWindow()
+    empty = Snapshot(None, 0.0, [], None, None, {})
+    stamped: list[float] = []
+    stop = threading.Event()
+    clock = time.monotonic
+
+    def fire() -> None:
+        while not stop.is_set():
+            at = clock()
+            stamped.append(at)
+            window.on_event(Event(ev.INVALID_NONCE, "MASTER", "x", ts=at))
+
+    thread = threading.Thread(target=fire)
+    thread.start()
+    eventually(lambda: len(stamped) > 100)
+    marked_at, _ = window.open_now(clock, empty, frozenset())
+    eventually(lambda: len([t for t in stamped if t >= marked_at]) > 100)
+    stop.set()
+    thread.join()
+    counted = window.rebase(empty).counting_since, window._since.nonces["MASTER"]
+    assert counted == (marked_at, len([t for t in stamped if t >= marked_at]))
+
+
+def test_a_gateway_client_that_never_calls_after_the_marker_fails_the_deploy_even_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """A client credential for MASTER says a bot signs through the gateway there: a fresh
+    ``up --gateway`` marked at once, whose bot never calls, stays pending (so it fails at the
+    timeout); the expectation is kept with the deploy across a restart."""
+    from dashboard.web.embedded_gateway import GatewayOptions
+    from gateway.clientfile import add_client, default_config_path
+
+    data = tmp_path / "data"
+    add_client(default_config_path(data), "bot-a", "MASTER", ["Balance"])
+    with scenario_simulator("healthy") as (_sim, env):
+        settings = load_settings(
+            {
+                **env,
+                "KRAKENWATCH_DATA_DIR": str(data),
+                "KRAKENWATCH_POLL_INTERVAL": "1",
+                "KRAKENWATCH_TIER": "pro",
+                "KRAKENWATCH_DEPLOY_TIMEOUT": "30",
+            },
+            use_dotenv=False,
+        )
+
+        def started() -> Service:
+            service = Service.create(settings, gateway=GatewayOptions(port=0))
+            service.start()
+            return service
+
+        def gateway_item(service: Service, account: str) -> str:
+            doc = service.verify()
+            return next(
+                c["status"]
+                for c in doc["checks"]
+                if c["name"] == "gateway_kraken_errors" and c["account"] == account
+            )
+
+        service = started()
+        try:
+            deploy = service.deploys.mark(MarkRequest("v11", ("MASTER", "USER:daivon"), ""))
+            assert deploy.gateway_accounts == ("MASTER",)
+            eventually(lambda: all_connected(service), what="every account connected")
+            assert gateway_item(service, "MASTER") == "pending"
+            assert gateway_item(service, "USER:daivon") == "skipped", "no bot expected there"
+        finally:
+            service.stop()
+        service = started()  # a restart: the expectation comes back with the deploy
+        try:
+            eventually(lambda: all_connected(service), what="every account connected")
+            assert service.deploys.latest().gateway_accounts == ("MASTER",)  # type: ignore[union-attr]
+            assert gateway_item(service, "MASTER") == "pending"
+            assert service.deploys.judge().state == DeployState.PENDING  # type: ignore[union-attr]
+        finally:
+            service.stop()

@@ -133,6 +133,8 @@ RECORDER = """
 import json, os, sys
 with open(os.environ["RECORD"], "a") as out:
     out.write(json.dumps(sys.argv[1:]) + "\\n")
+if sys.argv[1:3] == ["deploy", "mark"] and os.environ.get("EXIT_DEPLOY_MARK", "0") == "0":
+    print("marked deploy #7 v (MASTER) at 2026-12-06T17:30:57Z; wait for its verdict: ...")
 sys.exit(int(os.environ.get("EXIT_" + "_".join(sys.argv[1:3]).upper(), "0")))
 """
 
@@ -585,8 +587,11 @@ def test_live_prometheus_fires_the_deploy_alert_for_a_failed_deploy_until_the_ne
         assert "Remedy:" in alert["annotations"]["description"]
 
         # the fix (or the rollback), marked: a new judgement, and the alert is over at once
+        accepted = sim.stats(key).accepted
         sim.clear_faults()
-        eventually(lambda: http("GET", f"{url}/api/verify")[0] == 200, 30, what="recovered")
+        sim.wait_for(key, lambda stats: stats.accepted > accepted, timeout=30)
+        # the failed deploy keeps the gate shut, even with the checks passing again
+        assert http("GET", f"{url}/api/verify")[0] == 503
         done = run_gate(url, hook_env, tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
         prom.wait(lambda: not prom.alerts("KrakenDeployNotVerified"), "the alert to clear")

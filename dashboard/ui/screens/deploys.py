@@ -5,7 +5,7 @@ import time
 
 import streamlit as st
 
-from dashboard.ui.common import REFRESH_EVERY, require_service
+from dashboard.ui.common import ALERTS, REFRESH_EVERY, require_service
 from dashboard.views.deploys import (
     HOW_TO_MARK,
     deploy_banner,
@@ -19,7 +19,6 @@ HISTORY_LIMIT = 200
 
 service = require_service()
 st.title("Deploys")
-ALERTS = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
 
 
 @st.fragment(run_every=REFRESH_EVERY)

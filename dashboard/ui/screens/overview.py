@@ -7,11 +7,16 @@ import streamlit as st
 
 from dashboard.checks.checklist import Check, CheckStatus, build_checklist
 from dashboard.checks.item import counted
-from dashboard.deploys.verdict import in_scope
 from dashboard.history.deploy_book import Deploy
 from dashboard.monitor.valuation import held_assets
-from dashboard.ui.common import REFRESH_EVERY, how_to_configure, require_service, state_badge
-from dashboard.views.deploys import HOW_TO_MARK, deploy_banner, scope_note
+from dashboard.ui.common import (
+    ALERTS,
+    REFRESH_EVERY,
+    how_to_configure,
+    require_service,
+    state_badge,
+)
+from dashboard.views.deploys import HOW_TO_MARK, deploy_banner, live_verdict, scope_note
 from dashboard.views.markdown import escape
 from dashboard.views.overview import (
     STATUS_ICONS,
@@ -20,12 +25,10 @@ from dashboard.views.overview import (
     attention_card,
     checklist_table,
     ordered_checks,
-    verdict,
 )
 
 service = require_service()
 st.title("Post-deploy verification")
-ALERTS = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
 
 
 def account_card(card: Card) -> None:
@@ -80,9 +83,7 @@ def overview() -> None:
     deploy = latest_deploy()
     snapshot = service.snapshot()
     checks = build_checklist(snapshot, service.settings)
-    # the live verdict is /api/verify's: judged on the deploy's accounts once one is marked
-    judged = checks if deploy is None else [c for c in checks if in_scope(c, deploy.accounts)]
-    result = verdict(judged)
+    result = live_verdict(checks, deploy)  # /api/verify's
     if result.ok:
         st.success(f"**{result.headline}**", icon=STATUS_ICONS[CheckStatus.PASS].icon)
     elif result.failing:
