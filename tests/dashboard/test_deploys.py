@@ -151,7 +151,7 @@ def test_a_bot_that_never_logs_after_the_marker_leaves_the_deploy_pending_then_f
         done = verdict(url, deploy["id"])
         assert done["state"] == "failed"
         assert done["reason"].startswith("not verified within 4 s"), done["reason"]
-        assert 4.0 <= done["seconds_to_verdict"] < 6.0
+        assert 4.0 <= done["seconds_to_verdict"] < 8.0  # judged every 0.5 s, on a busy machine
 
         # the next deploy, whose bot does log: verified
         again = mark(url, version="v2.0.1")
@@ -504,17 +504,21 @@ def test_a_failed_deploy_keeps_verify_not_ok_until_the_next_marker(tmp_path: Pat
     extra = {"KRAKENWATCH_BOT_LOG": str(log), "KRAKENWATCH_DEPLOY_TIMEOUT": "2"}
     with (
         scenario_simulator("healthy") as (_sim, env),
-        serving(env, tmp_path / "data", **extra) as (service, url),
+        serving(env, tmp_path / "data", **extra) as (_service, url),
     ):
         failed = mark(url, version="v10")
         assert verdict(url, failed["id"])["state"] == "failed"
         with log.open("a") as out:  # the bot comes alive after the verdict
             out.write(BOT_LINES)
-        eventually(lambda: service.deploys.snapshot().log_matches.get("trading_cycle"))
-        eventually(lambda: all_connected(service), what="every account connected")
-        status, doc = call(url + "/api/verify")
+
+        def all_pass() -> tuple[int, Any] | None:
+            """/api/verify once every check of the deploy passes again (clock sample included)."""
+            status, doc = call(url + "/api/verify")
+            judged = [c for c in doc["checks"] if c["in_deploy"] and c["required"]]
+            return (status, doc) if all(c["status"] == "pass" for c in judged) else None
+
+        status, doc = eventually(all_pass, what="every check of the deploy passing again")
         assert (status, doc["ok"], doc["deploy"]["state"]) == (503, False, "failed")
-        assert all(c["status"] == "pass" for c in doc["checks"] if c["in_deploy"] and c["required"])
         fixed = mark(url, version="v10.1")
         with log.open("a") as out:
             out.write(BOT_LINES)
