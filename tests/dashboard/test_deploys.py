@@ -187,6 +187,13 @@ def test_the_gateway_counts_the_bots_calls_after_the_marker_not_the_monitors(
             )
             assert bot.query_private("Balance", timeout=30)["error"] == []  # before the marker
             eventually(lambda: all_connected(service), what="every account connected")
+            eventually(  # the first clock sample is taken apart from the polls: wait for it
+                lambda: any(
+                    c["name"] == "clock_skew" and c["status"] == "pass"
+                    for c in service.verify()["checks"]
+                ),
+                what="a passing clock sample",
+            )
             deploy = service.deploys.mark(MarkRequest("v3", ("MASTER",), ""))
 
             def gateway_item() -> dict[str, Any]:
