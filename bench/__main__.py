@@ -38,6 +38,7 @@ SUITE: dict[int, tuple[str, str]] = {
     9: ("bench.gateway_latency", "Gateway added latency"),
     10: ("bench.gateway_throughput", "Gateway throughput across keys"),
     11: ("bench.gateway_race", "Gateway nonce race"),
+    12: ("bench.streams", "Account streams"),
 }
 DEFAULT_OUTPUT = ROOT / "bench" / "RESULTS.md"
 

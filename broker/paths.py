@@ -91,3 +91,68 @@ def api_url_default(environ: Mapping[str, str] | None = None) -> str:
             variable=API_URL_VARIABLE,
         )
     return parse_api_url(raw)
+
+
+DEFAULT_WS_AUTH_URL = "wss://ws-auth.kraken.com/v2"
+WS_URL_VARIABLE = "KRAKEN_WS_AUTH_URL"
+
+
+def parse_ws_url(raw: str) -> str:
+    """A private WebSocket URL as given (``ws(s)://host[:port][/path]``);
+    :class:`~broker.errors.ConfigurationError` naming ``KRAKEN_WS_AUTH_URL`` otherwise (no query,
+    fragment, user info or blanks: a token is sent there, so nothing is guessed)."""
+    text = raw.strip()
+    parsed = urllib.parse.urlsplit(text)
+    try:
+        port_ok = parsed.port is None or parsed.port > 0
+    except ValueError:
+        port_ok = False
+    if (
+        parsed.scheme not in ("ws", "wss")
+        or not parsed.hostname
+        or not port_ok
+        or parsed.query
+        or parsed.fragment
+        or "?" in text
+        or "#" in text
+        or parsed.username is not None
+        or any(c.isspace() for c in text)
+    ):
+        raise ConfigurationError(
+            f"{WS_URL_VARIABLE}: {text!r} is not a ws(s) URL like {DEFAULT_WS_AUTH_URL} "
+            "(no token is fetched or sent until it is fixed)",
+            variable=WS_URL_VARIABLE,
+        )
+    return text
+
+
+def ws_url_default(environ: Mapping[str, str] | None = None, api_url: str | None = None) -> str:
+    """Where a private WebSocket stream connects: ``$KRAKEN_WS_AUTH_URL`` (checked with
+    :func:`parse_ws_url`; set but empty is an error), else Kraken's own
+    :data:`DEFAULT_WS_AUTH_URL`, but only when the REST base URL in use (``api_url``, else
+    ``$KRAKEN_API_URL``'s) is Kraken's own :data:`DEFAULT_API_URL`.
+
+    Any other REST URL (a simulator, a gateway, a proxy) raises
+    :class:`~broker.errors.ConfigurationError` naming ``KRAKEN_WS_AUTH_URL``: a token fetched
+    through something other than Kraken is never sent to the real Kraken by default, and a typo
+    never reaches it."""
+    env = os.environ if environ is None else environ
+    raw = env.get(WS_URL_VARIABLE)
+    if raw is not None:
+        if not raw.strip():
+            raise ConfigurationError(
+                f"{WS_URL_VARIABLE}: is empty: give it a value, or remove it to use "
+                f"{DEFAULT_WS_AUTH_URL} with Kraken's own REST API (no token is fetched or sent "
+                "until it is fixed)",
+                variable=WS_URL_VARIABLE,
+            )
+        return parse_ws_url(raw)
+    rest = api_url_default(env) if api_url is None else parse_api_url(api_url)
+    if rest == DEFAULT_API_URL:
+        return DEFAULT_WS_AUTH_URL
+    raise ConfigurationError(
+        f"{WS_URL_VARIABLE}: not set, and {API_URL_VARIABLE} points elsewhere than "
+        f"{DEFAULT_API_URL} ({rest!r}): set {WS_URL_VARIABLE} to the WebSocket URL that belongs "
+        f"to it (a token from there is never sent to {DEFAULT_WS_AUTH_URL} by default)",
+        variable=WS_URL_VARIABLE,
+    )

@@ -44,6 +44,10 @@ SETTINGS: dict[str, str] = {
     "KRAKENWATCH_DEPLOY_GRACE": "seconds a new deploy may fail checks before it is failed",
     "KRAKENWATCH_DEPLOY_TIMEOUT": "seconds a deploy has to be verified",
     "KRAKENWATCH_URL": "the dashboard `krakenwatch deploy mark` / `wait` talk to",
+    "KRAKEN_WS_AUTH_URL": "Kraken's private WebSocket v2 URL (required when KRAKEN_API_URL is not Kraken's)",
+    "KRAKENWATCH_STREAMS": "0: no WebSocket streams; poll Balance as before",
+    "KRAKENWATCH_RECONCILE_INTERVAL": "seconds between REST Balance reconciliations while a stream is up",
+    "KRAKENWATCH_EXPECT_TRADING": "account labels whose trading_active item is required (comma-separated)",
 }
 _OURS = re.compile(r"^KRAKEN(WATCH)?_")
 _ROLES = ("MASTER", "USER")

@@ -7,6 +7,14 @@
 * ``POST /_sim/status``         ``{"status": "maintenance"}``: the system status
 * ``POST /_sim/keys/<name>``    patch a key: ``permissions``, ``balances``, ``other_writer``
                                 (an object, or null to remove it), ``nonce_window``
+* ``GET  /_sim/orders/<name>``  the key's open orders (as ``OpenOrders`` lists them)
+* ``POST /_sim/orders/<name>``  place one: ``{"pair", "side", "volume", "price", "ordertype"}``
+* ``POST /_sim/orders/<name>/<txid>/fill``    ``{"volume": "0.5"}`` (none: the rest)
+* ``POST /_sim/orders/<name>/<txid>/cancel``  (or ``/expire``); refusals answer 409
+* ``POST /_sim/streams/drop``   ``{"key": name}`` (none: every connection): cut the TCP
+* ``POST /_sim/streams/stall``  ``{"key": name}``: send nothing until ``/_sim/streams/resume``
+* ``POST /_sim/streams/invalidate``  ``{"key": name}``: ``ESession:Invalid session``, close
+* ``POST /_sim/streams/refuse`` ``{"on": true}``: answer new handshakes with HTTP 503
 """
 
 from __future__ import annotations
@@ -16,13 +24,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from .admin_orders import OrdersTarget, handle_orders, handle_streams
+
 __all__ = ["ADMIN_ROUTES", "AdminTarget", "handle_admin"]
 
 ADMIN_ROUTES = __doc__.split("\n\n", 1)[1].strip() if __doc__ else ""
 _KEY_PATCH_FIELDS = ("permissions", "balances", "other_writer", "nonce_window")
 
 
-class AdminTarget(Protocol):
+class AdminTarget(OrdersTarget, Protocol):
     """What the admin routes control (the :class:`~simulator.Simulator` provides it)."""
 
     def admin_snapshot(self) -> dict[str, Any]: ...
@@ -66,6 +76,8 @@ def _object(body: bytes) -> dict[str, Any]:
 
 def handle_admin(sim: AdminTarget, verb: str, path: str, body: bytes) -> tuple[int, Any]:
     route = path.removeprefix("/_sim/").strip("/")
+    if route.startswith(("orders/", "streams/")):
+        return _orders_or_streams(sim, verb, route, body)
     if route not in ("stats", "faults", "clock", "status") and not route.startswith("keys/"):
         return 404, {"error": f"unknown admin route {path!r}"}
     try:
@@ -102,3 +114,17 @@ def handle_admin(sim: AdminTarget, verb: str, path: str, body: bytes) -> tuple[i
     except ValueError as exc:
         return 400, {"error": str(exc)}
     return 404, {"error": f"unknown admin route {path!r}"}
+
+
+def _orders_or_streams(sim: AdminTarget, verb: str, route: str, body: bytes) -> tuple[int, Any]:
+    if verb not in ("GET", "POST") or (verb == "GET" and not route.startswith("orders/")):
+        return 405, {"error": "use POST"}
+    try:
+        doc = _object(body)
+        if route.startswith("orders/"):
+            return handle_orders(sim, verb, route, doc)
+        return handle_streams(sim, route, doc)
+    except KeyError as exc:
+        return 404, {"error": str(exc.args[0]) if exc.args else "not found"}
+    except ValueError as exc:
+        return 400, {"error": str(exc)}

@@ -10,7 +10,15 @@ import base64
 import hashlib
 from collections.abc import Callable
 
-from .scenario import PERMISSIONS, KeySpec, OtherWriter, Scenario, ScenarioError, resolve_nonce
+from .scenario import (
+    PERMISSIONS,
+    KeySpec,
+    OtherWriter,
+    Scenario,
+    ScenarioError,
+    TradingSpec,
+    resolve_nonce,
+)
 
 __all__ = ["BUILTIN_SCENARIOS", "builtin_scenario", "fake_key", "fake_secret"]
 
@@ -70,13 +78,34 @@ def _healthy() -> Scenario:
 _UNPRICED_BALANCES = {"KFEE": "1250.00"}
 
 
+def _demo_trading() -> TradingSpec:
+    """A few small XBTUSD orders a minute (filled, or now and then cancelled)."""
+    return TradingSpec(orders_per_minute=4, pair="XBTUSD", volume="0.001")
+
+
 def _demo() -> Scenario:
+    # every demo key may trade, so every one trades by itself; the fills are at the simulator's
+    # own price and free, so each account's value at that price (what the pages total) never
+    # moves while its assets do
     return Scenario(
         keys=[
-            _key("demo", "MASTER", _MASTER_BALANCES),
-            _key("demo", "USER:daivon", {**_DAIVON_BALANCES, **_UNPRICED_BALANCES}),
-            _key("demo", "USER:tania_gilbert", _TANIA_BALANCES, frozenset({"funds", "trade"})),
-        ]
+            _key("demo", "MASTER", _MASTER_BALANCES, trading=_demo_trading()),
+            _key(
+                "demo",
+                "USER:daivon",
+                {**_DAIVON_BALANCES, **_UNPRICED_BALANCES},
+                trading=_demo_trading(),
+            ),
+            _key(
+                "demo",
+                "USER:tania_gilbert",
+                _TANIA_BALANCES,
+                frozenset({"funds", "trade", "websocket"}),
+                trading=_demo_trading(),
+            ),
+        ],
+        maker_fee_pct="0",
+        taker_fee_pct="0",
     )
 
 
@@ -123,7 +152,12 @@ def _shared_key() -> Scenario:
 def _permission_denied() -> Scenario:
     return Scenario(
         keys=[
-            _key("permission-denied", "MASTER", _MASTER_BALANCES, frozenset({"orders", "trade"})),
+            _key(
+                "permission-denied",
+                "MASTER",
+                _MASTER_BALANCES,
+                frozenset({"orders", "trade", "websocket"}),
+            ),
         ]
     )
 
@@ -133,7 +167,7 @@ _FACTORIES: dict[str, tuple[Callable[[], Scenario], str]] = {
     "demo": (
         _demo,
         "like healthy, but USER:tania_gilbert lacks 'orders' (OpenOrders is denied) and "
-        "USER:daivon holds unpriced KFEE",
+        "USER:daivon holds unpriced KFEE; every key trades XBTUSD by itself (fee-free)",
     ),
     "previous-session-nonce": (
         _previous_session,
@@ -149,7 +183,7 @@ _FACTORIES: dict[str, tuple[Callable[[], Scenario], str]] = {
     ),
     "permission-denied": (
         _permission_denied,
-        "MASTER without 'funds': Balance is denied (orders, trade allowed)",
+        "MASTER without 'funds': Balance is denied (orders, trade, websocket allowed)",
     ),
 }
 

@@ -32,6 +32,10 @@ scenario file (TOML or JSON, chosen by extension; JSON uses the same field names
   lockout_seconds = 900
   system_status = "online"    # online | maintenance | cancel_only | post_only
   prices = {{ XXBT = "65000.0", SOL = "150.25" }}   # optional: USD prices by asset code
+  token_ttl_s = 900           # a WebSocket token expires when no subscription held it that long
+  ws_heartbeat_s = 1.0        # seconds between {{"channel": "heartbeat"}} messages
+  maker_fee_pct = "0.25"      # fee of a limit order's fills, % of the cost (quote currency)
+  taker_fee_pct = "0.40"      # fee of a market order's fill
   [[keys]]
   key = "..."                 # the public API key
   secret = "..."              # base64 secret
@@ -43,6 +47,9 @@ scenario file (TOML or JSON, chosen by extension; JSON uses the same field names
   nonce_window = 0            # in the nonce's own unit
   nonce_unit = "us"           # s | ms | us | ns (for "now" and other_writer)
   other_writer = {{ interval_ms = 100, lead_ms = 2000 }}   # another bot on this key
+  trading = {{ orders_per_minute = 4, pair = "XBTUSD", volume = "0.001" }}   # trades by itself
+                              # (limit orders at the pair's price, filled or cancelled; optional
+                              # cancel_ratio = 0.25)
 
 prices (optional): fake USD prices by Kraken asset code (XXBT, not XBT; no staking suffix),
   decimal strings above 0, that override or extend the built-in ones:
@@ -59,12 +66,21 @@ admin routes (JSON, never faulted):
   http_status (502|503...), api_error ("EService:Busy"...),
   hang, drop, system_status, count (next N requests, then clear), scope (all|private|public),
   methods (["AddOrder"]: only those API methods), probability (0..1]
+
+private WebSocket v2 (ws://HOST:WS_PORT/v2, Kraken's ws-auth): tokens from GetWebSocketsToken;
+  ping, subscribe/unsubscribe to balances and executions (snapshot, then every update).
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0 = a free port)")
+    parser.add_argument(
+        "--ws-port",
+        type=int,
+        default=0,
+        help="port of the private WebSocket v2 endpoint (default 0 = a free port)",
+    )
     parser.add_argument(
         "--scenario",
         default="healthy",
@@ -73,11 +89,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-file", default=None, help="JSON file keeping accepted nonces across restarts"
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed for the latency jitter")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed for the latency jitter and the demo trader"
+    )
     parser.add_argument(
         "--print-env",
         action="store_true",
-        help="after the listening line, print KRAKEN_* variables for the keys",
+        help="after the listening lines, print KRAKEN_* variables (KRAKEN_API_URL, "
+        "KRAKEN_WS_AUTH_URL and the keys')",
     )
     parser.add_argument(
         "--list-scenarios", action="store_true", help="list the built-in scenarios and exit"
@@ -103,7 +122,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         scenario = resolve_scenario(args.scenario)
         sim = Simulator(
-            scenario, host=args.host, port=args.port, state_file=args.state_file, seed=args.seed
+            scenario,
+            host=args.host,
+            port=args.port,
+            state_file=args.state_file,
+            seed=args.seed,
+            ws_port=args.ws_port,
         )
         sim.start()
     except (ScenarioError, StateFileError) as exc:
@@ -127,8 +151,9 @@ def run_from_args(args: argparse.Namespace) -> int:
             previous[sig] = signal.signal(sig, _on_signal)
     try:
         print(f"listening on {sim.url}", flush=True)
+        print(f"listening on {sim.ws_url}", flush=True)
         if args.print_env:
-            env = scenario_environment(scenario, sim.url)
+            env = scenario_environment(scenario, sim.url, sim.ws_url)
             print("\n".join(f"{name}={value}" for name, value in env.items()), flush=True)
         while not stop.wait(0.5):
             pass
@@ -145,7 +170,8 @@ def run_simulator_cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="krakenwatch simulator",
         description="Run the Kraken spot REST API simulator on 127.0.0.1 (strict nonce, signature, "
-        "permission and rate-limit checks, fault injection). Prints 'listening on URL' when ready.",
+        "permission and rate-limit checks, fault injection) and its private WebSocket v2 endpoint. "
+        "Prints 'listening on URL' (REST), then 'listening on WS_URL' when ready.",
         epilog=HELP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

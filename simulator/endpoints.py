@@ -1,6 +1,7 @@
-"""Results of the endpoints the simulator implements (public Time/SystemStatus/Assets, private
-Balance, BalanceEx, TradeBalance, OpenOrders, AddOrder with ``validate``, GetWebSocketsToken). Market data
-(public Ticker/AssetPairs) and the USD prices live in :mod:`simulator.market`."""
+"""Results of the stateless endpoints (public Time/SystemStatus/Assets, private Balance,
+BalanceEx, TradeBalance, AddOrder with ``validate``) and the argument checks of ``AddOrder``. Market
+data (public Ticker/AssetPairs) lives in :mod:`simulator.market`; the stateful private methods
+(placing and cancelling orders, OpenOrders, GetWebSocketsToken) in :mod:`simulator.private_api`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["PRIVATE_METHODS", "PUBLIC_METHODS", "private_result", "public_result"]
+__all__ = [
+    "PRIVATE_METHODS",
+    "PUBLIC_METHODS",
+    "is_validate",
+    "order_description",
+    "order_error",
+    "private_result",
+    "public_result",
+]
 
 #: private method -> the permission it needs
 PRIVATE_METHODS: dict[str, str] = {
@@ -19,6 +28,7 @@ PRIVATE_METHODS: dict[str, str] = {
     "TradeBalance": "funds",
     "OpenOrders": "orders",
     "AddOrder": "trade",
+    "CancelOrder": "trade",
     "GetWebSocketsToken": "websocket",
 }
 PUBLIC_METHODS = ("Time", "SystemStatus", "Assets")
@@ -100,9 +110,13 @@ def _positive(text: str) -> bool:
         return False
 
 
-def _add_order(fields: Mapping[str, str], status: str) -> dict[str, Any] | str:
-    if fields.get("validate", "").lower() not in ("true", "1"):
-        return "EGeneral:Invalid arguments:validate"  # the simulator never places an order
+def is_validate(fields: Mapping[str, str]) -> bool:
+    """An ``AddOrder`` that only validates (``validate=true``): never placed."""
+    return fields.get("validate", "").lower() in ("true", "1")
+
+
+def order_error(fields: Mapping[str, str], status: str) -> str | None:
+    """What is wrong with an ``AddOrder``'s arguments (or the market's status), else ``None``."""
     for name in ("pair", "type", "ordertype", "volume"):
         if not fields.get(name):
             return f"EGeneral:Invalid arguments:{name}"
@@ -113,17 +127,29 @@ def _add_order(fields: Mapping[str, str], status: str) -> dict[str, Any] | str:
         return "EGeneral:Invalid arguments:ordertype"
     if not _positive(volume) or not volume[0].isdigit():
         return "EGeneral:Invalid arguments:volume"
-    price = fields.get("price", "")
-    if ordertype in _PRICED and not _positive(price):
+    if ordertype in _PRICED and not _positive(fields.get("price", "")):
         return "EGeneral:Invalid arguments:price"
     if status == "cancel_only":
         return "EService:Market in cancel_only mode"
     if status == "post_only" and "post" not in fields.get("oflags", "").split(","):
         return "EService:Market in post_only mode"
-    order = f"{side} {volume} {fields['pair']} @ {ordertype}"
+    return None
+
+
+def order_description(fields: Mapping[str, str]) -> str:
+    """``descr.order``: ``buy 1.25 XBTUSD @ limit 37500`` (the arguments as sent)."""
+    ordertype = fields["ordertype"]
+    order = f"{fields['type']} {fields['volume']} {fields['pair']} @ {ordertype}"
     if ordertype in _PRICED:
-        order += f" {price}"
-    return {"descr": {"order": order}}
+        order += f" {fields.get('price', '')}"
+    return order
+
+
+def _add_order(fields: Mapping[str, str], status: str) -> dict[str, Any] | str:
+    if not is_validate(fields):
+        return "EGeneral:Invalid arguments:validate"  # placing needs the order book (book.py)
+    error = order_error(fields, status)
+    return error if error is not None else {"descr": {"order": order_description(fields)}}
 
 
 def private_result(

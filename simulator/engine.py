@@ -28,6 +28,7 @@ from .endpoints import PRIVATE_METHODS, PUBLIC_METHODS, private_result, public_r
 from .faults import FaultController
 from .keys import KeyState
 from .market import MARKET_METHODS, Market
+from .private_api import PrivateApi
 from .state import SimState
 
 __all__ = ["PRIVATE_PREFIX", "PUBLIC_PREFIX", "Engine", "Reply", "json_bytes"]
@@ -95,8 +96,10 @@ class Engine:
         rng: random.Random,
         stopping: threading.Event,
         market: Market | None = None,
+        api: PrivateApi | None = None,
     ) -> None:
         self.state = state
+        self.api = api
         self.market = market if market is not None else Market()
         self.faults = faults
         self.latency_ms = latency_ms
@@ -202,6 +205,9 @@ class Engine:
         fields: dict[str, str] = {}
         for name, value in pairs:
             fields.setdefault(name, value)
-        result = private_result(method, fields, ks.balances, status, self.market.usd_price)
+        if self.api is not None and self.api.handles(method, fields):
+            result = self.api.result(method, fields, ks, status)
+        else:
+            result = private_result(method, fields, ks.balances, status, self.market.usd_price)
         self.state.finish(ks, ok=not isinstance(result, str))
         return Reply.error(result) if isinstance(result, str) else Reply.ok(result)

@@ -7,9 +7,12 @@ from .scenario import Scenario
 __all__ = ["scenario_environment"]
 
 
-def scenario_environment(scenario: Scenario, url: str) -> dict[str, str]:
-    """Variables for every key of ``scenario`` that names its ``account`` (MASTER or USER:<name>)."""
+def scenario_environment(scenario: Scenario, url: str, ws_url: str | None = None) -> dict[str, str]:
+    """Variables for every key of ``scenario`` that names its ``account`` (MASTER or USER:<name>),
+    after ``KRAKEN_API_URL`` (and ``KRAKEN_WS_AUTH_URL`` when ``ws_url`` is given)."""
     env = {"KRAKEN_API_URL": url}
+    if ws_url is not None:
+        env["KRAKEN_WS_AUTH_URL"] = ws_url
     for spec in scenario.keys:
         if spec.account is None:
             continue

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from broker.signing import key_id
 
-from .scenario import MAX_NONCE, KeySpec, OtherWriter
+from .scenario import MAX_NONCE, KeySpec, OtherWriter, TradingSpec
 
 __all__ = ["KeyState", "KeyStats", "NonceBook", "RateCounter", "parse_nonce"]
 
@@ -118,24 +118,31 @@ class NonceBook:
 
 
 class RateCounter:
-    """Kraken's per-key call counter: +cost per call, decaying continuously; ``None`` = no limit."""
+    """A Kraken counter: +cost per call, decaying continuously; ``None`` = no limit. The per-key
+    call counter, and (one per pair, ``enforce=False`` for the ``unlimited`` tier: counted, never
+    refused) the trading counter."""
 
-    def __init__(self, limit: tuple[float, float] | None) -> None:
+    def __init__(self, limit: tuple[float, float] | None, enforce: bool = True) -> None:
         self.limit = limit
+        self.enforce = enforce
         self.value = 0.0
         self._updated: float | None = None
+
+    def level(self, now: float) -> float:
+        """The counter's value at ``now`` (after its decay)."""
+        if self.limit is not None and self._updated is not None:
+            self.value = max(0.0, self.value - (now - self._updated) * self.limit[1])
+        self._updated = now
+        return self.value
 
     def try_add(self, now: float, cost: float = 1.0) -> bool:
         """Add ``cost`` unless that would exceed the maximum (then nothing is added)."""
         if self.limit is None:
             return True
-        maximum, decay = self.limit
-        if self._updated is not None:
-            self.value = max(0.0, self.value - (now - self._updated) * decay)
-        self._updated = now
-        if self.value + cost > maximum + 1e-9:
+        value = self.level(now)
+        if self.enforce and value + cost > self.limit[0] + 1e-9:
             return False
-        self.value += cost
+        self.value = value + cost
         return True
 
 
@@ -159,6 +166,9 @@ class KeyState:
         self.permissions: frozenset[str] = frozenset(spec.permissions)
         self.balances: dict[str, str] = dict(spec.balances)
         self.other_writer: OtherWriter | None = spec.other_writer
+        self.trading: TradingSpec | None = spec.trading
+        #: pair name -> Kraken's per-pair trading counter (see :mod:`simulator.orders`)
+        self.trading_counters: dict[str, RateCounter] = {}
         self.book = NonceBook(last_nonce, spec.nonce_window, recent)
         self.rate = RateCounter(rate_limit)
         self.failures: deque[float] = deque()

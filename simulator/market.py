@@ -23,6 +23,8 @@ from decimal import ROUND_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
+from broker.assets import ws_asset
+
 __all__ = [
     "DEFAULT_USD_PRICES",
     "MARKET_METHODS",
@@ -89,6 +91,15 @@ class Pair:
     @property
     def altname(self) -> str:
         return altname_of(self.base) + altname_of(QUOTE)
+
+    @property
+    def quote(self) -> str:
+        return QUOTE
+
+    @property
+    def symbol(self) -> str:
+        """The WebSocket v2 symbol: ``BTC/USD``."""
+        return f"{ws_asset(self.base)}/{ws_asset(QUOTE)}"
 
     @property
     def pair_decimals(self) -> int:
@@ -162,6 +173,11 @@ class Market:
             pair = Pair.for_asset(asset, price)
             self.pairs[pair.name] = pair
             self._names[pair.name] = self._names[pair.altname] = pair.name
+
+    def pair(self, name: str) -> Pair | None:
+        """A pair by its name or altname (``XXBTZUSD``, ``XBTUSD``); ``None`` when unknown."""
+        known = self._names.get(name)
+        return None if known is None else self.pairs[known]
 
     def usd_price(self, balance_asset: str) -> Decimal | None:
         """What ``TradeBalance`` values one unit of a balance at (``ETH2.S`` like ``XETH``)."""

@@ -27,10 +27,12 @@ __all__ = [
     "PERMISSIONS",
     "SYSTEM_STATUSES",
     "TIERS",
+    "TRADING_TIERS",
     "KeySpec",
     "OtherWriter",
     "Scenario",
     "ScenarioError",
+    "TradingSpec",
     "mask_key",
     "resolve_nonce",
 ]
@@ -41,6 +43,15 @@ PERMISSIONS = frozenset({"funds", "orders", "trade", "websocket"})
 TIERS: dict[str, tuple[float, float] | None] = {
     **{name: (tier.maximum, tier.decay_per_s) for name, tier in KRAKEN_TIERS.items()},
     "unlimited": None,
+}
+#: tier name -> (threshold, decay per second) of Kraken's per-pair *trading* counter (kraken-api.md
+#: "Spot trading limits"; Starter from secondary sources). ``unlimited`` counts with Pro's numbers
+#: but never refuses.
+TRADING_TIERS: dict[str, tuple[float, float]] = {
+    "starter": (60.0, 1.0),
+    "intermediate": (125.0, 2.34),
+    "pro": (180.0, 3.75),
+    "unlimited": (180.0, 3.75),
 }
 SYSTEM_STATUSES = ("online", "maintenance", "cancel_only", "post_only")
 NONCE_UNITS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -72,6 +83,30 @@ class OtherWriter:
 
 
 @dataclass
+class TradingSpec:
+    """A key that trades by itself (the demo): about ``orders_per_minute`` limit orders of
+    ``volume`` on ``pair`` (a pair name or altname the simulator prices), each filled or, for a
+    ``cancel_ratio`` share of them, cancelled."""
+
+    orders_per_minute: float = 4.0
+    pair: str = "XBTUSD"
+    volume: str = "0.001"
+    cancel_ratio: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not 0 < self.orders_per_minute <= 600:
+            raise ValueError("trading.orders_per_minute must be in (0, 600]")
+        if not 0 <= self.cancel_ratio <= 1:
+            raise ValueError("trading.cancel_ratio must be within 0..1")
+        try:
+            ok = Decimal(self.volume) > 0
+        except InvalidOperation:
+            ok = False
+        if not ok:
+            raise ValueError("trading.volume must be a positive decimal string")
+
+
+@dataclass
 class KeySpec:
     """One API key as Kraken knows it."""
 
@@ -85,6 +120,7 @@ class KeySpec:
     account: str | None = None
     nonce_unit: str = "us"
     other_writer: OtherWriter | None = None
+    trading: TradingSpec | None = None
 
     def __post_init__(self) -> None:
         if not self.key or not isinstance(self.key, str):
@@ -120,9 +156,21 @@ class Scenario:
     keys: list[KeySpec] = field(default_factory=list)
     #: USD prices (asset -> decimal string) over the built-in ones, for TradeBalance and Ticker
     prices: dict[str, str] = field(default_factory=dict)
+    #: a WebSocket token expires when unused (no subscription holds it) for this many seconds
+    token_ttl_s: float = 900.0
+    #: seconds between two ``{"channel": "heartbeat"}`` messages on every WebSocket connection
+    ws_heartbeat_s: float = 1.0
+    #: fees of a fill, in percent of its cost, in the quote currency: a limit order's fills pay
+    #: the maker fee, a market order's the taker fee (Kraken's starter schedule by default)
+    maker_fee_pct: str = "0.25"
+    taker_fee_pct: str = "0.40"
 
     def __post_init__(self) -> None:
         self.prices = parse_prices(self.prices, "prices")
+        if self.token_ttl_s <= 0 or self.ws_heartbeat_s <= 0:
+            raise ValueError("token_ttl_s and ws_heartbeat_s must be > 0")
+        for name in ("maker_fee_pct", "taker_fee_pct"):
+            parse_fee(getattr(self, name), name)
         if self.tier not in TIERS:
             raise ValueError(f"tier must be one of {', '.join(TIERS)}")
         if self.system_status not in SYSTEM_STATUSES:
@@ -194,11 +242,11 @@ def parse_permissions(value: object, where: str) -> set[str]:
     if not isinstance(value, list | tuple | set | frozenset) or not all(
         isinstance(p, str) for p in value
     ):
-        raise ScenarioError(f"{where}: must be a list of strings (funds, orders, trade)")
+        raise ScenarioError(f"{where}: must be a list of strings (funds, orders, trade, websocket)")
     unknown = sorted(set(value) - PERMISSIONS)
     if unknown:
         raise ScenarioError(
-            f"{where}: unknown permission {unknown[0]!r} (allowed: funds, orders, trade)"
+            f"{where}: unknown permission {unknown[0]!r} (allowed: funds, orders, trade, websocket)"
         )
     return set(value)
 
@@ -276,6 +324,50 @@ def parse_other_writer(value: object, where: str) -> OtherWriter | None:
     if interval <= 0:
         raise ScenarioError(f"{_item(where, 'interval_ms')}: must be > 0")
     return OtherWriter(interval_ms=interval, lead_ms=lead)
+
+
+def parse_fee(value: object, where: str) -> str:
+    """A fee in percent: a decimal string within 0..100 ("0.25")."""
+    try:
+        fee = Decimal(value) if isinstance(value, str) else None
+    except InvalidOperation:
+        fee = None
+    if fee is None or not fee.is_finite() or not 0 <= fee <= 100:
+        raise ScenarioError(f'{where}: must be a percentage as a decimal string, e.g. "0.25"')
+    return str(value)
+
+
+def parse_trading(value: object, where: str) -> TradingSpec | None:
+    """``trading = {orders_per_minute = 4, pair = "XBTUSD", volume = "0.001"}`` (or null)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f"{where}: must be a table with orders_per_minute, pair and volume")
+    known = {"orders_per_minute", "pair", "volume", "cancel_ratio"}
+    extra = sorted(set(value) - known)
+    if extra:
+        raise ScenarioError(
+            f"{_item(where, extra[0])}: unknown field (known: {', '.join(sorted(known))})"
+        )
+    rate = _number(value.get("orders_per_minute", 4.0), _item(where, "orders_per_minute"))
+    if not 0 < rate <= 600:
+        raise ScenarioError(f"{_item(where, 'orders_per_minute')}: must be > 0 and <= 600")
+    pair = value.get("pair", "XBTUSD")
+    if not isinstance(pair, str) or not pair:
+        raise ScenarioError(f'{_item(where, "pair")}: must be a pair name such as "XBTUSD"')
+    volume = value.get("volume", "0.001")
+    try:
+        positive = isinstance(volume, str) and Decimal(volume) > 0
+    except InvalidOperation:
+        positive = False
+    if not positive:
+        raise ScenarioError(
+            f'{_item(where, "volume")}: must be a positive decimal string like "0.001"'
+        )
+    ratio = _number(value.get("cancel_ratio", 0.25), _item(where, "cancel_ratio"))
+    if not 0 <= ratio <= 1:
+        raise ScenarioError(f"{_item(where, 'cancel_ratio')}: must be within 0..1")
+    return TradingSpec(orders_per_minute=rate, pair=pair, volume=str(volume), cancel_ratio=ratio)
 
 
 def parse_nonce_window(value: object, where: str) -> int:

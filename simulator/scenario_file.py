@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .market import Market
 from .scenario import (
     _ACCOUNT_RE,
     NONCE_UNITS,
@@ -20,15 +21,18 @@ from .scenario import (
     KeySpec,
     Scenario,
     ScenarioError,
+    TradingSpec,
     _check_secret,
     _choice,
     _int,
     _number,
     parse_balances,
+    parse_fee,
     parse_nonce_window,
     parse_other_writer,
     parse_permissions,
     parse_prices,
+    parse_trading,
     resolve_nonce,
 )
 
@@ -45,6 +49,10 @@ _TOP_FIELDS = {
     "system_status",
     "keys",
     "prices",
+    "token_ttl_s",
+    "ws_heartbeat_s",
+    "maker_fee_pct",
+    "taker_fee_pct",
 }
 _KEY_FIELDS = {
     "key",
@@ -57,10 +65,11 @@ _KEY_FIELDS = {
     "account",
     "nonce_unit",
     "other_writer",
+    "trading",
 }
 
 
-def _parse_key(raw: object, source: str, index: int) -> KeySpec:
+def _parse_key(raw: object, source: str, index: int, market: Market) -> KeySpec:
     base = f"keys[{index}]"
 
     def at(name: str) -> str:
@@ -102,7 +111,25 @@ def _parse_key(raw: object, source: str, index: int) -> KeySpec:
         account=account,
         nonce_unit=unit,
         other_writer=parse_other_writer(raw.get("other_writer"), at("other_writer")),
+        trading=_trading(raw.get("trading"), at("trading"), market),
     )
+
+
+def _trading(raw: object, where: str, market: Market) -> TradingSpec | None:
+    spec = parse_trading(raw, where)
+    if spec is not None and market.pair(spec.pair) is None:
+        raise ScenarioError(
+            f"{where[:-1]}.pair': {spec.pair!r} is not a pair of the simulator's prices "
+            f"(known: {', '.join(sorted(p.altname for p in market.pairs.values()))})"
+        )
+    return spec
+
+
+def _positive(data: Mapping[str, Any], name: str, default: float, where: str) -> float:
+    value = _number(data.get(name, default), where)
+    if value <= 0:
+        raise ScenarioError(f"{where}: must be > 0")
+    return value
 
 
 def scenario_from_mapping(data: object, source: str = "scenario") -> Scenario:
@@ -126,7 +153,9 @@ def scenario_from_mapping(data: object, source: str = "scenario") -> Scenario:
     raw_keys = data.get("keys", [])
     if not isinstance(raw_keys, list):
         raise ScenarioError(f"{at('keys')}: must be a list of tables ([[keys]])")
-    keys = [_parse_key(raw, source, i) for i, raw in enumerate(raw_keys)]
+    prices = parse_prices(data.get("prices", {}), at("prices"))
+    market = Market(prices)
+    keys = [_parse_key(raw, source, i, market) for i, raw in enumerate(raw_keys)]
     for i, spec in enumerate(keys):
         for j in range(i):
             if keys[j].key == spec.key:
@@ -150,7 +179,11 @@ def scenario_from_mapping(data: object, source: str = "scenario") -> Scenario:
             data.get("system_status", "online"), at("system_status"), SYSTEM_STATUSES
         ),
         keys=keys,
-        prices=parse_prices(data.get("prices", {}), at("prices")),
+        prices=prices,
+        token_ttl_s=_positive(data, "token_ttl_s", 900.0, at("token_ttl_s")),
+        ws_heartbeat_s=_positive(data, "ws_heartbeat_s", 1.0, at("ws_heartbeat_s")),
+        maker_fee_pct=parse_fee(data.get("maker_fee_pct", "0.25"), at("maker_fee_pct")),
+        taker_fee_pct=parse_fee(data.get("taker_fee_pct", "0.40"), at("taker_fee_pct")),
     )
 
 

@@ -1,33 +1,48 @@
-"""The :class:`Simulator`: a strict local Kraken spot REST API on a real HTTP server."""
+"""The :class:`Simulator`: a strict local Kraken spot REST API on a real HTTP server, with its
+private WebSocket v2 endpoint (:mod:`simulator.stream`) and order book (:mod:`simulator.book`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import random
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from os import PathLike
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from .admin import handle_admin
+from .book import OrderDesk
 from .engine import Engine
 from .faults import FaultController, make_faults
+from .hub import StreamHub
 from .keys import KeyStats
 from .market import Market
+from .private_api import PrivateApi
 from .scenario import KeySpec, Scenario
 from .server import SimHTTPServer
+from .sim_accounts import AccountsApi
 from .state import KEEP, SimState
+from .stream import WS_PATH, StreamServer
+from .stream_session import StreamContext
+from .tokens import TokenBook
+from .trader import Trader
 
 __all__ = ["Simulator"]
 
 
-class Simulator:
-    """A local Kraken spot REST API for ``scenario``, served on ``host:port`` (0 = a free port).
+class Simulator(AccountsApi):
+    """A local Kraken spot REST API for ``scenario``, served on ``host:port`` (0 = a free port),
+    and its private WebSocket v2 endpoint on ``host:ws_port`` (:attr:`ws_url`).
 
-    ``state_file`` persists every key's accepted nonces (the simulated Kraken never forgets them);
-    ``seed`` makes the latency jitter reproducible. Use :meth:`start`/:meth:`stop` or ``with``.
+    ``state_file`` persists every key's accepted nonces (the simulated Kraken never forgets them;
+    orders and tokens live in memory only); ``seed`` makes the latency jitter and the demo
+    trader's choices reproducible. Use :meth:`start`/:meth:`stop` or ``with``.
     """
+
+    #: REST URL -> running simulator (:meth:`running_at`)
+    _running: ClassVar[weakref.WeakValueDictionary[str, Simulator]] = weakref.WeakValueDictionary()
 
     def __init__(
         self,
@@ -36,6 +51,7 @@ class Simulator:
         port: int = 0,
         state_file: str | PathLike[str] | None = None,
         seed: int | None = None,
+        ws_port: int = 0,
     ) -> None:
         self.scenario = scenario
         self.host = host
@@ -43,14 +59,27 @@ class Simulator:
         self._state = SimState(scenario, state_file)
         self._faults = FaultController()
         self._stopping = threading.Event()
+        market = Market(scenario.prices)
+        self._hub = StreamHub()
+        self._tokens = TokenBook(scenario.token_ttl_s, self._state.now)
+        self._desk = OrderDesk(self._state, market, self._hub, scenario)
         self._engine = Engine(
             self._state,
             self._faults,
             scenario.latency_ms,
             random.Random(seed),
             self._stopping,
-            Market(scenario.prices),
+            market,
+            PrivateApi(self._desk, self._tokens, self._hub),
         )
+        self._stream = StreamServer(
+            StreamContext(
+                self._state, self._hub, self._tokens, self._desk, scenario.ws_heartbeat_s
+            ),
+            host,
+            ws_port,
+        )
+        self._trader = Trader(self._desk, self._state, market, seed)
         self._server: SimHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lifecycle = threading.Lock()
@@ -70,7 +99,15 @@ class Simulator:
                 daemon=True,
             )
             self._thread.start()
+            try:
+                self._stream.start()
+            except OSError:
+                server.shutdown()
+                server.server_close()
+                raise
             self._state.start()
+            self._trader.start()
+            Simulator._running[self.url] = self
         return self
 
     def stop(self) -> None:
@@ -80,10 +117,13 @@ class Simulator:
                 return
             self._stopping.set()
             self._faults.close()
+            self._trader.stop()
             self._state.stop()
             server, thread = self._server, self._thread
             if server is None:
                 return
+            Simulator._running.pop(self.url, None)
+            self._stream.stop()
             server.shutdown()
             server.close_connections()
             server.server_close()
@@ -114,6 +154,17 @@ class Simulator:
         host = self.host if ":" not in self.host else f"[{self.host}]"
         return f"http://{host}:{self.port}"
 
+    @property
+    def ws_url(self) -> str:
+        """The private WebSocket v2 endpoint: ``ws://127.0.0.1:<port>/v2``."""
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        return f"ws://{host}:{self._stream.port}{WS_PATH}"
+
+    @classmethod
+    def running_at(cls, url: str) -> Simulator | None:
+        """The running simulator whose REST URL is ``url`` (tests find its :attr:`ws_url`)."""
+        return cls._running.get(url.rstrip("/"))
+
     # ------------------------------------------------------------------ control
     def set_faults(self, **kw: Any) -> None:
         """Replace the current faults (see :mod:`simulator.faults`); no args clears."""
@@ -130,7 +181,9 @@ class Simulator:
         self._state.clock_offset_s = float(seconds)
 
     def set_system_status(self, status: str) -> None:
+        """The status ``SystemStatus`` reports (and every WebSocket connection is told)."""
         self._state.set_system_status(status)
+        self._stream.status_changed()
 
     def set_latency(self, lo_ms: float, hi_ms: float) -> None:
         if not 0 <= lo_ms <= hi_ms:
@@ -182,9 +235,14 @@ class Simulator:
         """What ``GET /_sim/stats`` returns: keyed by key name, never a secret or a full key."""
         keys: dict[str, Any] = {}
         for ks in self._state.all_keys():
-            keys[ks.name] = {**dataclasses.asdict(self._state.stats(ks.key)), **ks.describe()}
+            keys[ks.name] = {
+                **dataclasses.asdict(self._state.stats(ks.key)),
+                **ks.describe(),
+                "streams": dataclasses.asdict(self._hub.stats(ks.key)),
+            }
         return {
             "keys": keys,
+            "ws_url": self.ws_url if self._server is not None else None,
             "total": dataclasses.asdict(self.total_stats()),
             "faults": self.current_faults(),
             "clock_offset_s": self._state.clock_offset_s,

@@ -14,8 +14,8 @@ rate limit -> nonce -> permission. Choices the Kraken docs leave open:
   Calls refused while locked neither extend the lockout nor count. Unknown keys cannot be
   attributed to a key and never lock anything.
 * A permission-denied call has passed the nonce check: its nonce is consumed.
-* AddOrder/CancelOrder use Kraken's separate trading counter, which is not simulated: they are not
-  rate limited (:func:`broker.limits.call_cost`).
+* AddOrder/CancelOrder use Kraken's separate per-pair trading counter instead of this one
+  (:func:`broker.limits.call_cost`; the trading counter is :mod:`simulator.book`'s).
 * The other writer's nonces do not count against the rate limit.
 """
 
@@ -82,6 +82,9 @@ class SimState:
         self._unknown = KeyStats()
         self._writers: dict[str, threading.Event] = {}
         self._running = False
+        #: called (under the lock) with the key, its old and its new balances when an admin
+        #: patch replaces them: the order book turns it into ledger entries on the stream
+        self.on_balances: Callable[[KeyState, dict[str, str], dict[str, str]], None] | None = None
         for spec in scenario.keys:
             self.add_key(spec)
 
@@ -103,6 +106,12 @@ class SimState:
                 self._store.put(ks.id, ks.book.last, ks.book.recent())
             if self._running and ks.other_writer is not None:
                 self._start_writer(ks, ks.other_writer)
+
+    @property
+    def lock(self) -> threading.Condition:
+        """The one state lock (a condition: ``notify_all`` after a change), shared by the order
+        book and the streams' snapshots."""
+        return self._changed
 
     def lookup(self, api_key: str | None) -> KeyState | None:
         """The key named by an ``API-Key`` header (public key only)."""
@@ -260,7 +269,9 @@ class SimState:
             if new_perms is not None:
                 ks.permissions = frozenset(new_perms)
             if new_bal is not None:
-                ks.balances = new_bal
+                old, ks.balances = ks.balances, new_bal
+                if self.on_balances is not None:
+                    self.on_balances(ks, old, new_bal)
             if window is not None:
                 ks.book.set_window(window)
             if other_writer is not KEEP:

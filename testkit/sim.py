@@ -1,19 +1,27 @@
 """Simulators for tests: fake-but-well-formed keys, a one-key simulator, a built-in scenario with
-its environment, and raw signed calls."""
+its environment, and raw signed calls.
+
+Every environment built here for a simulator carries ``KRAKEN_WS_AUTH_URL`` pointing at that
+simulator's WebSocket endpoint (or, when no running simulator is known for the URL, at a closed
+local port): a test never reaches the real Kraken's WebSocket either."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from websockets.sync.client import ClientConnection, connect
 
 from simulator import KeySpec, Scenario, Simulator, builtin_scenario, scenario_environment
 from simulator.market import Market
@@ -22,7 +30,9 @@ from .env import subprocess_environ
 from .rawclient import RawResponse, form, signed_post
 
 __all__ = [
+    "NOWHERE_WS_URL",
     "ScenarioValue",
+    "StreamClient",
     "call",
     "make_key",
     "master_environment",
@@ -32,7 +42,25 @@ __all__ = [
     "scenario_simulator",
     "scenario_values",
     "simulator_process",
+    "ws_token",
+    "ws_url_for",
 ]
+
+#: where ``KRAKEN_WS_AUTH_URL`` points when no simulator serves a URL: the discard port, closed
+NOWHERE_WS_URL = "ws://127.0.0.1:9/v2"
+
+
+#: REST URL -> WebSocket URL of the simulators :func:`simulator_process` runs
+_PROCESS_WS_URLS: dict[str, str] = {}
+
+
+def ws_url_for(url: str) -> str:
+    """The WebSocket endpoint of the running simulator (in this process, or started by
+    :func:`simulator_process`) at REST ``url``; else a closed port."""
+    sim = Simulator.running_at(url)
+    if sim is not None:
+        return sim.ws_url
+    return _PROCESS_WS_URLS.get(url.rstrip("/"), NOWHERE_WS_URL)
 
 
 def make_key(name: str) -> tuple[str, str]:
@@ -76,9 +104,11 @@ def race_simulator(*names: str) -> Iterator[tuple[Simulator, list[tuple[str, str
 
 def master_environment(url: str, key: str, secret: str, **extra: str) -> dict[str, str]:
     """The variables that configure ``key``/``secret`` as the MASTER account against ``url``
-    (e.g. a :func:`one_key_simulator`), plus ``extra``."""
+    (e.g. a :func:`one_key_simulator`), plus ``extra``. ``KRAKEN_WS_AUTH_URL`` is the
+    simulator's WebSocket endpoint (:func:`ws_url_for`) unless ``extra`` says otherwise."""
     return {
         "KRAKEN_API_URL": url,
+        "KRAKEN_WS_AUTH_URL": ws_url_for(url),
         "KRAKEN_MASTER_API_KEY": key,
         "KRAKEN_MASTER_API_SECRET": secret,
         **extra,
@@ -110,15 +140,80 @@ def call(
     )
 
 
+def ws_token(sim: Simulator, spec: KeySpec, nonce: int) -> str:
+    """A WebSocket token for ``spec`` from ``GetWebSocketsToken`` (a private call: it spends
+    ``nonce``). Never print it."""
+    reply = call(sim, spec, nonce, "GetWebSocketsToken").json()
+    if reply["error"]:
+        raise RuntimeError(f"GetWebSocketsToken: {reply['error']}")
+    return str(reply["result"]["token"])
+
+
+class StreamClient:
+    """A test's WebSocket v2 connection (``websockets``' sync client): JSON in and out, and
+    reads that wait for a message with a deadline (heartbeats skipped unless asked for)."""
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        self.ws: ClientConnection = connect(url, open_timeout=timeout, close_timeout=1, legacy=True)
+
+    def send(self, doc: dict[str, Any]) -> None:
+        self.ws.send(json.dumps(doc))
+
+    def next(
+        self,
+        match: Callable[[dict[str, Any]], bool] = lambda m: True,
+        *,
+        heartbeats: bool = False,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """The next message ``match`` accepts (others are passed over); ``TimeoutError`` when
+        none comes within ``timeout`` seconds."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no matching message in time")
+            message = json.loads(self.ws.recv(timeout=left))
+            if not heartbeats and message.get("channel") == "heartbeat":
+                continue
+            if match(message):
+                return dict(message)
+
+    def request(self, method: str, req_id: int, **params: Any) -> dict[str, Any]:
+        """Send ``method`` with ``params``; its answer (the message with that ``req_id``)."""
+        doc: dict[str, Any] = {"method": method, "req_id": req_id}
+        if params:
+            doc["params"] = params
+        self.send(doc)
+        return self.next(lambda m: m.get("req_id") == req_id and "method" in m)
+
+    def close(self) -> None:
+        self.ws.close()
+
+    def __enter__(self) -> StreamClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @contextmanager
-def scenario_simulator(name: str, **overrides: Any) -> Iterator[tuple[Simulator, dict[str, str]]]:
-    """A running simulator for a built-in scenario, and the KRAKEN_* environment pointing at it."""
+def scenario_simulator(
+    name: str, *, trading: bool = False, **overrides: Any
+) -> Iterator[tuple[Simulator, dict[str, str]]]:
+    """A running simulator for a built-in scenario, and the KRAKEN_* environment pointing at it
+    (REST and WebSocket). Keys that trade by themselves in the scenario (the demo's) stay still
+    unless ``trading=True``, so a test sees the scenario's balances."""
     scenario = builtin_scenario(name)
     for field, value in overrides.items():
         setattr(scenario, field, value)
+    if not trading:
+        for spec in scenario.keys:
+            spec.trading = None
     sim = Simulator(scenario).start()
     try:
-        yield sim, scenario_environment(scenario, sim.url)
+        yield sim, scenario_environment(scenario, sim.url, sim.ws_url)
     finally:
         sim.stop()
 
@@ -130,6 +225,10 @@ def scenario_document(scenario: Scenario) -> dict[str, Any]:
         "latency_ms": list(scenario.latency_ms),
         "tier": scenario.tier,
         "lockout_threshold": scenario.lockout_threshold,
+        "token_ttl_s": scenario.token_ttl_s,
+        "ws_heartbeat_s": scenario.ws_heartbeat_s,
+        "maker_fee_pct": scenario.maker_fee_pct,
+        "taker_fee_pct": scenario.taker_fee_pct,
         **({"prices": scenario.prices} if scenario.prices else {}),
         "keys": [
             {
@@ -140,6 +239,7 @@ def scenario_document(scenario: Scenario) -> dict[str, Any]:
                 "permissions": sorted(k.permissions),
                 "nonce_unit": k.nonce_unit,
                 **({"account": k.account} if k.account else {}),
+                **({"trading": dataclasses.asdict(k.trading)} if k.trading else {}),
             }
             for k in scenario.keys
         ],
@@ -149,7 +249,8 @@ def scenario_document(scenario: Scenario) -> dict[str, Any]:
 @contextmanager
 def simulator_process(scenario: Scenario, workdir: Path) -> Iterator[str]:
     """``python -m simulator`` for ``scenario`` in its own process; yields its URL once it prints
-    its listening line. Stopped with SIGTERM (then killed) on exit."""
+    its listening lines (REST, then WebSocket: :func:`ws_url_for` knows the second). Stopped
+    with SIGTERM (then killed) on exit."""
     path = workdir / "scenario.json"
     path.write_text(json.dumps(scenario_document(scenario)), encoding="utf-8")
     command = [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", "0"]
@@ -161,6 +262,7 @@ def simulator_process(scenario: Scenario, workdir: Path) -> Iterator[str]:
         cwd=workdir,
         env=subprocess_environ(),
     )
+    url = ""
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
@@ -168,8 +270,13 @@ def simulator_process(scenario: Scenario, workdir: Path) -> Iterator[str]:
             proc.kill()
             _, err = proc.communicate(timeout=10)
             raise RuntimeError(f"the simulator did not start ({line!r}): {err.strip()[-500:]}")
-        yield line.removeprefix("listening on ")
+        url = line.removeprefix("listening on ")
+        ws_line = proc.stdout.readline().strip()
+        if ws_line.startswith("listening on ws"):
+            _PROCESS_WS_URLS[url] = ws_line.removeprefix("listening on ")
+        yield url
     finally:
+        _PROCESS_WS_URLS.pop(url, None)
         if proc.poll() is None:
             proc.terminate()
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from broker import ConfigurationError, InvalidNonceError, PermissionDeniedError
 from dashboard.checks.item import Check, CheckStatus, ago
+from dashboard.checks.trading_items import trading_check
 from dashboard.config import Settings
 from dashboard.monitor.status import AccountState, AccountStatus
 
@@ -27,6 +28,7 @@ _NOT_CONNECTED = (
     "no_invalid_nonce",
     "permission_query_funds",
     "permission_query_orders",
+    "trading_active",
 )
 
 
@@ -40,6 +42,7 @@ def account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Che
         _nonce(a),
         *(_permission(a, *item, probe_trade=settings.probe_trade) for item in PERMISSION_ITEMS),
         _dedicated_key(a),
+        trading_check(a, now, settings),
     ]
 
 
@@ -77,6 +80,10 @@ def _connected(a: AccountStatus, now: float, settings: Settings) -> Check:
         if not a.succeeded_since_count_began():
             detail = f"no successful call since the deploy yet (the last {since})"
             return Check("connected", a.label, CheckStatus.PENDING, detail)
+        if a.stream.up:
+            up = ago(now - (a.stream.connected_since or now)).removesuffix(" ago")
+            detail = f"stream up for {up}; last REST call {since}"
+            return Check("connected", a.label, CheckStatus.PASS, detail)
         return Check("connected", a.label, CheckStatus.PASS, f"last successful call {since}")
     if a.state in (AccountState.DISCONNECTED, AccountState.INVALID_CONFIG, AccountState.DEGRADED):
         return Check("connected", a.label, CheckStatus.FAIL, f"{a.state}: {a.reason}", remedy)

@@ -24,6 +24,7 @@ CHECK_TITLES: dict[str, str] = {
     "permission_query_orders": "Query Open Orders & Trades permission",
     "permission_create_orders": "Create & Modify Orders permission",
     "dedicated_key": "Dedicated API key",
+    "trading_active": "Trading active (orders from Kraken)",
     "clock_skew": "Clock skew within bound",
     "kraken_status": "Kraken online",
     "bot_kraken_connected": "Bot: Kraken connected",

@@ -32,6 +32,7 @@ from broker import (
 from dashboard.config import Settings
 from dashboard.exporter.deploy_gauges import DeployCollector
 from dashboard.exporter.gauges import SnapshotGauges
+from dashboard.exporter.stream_gauges import StreamCollector
 from dashboard.exporter.value_gauges import BalanceValueCollector
 from dashboard.history.deploy_book import Deploy
 from dashboard.monitor.prices import PriceSource
@@ -106,6 +107,7 @@ class Metrics:
             r.register(BalanceValueCollector(snapshot, prices))
         if deploy is not None:
             r.register(DeployCollector(deploy, settings.deploy_timeout_s))
+        r.register(StreamCollector(snapshot))
 
     def _start_at_zero(self, settings: Settings) -> None:
         """Every account's counters exist from the first scrape, at 0 (a rate over a series that

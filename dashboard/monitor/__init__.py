@@ -9,6 +9,9 @@ module            concern
 ================  ================================================================================
 ``facade``        :class:`Monitor`: starts the pollers and the clock sampler, the app's one handle
 ``polling``       one account's connection, step by step: connect, balance, probes, back off
+``streaming``     one account's WebSocket stream turned into its status and the monitor's events
+``streamstatus``  the stream's state, open orders, trading counters and totals (plain data)
+``reconcile``     REST Balance against the stream's balances: which assets differ
 ``probes``        which permissions a key has, proven by calls that change nothing
 ``retry``         how long to wait after a failed call, and when to stop calling
 ``clock``         clock skew and Kraken's system status, from public calls only

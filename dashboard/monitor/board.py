@@ -21,6 +21,7 @@ from dashboard.config import Settings
 from dashboard.monitor import events as ev
 from dashboard.monitor.events import Publisher
 from dashboard.monitor.status import AccountState, AccountStatus, ErrorInfo
+from dashboard.monitor.streamstatus import StreamStatus
 
 __all__ = ["PERMISSION_NAMES", "AccountBoard", "initial_statuses"]
 
@@ -154,6 +155,27 @@ class AccountBoard:
             status.balances, status.balances_at, status.balance_error = balances, now, None
             status.nonce_status = nonce
             status.auth_failures, status.stopped = 0, False
+
+    def record_stream_balances(self, label: str, balances: dict[str, str]) -> None:
+        """The stream told the balances (a snapshot, or one asset changed): current as of now."""
+        now = self._publish.clock()
+        with self._status(label) as status:
+            status.balances, status.balances_at, status.balance_error = balances, now, None
+
+    def balances(self, label: str) -> dict[str, str] | None:
+        with self._lock:
+            found = self._accounts[label].balances
+            return None if found is None else dict(found)
+
+    def change_stream(self, label: str, change: Callable[[StreamStatus], object]) -> None:
+        """Apply ``change`` to ``label``'s stream status under the lock (it must be quick)."""
+        with self._status(label) as status:
+            change(status.stream)
+
+    def stream(self, label: str) -> StreamStatus:
+        """A copy of ``label``'s stream status."""
+        with self._lock:
+            return copy.copy(self._accounts[label].stream)
 
     def record_failure(self, label: str, exc: KrakenError) -> None:
         """A call failed: the error is kept; a failed Balance makes the balance unknown."""

@@ -23,6 +23,12 @@ SKEW = "skew"  # data: {"offset_s", "uncertainty_s", "probes", "rtt_s"}
 SYSTEM_STATUS = "system_status"  # data: {"status"}
 PERMISSION = "permission"  # data: {"permission", "granted": bool | None, "code"}
 LOG_MATCH = "log_match"  # data: {"pattern", "line"} (the bot-log watcher)
+STREAM = "stream"  # data: {"state", "previous", "reason"} (the account's WebSocket stream)
+#: data: {"event": placed|fill|filled|cancelled|expired, "order_id", "pair", "side", "order_type",
+#: "volume", "price"} (a fill: the fill's volume and price)
+ORDER = "order"
+#: data: {"assets": {asset: {"stream": "decimal string" | None, "rest": ...}}}
+BALANCE_MISMATCH = "balance_mismatch"
 KINDS = (
     STATE,
     NONCE_REFRESH,
@@ -33,6 +39,9 @@ KINDS = (
     SYSTEM_STATUS,
     PERMISSION,
     LOG_MATCH,
+    STREAM,
+    ORDER,
+    BALANCE_MISMATCH,
 )
 
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from broker import FanOut, KrakenClient, Observer
+from broker import FanOut, KrakenClient, Observer, StreamHandle, StreamHub, Subscriptions
 from dashboard.config import Settings
 from dashboard.monitor import events as ev
 from dashboard.monitor.board import AccountBoard, initial_statuses
@@ -37,6 +37,8 @@ from dashboard.monitor.gateway_lane import LaneClient
 from dashboard.monitor.polling import AccountPoller, Pause, wait_for_wake
 from dashboard.monitor.retry import RetryPolicy
 from dashboard.monitor.status import AccountState, Snapshot
+from dashboard.monitor.streaming import StreamFeed
+from dashboard.monitor.streamstatus import ONE_SHOT, StreamState
 
 if TYPE_CHECKING:
     from gateway import Gateway
@@ -86,6 +88,9 @@ class Monitor:
         self._log_lock = threading.Lock()
         self._log_matches: dict[str, int] = {}
         self._gateway: Gateway | None = None
+        #: the streams' one event-loop thread (``None``: no streams, or not started)
+        self._hub: StreamHub | None = None
+        self._streams: dict[str, StreamHandle] = {}
 
     # -- wiring -------------------------------------------------------------------------------
 
@@ -116,11 +121,41 @@ class Monitor:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start polling every account, and the clock/status sampler, in daemon threads."""
+        """Start polling every account, and the clock/status sampler, in daemon threads; each
+        account's stream opens after its first successful call (where streams may be used)."""
         self._begin(self.settings.request_timeout_s)
+        self._plan_streams()
         for label, poller in self._pollers.items():
             self._spawn(f"kw-account-{label}", poller.run, self._stop)
         self._spawn("kw-clock", self._sampler.run, self._stop)
+
+    def _plan_streams(self) -> None:
+        """Give every poller its stream feed (opened once the account is connected), or say on
+        every account why there is none."""
+        settings = self.settings
+        if settings.ws_url is None:
+            self._say_no_streams(settings.streams_off or "no stream")
+            return
+        self._hub = StreamHub(name="kw-streams")
+        for label, poller in self._pollers.items():
+            feed = StreamFeed(label, self._board, self._publish)
+            poller.feed = feed
+            poller.on_connected = functools.partial(self._open_stream, poller, feed)
+
+    def _say_no_streams(self, reason: str) -> None:
+        for label in self._pollers:
+            self._board.change_stream(label, lambda s: setattr(s, "reason", reason))
+
+    def _open_stream(self, poller: AccountPoller, feed: StreamFeed) -> None:
+        if self._hub is None or self._stop.is_set():
+            return
+        self._streams[poller.label] = self._hub.open(
+            poller.client,
+            feed,
+            url=self.settings.ws_url,
+            # the last trades too: the fills made while a stream was down are told after it
+            subscriptions=Subscriptions(snap_trades=True),
+        )
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the threads; waits at most ``timeout`` in all (a request in flight may be
@@ -129,6 +164,8 @@ class Monitor:
         for poller in self._pollers.values():
             poller.wake()
         deadline = time.monotonic() + timeout
+        if self._hub is not None:
+            self._hub.close(max(0.5, deadline - time.monotonic()))
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
@@ -153,6 +190,7 @@ class Monitor:
         required = [self._spawn("kw-verify-clock", skew)]
         optional = [self._spawn("kw-verify-status", self._sampler.read_system_status, clock_s)]
         self._begin(max(0.5, min(self.settings.request_timeout_s, timeout_s * 0.8)))
+        self._say_no_streams(ONE_SHOT)
         required += [
             self._spawn(f"kw-verify-{label}", poller.step, False)
             for label, poller in self._pollers.items()
@@ -163,8 +201,12 @@ class Monitor:
 
     def retry_now(self, label: str) -> None:
         """Attempt ``label`` now, forgetting its authentication failures (a stopped account
-        resumes). ``KeyError`` for an account that is not being polled."""
+        resumes, a refused stream tries again). ``KeyError`` for an account that is not being
+        polled."""
         self._pollers[label].retry_now()
+        stream = self._streams.get(label)
+        if stream is not None and self._board.stream(label).state == StreamState.REFUSED:
+            stream.restart()
 
     def poll_soon(self, labels: Iterable[str]) -> None:
         """Poll ``labels`` now where that is safe (see :meth:`AccountPoller.poll_soon`): a deploy
@@ -187,6 +229,11 @@ class Monitor:
             log_matches=log_matches,
             log_watching=self.log_watching,
             gateway=self._gateway.metrics.traffic.snapshot() if self._gateway else None,
+            stream_activity={
+                label: poller.feed.activity()
+                for label, poller in self._pollers.items()
+                if poller.feed is not None
+            },
         )
 
     def _begin(self, request_timeout_s: float) -> None:

@@ -31,8 +31,11 @@ from dashboard.monitor import events as ev
 from dashboard.monitor.board import AccountBoard
 from dashboard.monitor.events import Publisher
 from dashboard.monitor.probes import probe_permissions
+from dashboard.monitor.reconcile import balance_differences
 from dashboard.monitor.retry import RetryPolicy, describe_wait, is_auth_failure
 from dashboard.monitor.status import AccountState
+from dashboard.monitor.streaming import StreamFeed
+from dashboard.monitor.streamstatus import StreamState, StreamStatus
 
 __all__ = ["AccountPoller"]
 
@@ -91,6 +94,14 @@ class AccountPoller:
         #: backoff, a lockout wait or a stop): only then may :meth:`poll_soon` cut it short
         self._polling_wait = False
         self._last_step_at = -math.inf
+        #: the account's stream, once the monitor opened one: while it is up, REST ``Balance``
+        #: only reconciles (every ``reconcile_interval_s``)
+        self.feed: StreamFeed | None = None
+        #: called once, after the first successful connection (the monitor opens the stream)
+        self.on_connected: Callable[[], object] | None = None
+        self._last_rest_at = -math.inf
+        #: the next step calls REST even while the stream is up (a deploy wants a call after it)
+        self._rest_now = False
 
     # -- the thread ---------------------------------------------------------------------------
 
@@ -120,13 +131,14 @@ class AccountPoller:
         """Poll now (a deploy was marked) if the thread is waiting out an ordinary poll interval
         and its last attempt is at least the tier's shortest safe interval ago; never cuts short
         a backoff or a lockout wait."""
+        self._rest_now = True
         floor = min_poll_interval(self.tier.name)
         if self._polling_wait and time.monotonic() - self._last_step_at >= floor:
             self._wake.set()
 
     def retry_now(self) -> None:
         """Forget the authentication failures (a stopped account resumes) and attempt now."""
-        self._retry_requested = True
+        self._retry_requested = self._rest_now = True
         self._wake.set()
 
     # -- one attempt --------------------------------------------------------------------------
@@ -143,6 +155,10 @@ class AccountPoller:
             self.board.record_auth_failures(self.label, 0, stopped=False)
         if self.stopped:
             return None
+        if self.connected and not self._rest_due():
+            return self.settings.poll_interval_s  # the stream carries the balances
+        self._rest_now = False
+        stream_balances, version = self._stream_reading()
         try:
             if self.connected:
                 result = self.client.call_private("Balance")
@@ -162,8 +178,57 @@ class AccountPoller:
         except KrakenError as exc:
             return self._after_failure(exc, again)
         self.connected = True
+        self._last_rest_at = self.publish.clock()
+        if stream_balances is not None and self.feed and version == self.feed.balance_version:
+            self._reconcile(stream_balances, balances)
         self._after_success(balances)
+        if self.on_connected is not None:
+            opened, self.on_connected = self.on_connected, None
+            opened()
         return self.settings.poll_interval_s
+
+    # -- the stream ---------------------------------------------------------------------------
+
+    def _rest_due(self) -> bool:
+        """Whether this step calls REST ``Balance``: always without a stream; while it is up,
+        every ``reconcile_interval_s``; while it reconnects, once it has been down a poll
+        interval (then polling as before until it is up again)."""
+        if self.feed is None or self._rest_now:
+            return True
+        stream = self.board.stream(self.label)
+        now = self.publish.clock()
+        if stream.state == StreamState.UP:
+            return now - self._last_rest_at >= self.settings.reconcile_interval_s
+        down = stream.down_since
+        return down is None or now - down >= self.settings.poll_interval_s
+
+    def _stream_reading(self) -> tuple[dict[str, str] | None, int]:
+        """The stream's balances and their version before a REST call (``None``: no stream up)."""
+        feed = self.feed
+        if feed is None or not feed.balances_synced:
+            return None, 0
+        if self.board.stream(self.label).state != StreamState.UP:
+            return None, 0
+        return self.board.balances(self.label), feed.balance_version
+
+    def _reconcile(self, stream: dict[str, str], rest: dict[str, str]) -> None:
+        """REST ``Balance`` against the stream's balances (none changed while it was asked)."""
+        now = self.publish.clock()
+        differences = balance_differences(stream, rest)
+
+        def change(s: StreamStatus) -> None:
+            s.last_reconciled_at = now
+            s.balance_mismatches += bool(differences)
+
+        self.board.change_stream(self.label, change)
+        if differences:
+            assets = ", ".join(differences)
+            self.publish(
+                ev.BALANCE_MISMATCH,
+                self.label,
+                f"REST Balance differs from the stream's: {assets}",
+                {"assets": differences},
+            )
 
     def _after_success(self, balances: dict[str, str]) -> None:
         self.failures = self.auth_failures = 0

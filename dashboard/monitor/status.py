@@ -14,6 +14,7 @@ from broker import (
     NonceStatus,
     SkewEstimate,
 )
+from dashboard.monitor.streamstatus import StreamActivity, StreamStatus
 
 if TYPE_CHECKING:
     from gateway.traffic import TrafficSnapshot
@@ -104,9 +105,14 @@ class AccountStatus:
     #: the deploy marker this status is counted from (``invalid_nonce_count`` since then, and a
     #: success or balance counts only from then), else ``None``: counted from the monitor's start
     counting_since: float | None = None
+    #: the account's WebSocket v2 stream (state ``off`` without one)
+    stream: StreamStatus = field(default_factory=StreamStatus)
 
     def is_fresh(self, now: float, freshness_s: float) -> bool:
-        return self.last_success_at is not None and now - self.last_success_at <= freshness_s
+        """A recent successful private call, or the stream up now (its watchdog takes it down
+        after a few seconds without a message, and a stream needs a token the key asked for)."""
+        seen = self.last_success_at
+        return self.stream.up or (seen is not None and now - seen <= freshness_s)
 
     def is_up(self, now: float, freshness_s: float) -> bool:
         """Health = a recent successful private call, and the last one did not fail."""
@@ -118,9 +124,12 @@ class AccountStatus:
         return counted_from(self.counting_since)
 
     def succeeded_since_count_began(self) -> bool:
-        """A successful private call since the marker (any, without one)."""
-        since = self.counting_since
-        return self.last_success_at is not None and (since is None or self.last_success_at >= since)
+        """A successful private call since the marker (any, without one), or the stream up now
+        (and since the marker)."""
+        since, seen = self.counting_since, self.last_success_at
+        if self.stream.up:
+            return True  # up now: it has had messages after any marker
+        return seen is not None and (since is None or seen >= since)
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,8 @@ class Snapshot:
     #: credential names them, or bots called before the marker): their ``gateway_kraken_errors``
     #: item waits for a bot's call after it
     gateway_bot_accounts: frozenset[str] = frozenset()
+    #: account label -> what its stream received (the accounts with a stream)
+    stream_activity: dict[str, StreamActivity] = field(default_factory=dict)
 
     @property
     def counted(self) -> str:

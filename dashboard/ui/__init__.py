@@ -5,7 +5,7 @@ module         concern
 =============  ===========================================================================
 ``main``       the page router (``st.navigation``), the login form, the sidebar
 ``common``     small pieces shared by the pages
-``screens/*``  one script per page: overview, timeline, deploys, balances, nonce, gateway,
-               settings
+``screens/*``  one script per page: overview, timeline, trading, deploys, balances, nonce,
+               gateway, settings
 =============  ===========================================================================
 """

@@ -25,6 +25,7 @@ st.set_page_config(
 pages = [
     st.Page("screens/overview.py", title="Overview", icon=":material/fact_check:", default=True),
     st.Page("screens/timeline.py", title="Timeline", icon=":material/timeline:"),
+    st.Page("screens/trading.py", title="Trading", icon=":material/candlestick_chart:"),
     st.Page("screens/deploys.py", title="Deploys", icon=":material/rocket_launch:"),
     st.Page("screens/balances.py", title="Balances", icon=":material/account_balance_wallet:"),
     st.Page("screens/nonce.py", title="Nonce & clock", icon=":material/schedule:"),

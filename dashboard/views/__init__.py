@@ -10,6 +10,7 @@ module        concern
 ``deploys``   the latest deploy's banner, the deploy history, how to mark a deploy
 ``balances``  balances per asset, account and fleet, valued in USD; their history
 ``timeline``  state segments per account, event markers, deploy lines, the Gantt chart
+``trading``   the Trading page: each account's stream, open orders, rate counters, orders
 ``nonce``     per-key nonce figures, refresh and rejection history, skew, diagnoses
 ``gateway``   the Gateway page: calls per account and client, outcomes, queue waits
 ``markdown``  our text shown as written; tables whose cells wrap

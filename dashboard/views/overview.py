@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dashboard.checks.checklist import Check, CheckStatus
 from dashboard.checks.item import counted
+from dashboard.monitor.events import Event
 from dashboard.monitor.status import AccountState, AccountStatus
 from dashboard.monitor.valuation import UsdPrices, describe_account, value_account
 from dashboard.views.markdown import escape, table
+from dashboard.views.trading import STREAM_ICONS, has_stream, order_detail, stream_summary
 
 __all__ = [
     "STATUS_ICONS",
@@ -21,6 +23,7 @@ __all__ = [
     "attention_card",
     "checklist_table",
     "ordered_checks",
+    "stream_line",
     "verdict",
 ]
 
@@ -128,6 +131,8 @@ class Card:
     can_retry: bool = False
     #: what to do about the last error, for an account that is not connected
     remedy: str | None = None
+    #: the account's stream, its open orders and last order event, in one markdown line
+    stream: str = ""
 
 
 def _age(now: float, ts: float | None) -> str:
@@ -141,8 +146,31 @@ def _age(now: float, ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
 
 
-def account_cards(accounts: Sequence[AccountStatus], now: float, prices: UsdPrices) -> list[Card]:
-    """One card per account; its balance valued with ``prices``."""
+def stream_line(a: AccountStatus, now: float, last_order: Event | None = None) -> str:
+    """The card's stream line (markdown): ``up for 42 s · 2 open orders · last order: fill buy
+    0.01 XBT/USD @ 50000, 12 s ago``; without a stream, why (no count of open orders: it is
+    not known)."""
+    s = a.stream
+    parts = [f"{STREAM_ICONS.get(s.state, '')} Stream {escape(stream_summary(s, now))}"]
+    if has_stream(s):
+        n = len(s.open_orders)
+        parts.append(f"**{n}** open order{'' if n == 1 else 's'}")
+    if last_order is not None:
+        data = last_order.data
+        detail = order_detail(data, with_id=False) if data.get("event") else last_order.detail
+        parts.append(f"last order: {escape(detail)}, {_age(now, last_order.ts)}")
+    return " · ".join(parts)
+
+
+def account_cards(
+    accounts: Sequence[AccountStatus],
+    now: float,
+    prices: UsdPrices,
+    last_orders: Mapping[str, Event] | None = None,
+) -> list[Card]:
+    """One card per account; its balance valued with ``prices``; ``last_orders``: each
+    account's latest ``order`` event, when it has one."""
+    last_orders = last_orders or {}
     return [
         Card(
             label=a.label,
@@ -159,6 +187,7 @@ def account_cards(accounts: Sequence[AccountStatus], now: float, prices: UsdPric
             remedy=a.last_error.remedy
             if a.last_error and a.state != AccountState.CONNECTED
             else None,
+            stream=stream_line(a, now, last_orders.get(a.label)),
         )
         for a in accounts
     ]

@@ -1,4 +1,5 @@
-"""The connection timeline: state segments per account, event markers, and the Gantt chart."""
+"""The connection timeline: state segments per account, event markers (nonce refreshes, invalid
+nonces, orders and fills), and the Gantt chart."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from dashboard.history.deploy_book import Deploy, DeployState
 from dashboard.monitor import events as ev
 from dashboard.monitor.events import Event
 from dashboard.monitor.status import AccountState
+from dashboard.views.trading import order_detail
 
 __all__ = [
     "DEPLOY_DASHES",
+    "MARKER_STYLES",
     "STATE_COLORS",
     "chart_height",
     "deploy_marks",
+    "event_detail",
     "events_frame",
     "markers",
     "segments",
@@ -33,6 +37,19 @@ STATE_COLORS = {
     AccountState.INVALID_CONFIG: "#6a1b9a",
 }
 MARKER_KINDS = {ev.NONCE_REFRESH: "nonce refresh", ev.INVALID_NONCE: "invalid nonce"}
+#: every marker's shape and fill: nonce markers in black, order events (an ``order`` event's
+#: ``event``) in colours no state uses, each outlined so it shows on any bar
+MARKER_STYLES = {
+    "nonce refresh": ("triangle-up", "#000000"),
+    "invalid nonce": ("cross", "#000000"),
+    "placed": ("circle", "#1e88e5"),
+    "fill": ("diamond", "#00bcd4"),
+    "filled": ("square", "#ffffff"),
+    "cancelled": ("triangle-down", "#d81b60"),
+    "expired": ("triangle-left", "#8d6e63"),
+}
+#: the height of the markers' legend, above the chart
+MARKER_LEGEND_PX = 80
 #: a deploy's line: one colour no state uses, dashed by its verdict
 DEPLOY_COLOR = "#1565c0"
 DEPLOY_DASHES = {
@@ -79,21 +96,57 @@ def segments(
     return frame.sort_values(["account", "start"], ignore_index=True)
 
 
+def _marker(e: Event) -> str | None:
+    if e.kind == ev.ORDER:
+        event = str(e.data.get("event", ""))
+        return event if event in MARKER_STYLES else None
+    return MARKER_KINDS.get(e.kind)
+
+
 def markers(events: Sequence[Event]) -> pd.DataFrame:
-    """Nonce refreshes and invalid-nonce errors as points ``account, time, marker, detail``."""
+    """Nonce refreshes, invalid-nonce errors and order events (placed, fill, filled, cancelled,
+    expired) as points ``account, time, marker, detail``."""
     rows = [
-        (e.account, _ts(e.ts), MARKER_KINDS[e.kind], e.detail)
+        (e.account, _ts(e.ts), marker, event_detail(e))
         for e in events
-        if e.kind in MARKER_KINDS and e.account is not None
+        if (marker := _marker(e)) is not None and e.account is not None
     ]
     frame = pd.DataFrame(rows, columns=["account", "time", "marker", "detail"])
     frame["time"] = pd.to_datetime(frame["time"], utc=True)  # a datetime column even when empty
     return frame
 
 
+def _mismatch_detail(data: dict[str, object]) -> str | None:
+    assets = data.get("assets")
+    if not isinstance(assets, dict) or not assets:
+        return None
+    parts = []
+    for asset, sides in assets.items():
+        sides = sides if isinstance(sides, dict) else {}
+        parts.append(
+            f"{asset} stream {sides.get('stream') or 'none'}, REST {sides.get('rest') or 'none'}"
+        )
+    return "REST Balance differs from the stream's: " + "; ".join(parts)
+
+
+def event_detail(e: Event) -> str:
+    """An event's line in the list: its detail, written out from its data for the stream's
+    events (an order's event, side, volume, pair, price; a stream's change and why; a balance
+    mismatch's amounts on both sides)."""
+    if e.kind == ev.ORDER and e.data.get("event"):
+        return order_detail(e.data)
+    if e.kind == ev.STREAM and e.data.get("state"):
+        previous = e.data.get("previous") or "?"
+        reason = f": {e.data['reason']}" if e.data.get("reason") else ""
+        return f"stream {previous} -> {e.data['state']}{reason}"
+    if e.kind == ev.BALANCE_MISMATCH:
+        return _mismatch_detail(e.data) or e.detail
+    return e.detail
+
+
 def events_frame(events: Sequence[Event]) -> pd.DataFrame:
     """The event list under the chart (newest first), ready for a table or a CSV download."""
-    rows = [(_ts(e.ts), e.account or "-", e.kind, e.detail) for e in events]
+    rows = [(_ts(e.ts), e.account or "-", e.kind, event_detail(e)) for e in events]
     frame = pd.DataFrame(rows, columns=["time", "account", "kind", "detail"])
     return frame.iloc[::-1].reset_index(drop=True)
 
@@ -160,8 +213,9 @@ def _deploy_layers(deploys: pd.DataFrame) -> list[alt.Chart]:
 def timeline_chart(
     segs: pd.DataFrame, marks: pd.DataFrame, deploys: pd.DataFrame | None = None
 ) -> alt.LayerChart:
-    """Gantt bars of states per account, with refresh/invalid-nonce markers on top, and a
-    vertical line per deploy (``deploys``: :func:`deploy_marks`).
+    """Gantt bars of states per account, with markers on top (nonce refreshes and invalid nonces
+    in black, orders and fills in colour: :data:`MARKER_STYLES`), and a vertical line per deploy
+    (``deploys``: :func:`deploy_marks`).
 
     The time axis spans from the first segment to the last one, so a short history is readable.
     """
@@ -185,29 +239,45 @@ def timeline_chart(
             tooltip=["account:N", "state:N", "start:T", "end:T", "reason:N"],
         )
     )
+    layers = [bars, _marker_layer(marks)] if not marks.empty else [bars]
+    if not deploys.empty:
+        layers += _deploy_layers(deploys)
+    layered = alt.layer(*layers).properties(height=chart_height(segs, marks) - 80)
+    # the markers' colours and shapes are their own scales (one legend, above the chart), not
+    # the states'
+    resolved = layered.resolve_scale(color="independent", shape="independent")
+    return cast(alt.LayerChart, resolved)
+
+
+def _marker_layer(marks: pd.DataFrame) -> alt.Chart:
+    """The markers present in ``marks``, each in its shape and fill (one legend for both)."""
+    shown = [m for m in MARKER_STYLES if m in set(marks["marker"])]
+    legend = alt.Legend(orient="top", title="marker")
     points = (
         alt.Chart(marks)
-        .mark_point(filled=True, size=70)
+        .mark_point(filled=True, size=80, stroke="#000000", strokeWidth=0.8)
         .encode(
             x="time:T",
             y=alt.Y("account:N", sort="ascending"),
             shape=alt.Shape(
                 "marker:N",
-                scale=alt.Scale(domain=list(MARKER_KINDS.values()), range=["triangle-up", "cross"]),
-                legend=alt.Legend(orient="bottom", title="marker"),
+                scale=alt.Scale(domain=shown, range=[MARKER_STYLES[m][0] for m in shown]),
+                legend=legend,
             ),
-            color=alt.value("#000000"),
+            color=alt.Color(
+                "marker:N",
+                scale=alt.Scale(domain=shown, range=[MARKER_STYLES[m][1] for m in shown]),
+                legend=legend,
+            ),
             tooltip=["account:N", "marker:N", "time:T", "detail:N"],
         )
     )
-    layers = [bars, points] if not marks.empty else [bars]
-    if not deploys.empty:
-        layers += _deploy_layers(deploys)
-    layered = alt.layer(*layers).properties(height=chart_height(segs) - 80)
-    return cast(alt.LayerChart, layered)
+    return cast(alt.Chart, points)
 
 
-def chart_height(segs: pd.DataFrame) -> int:
-    """Pixels for the chart: a readable row per account (plus axis and legend)."""
+def chart_height(segs: pd.DataFrame, marks: pd.DataFrame | None = None) -> int:
+    """Pixels for the chart: a readable row per account (plus axis and legends; and the
+    markers' legend above it when ``marks`` has any)."""
     rows = max(1, segs["account"].nunique()) if not segs.empty else 1
-    return min(1400, 120 + 32 * rows)
+    above = MARKER_LEGEND_PX if marks is not None and not marks.empty else 0
+    return min(1400, 120 + 32 * rows) + above

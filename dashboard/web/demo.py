@@ -66,6 +66,10 @@ def mark_demo_deploy(service: Service) -> None:
     )
 
 
+#: what a key needs for its stream to carry the orders (the token, balances, executions)
+STREAMED = frozenset({"websocket", "funds", "orders"})
+
+
 def _demo(args: argparse.Namespace, gateway: GatewayOptions | None) -> int:
     from simulator import Simulator, builtin_scenario, scenario_environment
 
@@ -75,8 +79,15 @@ def _demo(args: argparse.Namespace, gateway: GatewayOptions | None) -> int:
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="krakenwatch-demo-"))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("KRAKEN_", "KRAKENWATCH_"))},
-        **scenario_environment(scenario, sim.url),
+        **scenario_environment(scenario, sim.url, sim.ws_url),
         "KRAKENWATCH_DATA_DIR": str(data_dir),
+        # the demo's bot trades on these accounts, and their streams can see it: their
+        # trading_active item is required
+        "KRAKENWATCH_EXPECT_TRADING": ",".join(
+            k.account
+            for k in scenario.keys
+            if k.account and k.trading is not None and k.permissions >= STREAMED
+        ),
         "KRAKENWATCH_TIER": "pro",
         "KRAKENWATCH_POLL_INTERVAL": "5",
         "KRAKENWATCH_SKEW_INTERVAL": "60",

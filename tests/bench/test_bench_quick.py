@@ -25,6 +25,7 @@ SECTIONS = (
     "9. Gateway added latency",
     "10. Gateway throughput across keys",
     "11. Gateway nonce race",
+    "12. Account streams",
 )
 
 
@@ -60,6 +61,7 @@ def test_quick_bench_writes_every_section_without_errors(tmp_path: Path) -> None
         "9. Gateway",
         "10. Gateway",
         "11. Gateway",
+        "12. Account",
     )
     for heading in judged:
         row = next(line for line in text.splitlines() if line.startswith(f"| {heading}"))

@@ -61,7 +61,7 @@ def test_drop_in_contract_and_typed_calls(tmp_path: Path) -> None:
         doc = api.query_private(
             "AddOrder", {"pair": "XBTUSD", "type": "buy", "ordertype": "market", "volume": "1"}
         )
-        assert doc["error"] and doc["error"][0].startswith("EGeneral:Invalid arguments")
+        assert doc["error"] == ["EOrder:Insufficient funds"]  # 1000 USD do not buy 1 XBT
         assert "result" not in doc
         assert api.call_private(
             "AddOrder",

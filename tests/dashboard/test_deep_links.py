@@ -11,6 +11,7 @@ from testkit.procs import up_process
 #: URL path -> the page's title in the navigation and its heading
 PAGES = {
     "timeline": "Timeline",
+    "trading": "Trading",
     "deploys": "Deploys",
     "balances": "Balances",
     "nonce": "Nonce & clock",

@@ -69,7 +69,11 @@ def test_an_invalid_nonce_before_the_marker_does_not_fail_the_deploy_one_after_i
 ) -> None:
     with (
         scenario_simulator("healthy") as (sim, env),
-        serving(env, tmp_path / "data", KRAKENWATCH_DEPLOY_GRACE="0") as (service, url),
+        # REST polling: the monitor's own calls meet the other writer (no stream)
+        serving(env, tmp_path / "data", KRAKENWATCH_DEPLOY_GRACE="0", KRAKENWATCH_STREAMS="0") as (
+            service,
+            url,
+        ),
     ):
         master_key = env["KRAKEN_MASTER_API_KEY"]
         eventually(lambda: all_connected(service), what="every account connected")

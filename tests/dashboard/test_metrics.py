@@ -82,7 +82,11 @@ def test_counters_exist_at_zero_from_the_first_scrape(tmp_path: Path) -> None:
 
 
 def test_healthy_then_invalid_nonces(tmp_path: Path) -> None:
-    with scenario_simulator("healthy") as (sim, env), running(env, tmp_path) as (_service, url):
+    with (
+        scenario_simulator("healthy") as (sim, env),
+        # REST polling: the monitor's own calls meet the invalid nonces (no stream)
+        running({**env, "KRAKENWATCH_STREAMS": "0"}, tmp_path) as (_service, url),
+    ):
         samples = wait_for(
             url,
             lambda s: (
@@ -174,7 +178,11 @@ def test_promtool_accepts_the_real_output(tmp_path: Path) -> None:
 
 def test_account_value_in_usd_only_when_every_asset_is_priced(tmp_path: Path) -> None:
     values = scenario_values(builtin_scenario("demo"))
-    with scenario_simulator("demo") as (sim, env), running(env, tmp_path) as (_, url):
+    env_polling = {"KRAKENWATCH_STREAMS": "0"}  # REST polling: its failure makes balances unknown
+    with (
+        scenario_simulator("demo") as (sim, env),
+        running({**env, **env_polling}, tmp_path) as (_, url),
+    ):
         samples = wait_for(
             url,
             lambda s: all(
@@ -207,7 +215,11 @@ def test_balance_metrics_can_be_switched_off(tmp_path: Path) -> None:
             text, _ = scrape(url)
     for name in ("krakenwatch_balance{", "krakenwatch_balance_value_usd", "_unpriced_assets"):
         assert name not in text
-    assert "krakenwatch_balance" not in text
+    # no balance family at all (the stream's reconciliation counter holds no amount)
+    families = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+    assert {f for f in families if f.startswith("krakenwatch_balance")} == {
+        "krakenwatch_balance_mismatches_total"
+    }
 
 
 def test_password_protects_metrics_and_verify(tmp_path: Path) -> None:
@@ -292,7 +304,14 @@ def test_a_scrape_writes_only_the_accounts_that_changed(tmp_path: Path) -> None:
         env["KRAKENWATCH_POLL_INTERVAL"] = "3600"  # nothing changes unless asked
         with running(env, tmp_path) as (service, url):
             monitor, gauges = service.monitor, service.metrics.gauges
-            wait_for(url, lambda s: all(probed(s, a) for a in HEALTHY_ACCOUNTS))
+            wait_for(
+                url,
+                lambda s: all(
+                    probed(s, a)
+                    and value(s, "krakenwatch_stream_connected", account=a) == 1.0
+                    for a in HEALTHY_ACCOUNTS
+                ),
+            )
             first, builds = scrape(url)[0], gauges.account_builds
             assert scrape(url)[0] == first and gauges.account_builds == builds, "nothing changed"
 
@@ -308,6 +327,7 @@ def test_a_scrape_writes_only_the_accounts_that_changed(tmp_path: Path) -> None:
 def test_cached_lines_are_what_a_rebuild_writes_as_freshness_runs_out(tmp_path: Path) -> None:
     with scenario_simulator("healthy") as (_sim, env):
         env["KRAKENWATCH_POLL_INTERVAL"] = "3600"
+        env["KRAKENWATCH_STREAMS"] = "0"  # polling: a stream up keeps the account fresh
         with running(env, tmp_path) as (service, url):
             # every account up: one still connecting has no freshness to run out
             wait_for(

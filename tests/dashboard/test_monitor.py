@@ -104,7 +104,11 @@ def test_bot_log_feeds_the_checklist(tmp_path: Path) -> None:
 
 
 def test_recovers_within_two_poll_intervals_after_a_fault(tmp_path: Path) -> None:
-    with scenario_simulator("healthy") as (sim, env), service_for(env, tmp_path) as service:
+    # REST polling: what is tested is how the monitor's own calls fail and recover (no stream)
+    with (
+        scenario_simulator("healthy") as (sim, env),
+        service_for(env, tmp_path, KRAKENWATCH_STREAMS="0") as service,
+    ):
         eventually(lambda: states(service)["MASTER"] == AccountState.CONNECTED)
         sim.set_faults(http_status=503, scope="private")
         eventually(

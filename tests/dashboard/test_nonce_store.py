@@ -26,6 +26,8 @@ def test_a_redis_outage_is_shown_and_the_monitor_recovers_by_itself(tmp_path: Pa
                 "KRAKENWATCH_POLL_INTERVAL": "1",
                 "KRAKENWATCH_TIER": "pro",
                 "KRAKENWATCH_NONCE_STORE": server.url,
+                # REST polling: the monitor's own calls meet the outage (no stream)
+                "KRAKENWATCH_STREAMS": "0",
             },
             use_dotenv=False,
         )

@@ -32,7 +32,7 @@ from testkit.sim import (
 )
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "ui"
-PAGE_FILES = ["overview.py", "timeline.py", "balances.py", "nonce.py", "settings.py"]
+PAGE_FILES = ["overview.py", "timeline.py", "trading.py", "balances.py", "nonce.py", "settings.py"]
 
 
 def run_page(name: str) -> AppTest:

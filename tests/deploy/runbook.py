@@ -23,6 +23,9 @@ PER_ACCOUNT_ALERTS = frozenset(
         "KrakenGatewayInvalidNonce",
         "KrakenGatewayRateLimited",
         "KrakenGatewayQueueSaturated",
+        "KrakenStreamDown",
+        "KrakenTradingRateCounterHigh",
+        "KrakenBalanceMismatch",
     }
 )
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")

@@ -18,7 +18,7 @@ import krakenex
 import pytest
 import yaml
 
-from simulator import OtherWriter, Simulator, builtin_scenario
+from simulator import OtherWriter, Simulator, TradingSpec, builtin_scenario
 from simulator.environment import scenario_environment
 from testkit.gateway import account_environ, gateway_process
 from testkit.net import http_get, http_json
@@ -53,10 +53,22 @@ REQUIRED_ALERTS = {
     "KrakenwatchDown",
     "KrakenNotOnline",
     "KrakenDeployNotVerified",
+    "KrakenStreamDown",
+    "KrakenTradingRateCounterHigh",
+    "KrakenBalanceMismatch",
 }
 ACCOUNTS = {"MASTER", "USER:daivon", "USER:tania_gilbert"}
 #: the rule group of the signing gateway (its metrics exist only where a gateway runs)
 GATEWAY_GROUP = "krakenwatch-gateway"
+#: the alerts on the accounts' WebSocket streams
+STREAM_ALERTS = {"KrakenStreamDown", "KrakenTradingRateCounterHigh", "KrakenBalanceMismatch"}
+#: metrics the rules use that exist only once an account's stream has seen an order (Kraken's
+#: rate counter comes with the execution events): the trading-limit test checks them
+TRADING_METRICS = {
+    "krakenwatch_orders_total",
+    "krakenwatch_trading_rate_level",
+    "krakenwatch_trading_rate_threshold",
+}
 
 
 def rule_metrics(rules: list[dict[str, Any]]) -> set[str]:
@@ -212,9 +224,11 @@ def _scrape_healthy_then_fail(
         "the deploy to be verified, as Prometheus sees it",
     )
 
-    # every metric the rules use exists in Prometheus (a typo in a rule would never fire)
+    # every metric the rules use exists in Prometheus (a typo in a rule would never fire); no
+    # account trades here, so the order metrics are left to the trading-limit test
     names = {r["metric"]["__name__"] for r in prom.query('{__name__=~"krakenwatch_.+"}')}
     used = {m for m in rule_metrics(alert_rules()) if not m.startswith("krakenwatch_gateway_")}
+    used -= TRADING_METRICS
     assert used <= names, f"rules use metrics krakenwatch does not export: {used - names}"
 
     # the shipped rules are loaded, and none of the alerts stays active while all is well
@@ -247,6 +261,75 @@ def _scrape_healthy_then_fail(
     krakenwatch.stop()
     prom.wait(lambda: prom.active("KrakenwatchDown"), "KrakenwatchDown")
     assert time.monotonic() - started < 60, json.dumps(prom.api("alerts"), indent=1)
+
+
+# ------------------------------------------------------------------- the accounts' streams
+@pytest.mark.slow
+def test_real_prometheus_sees_a_pair_near_krakens_trading_limit(tmp_path: Path) -> None:
+    """MASTER places an order every 0.25 s and cancels each at once (Starter tier: threshold 60,
+    decay 1/s; a cancel within 5 s costs 8), so the simulator pins that pair's trading counter
+    at the threshold; USER:daivon trades slowly. krakenwatch follows both on their WebSocket
+    streams, and KrakenTradingRateCounterHigh fires for MASTER's pair only."""
+    scenario = builtin_scenario("healthy")
+    scenario.tier = "starter"
+    deep = {"ZUSD": "1000000.0000", "XXBT": "100.0000000000"}  # never short of funds
+    trading = {
+        "MASTER": TradingSpec(orders_per_minute=240, cancel_ratio=1.0),
+        "USER:daivon": TradingSpec(orders_per_minute=6, cancel_ratio=0.0),
+    }
+    for spec in scenario.keys:
+        if spec.account in trading:
+            spec.balances, spec.trading = dict(deep), trading[spec.account]
+    sim = Simulator(scenario).start()
+    try:
+        kraken_env = scenario_environment(scenario, sim.url, sim.ws_url)
+        with (
+            krakenwatch_up(kraken_env, tmp_path / "krakenwatch") as krakenwatch,
+            prometheus_server(tmp_path / "prometheus", krakenwatch.address) as prom,
+        ):
+            prom.context = krakenwatch.output
+            _trading_limit(prom)
+    finally:
+        sim.stop()
+
+
+def _trading_limit(prom: Prometheus) -> None:
+    def streams_up() -> list[dict[str, Any]] | None:
+        result = prom.query('krakenwatch_stream_state{state="up"} == 1')
+        return result if {r["metric"]["account"] for r in result} == ACCOUNTS else None
+
+    prom.wait(streams_up, "every account's stream to be up, as Prometheus sees it")
+
+    def firing() -> list[dict[str, Any]]:
+        alerts = prom.active("KrakenTradingRateCounterHigh", account="MASTER")
+        return [a for a in alerts if a["state"] == "firing"]
+
+    (alert,) = prom.wait(firing, "KrakenTradingRateCounterHigh firing for MASTER")
+    pair = alert["labels"]["pair"]
+    assert alert["labels"]["severity"] == "warning"
+    assert f"MASTER on {pair}" in alert["annotations"]["summary"]
+    assert alert["annotations"]["account"] == "MASTER"
+    assert "Remedy:" in alert["annotations"]["description"]
+    (threshold,) = prom.query(
+        f'krakenwatch_trading_rate_threshold{{account="MASTER", pair="{pair}"}}'
+    )
+    assert threshold["value"][1] == "60"  # Starter's, from the subscription's maxratecount
+
+    # USER:daivon trades on its own counter, far below the threshold
+    prom.wait(
+        lambda: prom.query('krakenwatch_trading_rate_level{account="USER:daivon"}'),
+        "USER:daivon's trading rate counter",
+    )
+    assert not prom.active("KrakenTradingRateCounterHigh", account="USER:daivon")
+
+    # every metric the stream alerts use exists now, the order metrics too (a typo would never
+    # fire)
+    names = {r["metric"]["__name__"] for r in prom.query('{__name__=~"krakenwatch_.+"}')}
+    used = rule_metrics([r for r in alert_rules() if r["alert"] in STREAM_ALERTS])
+    assert TRADING_METRICS <= used <= names, f"not exported: {used - names}"
+    # the streams stay up and agree with REST
+    assert not prom.active("KrakenStreamDown")
+    assert not prom.active("KrakenBalanceMismatch")
 
 
 # ------------------------------------------------------------------------ the signing gateway

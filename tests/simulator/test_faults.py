@@ -225,7 +225,7 @@ def test_routing_errors(one_key):
     assert reply.error == ["EGeneral:Invalid arguments:body must be form-encoded"]
 
 
-def test_add_order_validates_only(one_key):
+def test_add_order_validate_only_never_places(one_key):
     sim, spec = one_key
     order = {
         "pair": "XBTUSD",
@@ -234,10 +234,12 @@ def test_add_order_validates_only(one_key):
         "price": "37500",
         "volume": "1.25",
     }
+    # without validate=true the order is placed (tests/simulator/test_orders.py): this one costs
+    # 46875 USD, more than the key holds
     reply = call(sim, spec, 1, "AddOrder", **order)
-    assert reply.json() == {"error": ["EGeneral:Invalid arguments:validate"]}
+    assert reply.json() == {"error": ["EOrder:Insufficient funds"]}
     assert call(sim, spec, 2, "AddOrder", **order, validate="false").error == [
-        "EGeneral:Invalid arguments:validate"
+        "EOrder:Insufficient funds"
     ]
     missing = dict(order, validate="true")
     del missing["volume"]
@@ -246,6 +248,7 @@ def test_add_order_validates_only(one_key):
     assert call(sim, spec, 4, "AddOrder", **no_price).error == ["EGeneral:Invalid arguments:price"]
     result = call(sim, spec, 5, "AddOrder", **order, validate="1").json()["result"]
     assert result == {"descr": {"order": "buy 1.25 XBTUSD @ limit 37500"}}
+    assert sim.open_orders(spec.name) == {}
 
 
 def test_balances_are_exact_strings(one_key):

@@ -43,10 +43,10 @@ def test_krakenex_signs_the_same_way():
 def test_simulator_accepts_the_official_request(start_simulator):
     sim = _vector_sim(start_simulator)
     reply = signed_post(sim.url, "AddOrder", key=KEY, secret=SECRET, body=BODY, api_sign=EXPECTED)
-    # Authenticated (signature and nonce accepted); the official body has no validate=true,
-    # and the simulator never places an order.
+    # Authenticated (signature and nonce accepted); the official body has no validate=true, so
+    # the order would be placed, but the key holds nothing to pay for it.
     assert reply.status == 200
-    assert reply.json() == {"error": ["EGeneral:Invalid arguments:validate"]}
+    assert reply.json() == {"error": ["EOrder:Insufficient funds"]}
     assert sim.stats("vector").last_nonce == NONCE
     # The same request, as a validate-only probe, signed the same way, returns the description.
     body = f"nonce={NONCE + 1}&ordertype=limit&pair=XBTUSD&price=37500&type=buy&volume=1.25"

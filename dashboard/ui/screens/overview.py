@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard.checks.checklist import Check, CheckStatus, build_checklist
 from dashboard.checks.item import counted
 from dashboard.history.deploy_book import Deploy
+from dashboard.monitor import events as ev
 from dashboard.monitor.valuation import held_assets
 from dashboard.ui.common import (
     ALERTS,
@@ -39,6 +40,7 @@ def account_card(card: Card) -> None:
         f"Last successful call: {card.last_success}  \n"
         f"Invalid nonces {card.counted}: **{card.invalid_nonces}** · nonce unit `{card.nonce_unit}` · key `{card.key}`"
     )
+    st.markdown(card.stream)
     if card.can_retry:
         st.markdown(f"**What to do:** {card.remedy or 'see the timeline for details'}")
         st.button(
@@ -97,7 +99,10 @@ def overview() -> None:
 
     st.subheader("Accounts")
     prices = service.prices.usd_prices(held_assets(snapshot.accounts))
-    cards = account_cards(snapshot.accounts, snapshot.taken_at, prices)
+    last_orders = {
+        a.label: e for a in snapshot.accounts if (e := service.store.latest(ev.ORDER, a.label))
+    }
+    cards = account_cards(snapshot.accounts, snapshot.taken_at, prices, last_orders)
     columns = st.columns(3) if cards else []
     for i, card in enumerate(cards):
         with columns[i % 3].container(border=True):

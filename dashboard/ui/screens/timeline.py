@@ -1,5 +1,5 @@
-"""Timeline: states per account over a chosen range, with nonce markers and a line per deploy,
-the deploys of the range, and the event list."""
+"""Timeline: states per account over a chosen range, with nonce markers, orders and fills, and a
+line per deploy, the deploys of the range, and the event list."""
 
 import time
 
@@ -26,6 +26,9 @@ RANGES = {
 }
 #: the deploys read for a range (the newest ones; a range rarely holds more)
 DEPLOYS_READ = 500
+#: the markers read for a range (the newest ones: a busy bot places thousands of orders a day)
+MARKERS_READ = 5000
+MARKER_KINDS = [ev.NONCE_REFRESH, ev.INVALID_NONCE, ev.ORDER]
 
 service = require_service()
 st.title("Connection timeline")
@@ -52,14 +55,16 @@ def timeline() -> None:
     }
     segs = segments(state_events, start, end, before)
     marks = markers(
-        store.query(since=start, kinds=[ev.NONCE_REFRESH, ev.INVALID_NONCE], accounts=chosen)
+        store.query(
+            since=start, kinds=MARKER_KINDS, accounts=chosen, limit=MARKERS_READ, newest_first=True
+        )
     )
     deploys = deploys_between(service.deploys.recent(DEPLOYS_READ), start, end)
     if segs.empty:
         st.info("No state changes recorded in this range yet.")
     else:
         chart = timeline_chart(segs, marks, deploy_marks(deploys))
-        st.altair_chart(chart, width="stretch", height=chart_height(segs))
+        st.altair_chart(chart, width="stretch", height=chart_height(segs, marks))
     if deploys:
         st.markdown(f"**Deploys in this range ({len(deploys)})**")
         st.markdown(deploys_table(deploys, end))

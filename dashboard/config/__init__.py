@@ -8,12 +8,19 @@ accounts.
 
 The env file is ``--env-file``, else ``$KRAKENWATCH_ENV_FILE``, else ``./.env``; the process
 environment wins over it.
+
+============  ======================================================================
+module        concern
+============  ======================================================================
+``config``    :class:`Settings` and :func:`load_settings` (this package)
+``reader``    one environment read: ranges, flags, paths, the streams' URL, labels
+``variable``  the variable a setting is read from, and how the Settings page shows it
+============  ======================================================================
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
@@ -27,34 +34,27 @@ from broker import (
     discover_accounts,
     load_environment,
 )
-from broker.limits import TIERS
-from broker.paths import API_URL_VARIABLE, DATA_DIR_VARIABLE, NONCE_SYNC_VARIABLE
-from broker.sharedsettings import (
-    REQUEST_TIMEOUT_VARIABLE,
-    TIER_VARIABLE,
-    SharedSettings,
-    read_shared_settings,
-)
-from broker.storespec import NONCE_STORE_VARIABLE, masked_spec
+from broker.paths import API_URL_VARIABLE, DATA_DIR_VARIABLE, WS_URL_VARIABLE
+from broker.sharedsettings import SharedSettings, read_shared_settings
 from broker.variables import variable_problems
-from dashboard.errors import LogPatternError
-from dashboard.logpatterns import DEFAULT_PATTERNS, LogPattern, load_patterns
+from dashboard.config.reader import Reader, min_poll_interval
+from dashboard.config.variable import HIDDEN, SHARED_VARIABLES, VARIABLE, Variable, declared
+from dashboard.logpatterns import DEFAULT_PATTERNS, LogPattern
 
 __all__ = [
     "ENV_FILE_VARIABLE",
+    "HIDDEN",
     "NO_ACCOUNT",
     "NO_ACCOUNT_HELP",
+    "SHARED_VARIABLES",
     "Settings",
     "Variable",
     "add_env_file_argument",
     "load_settings",
+    "min_poll_interval",
 ]
 
 ENV_FILE_VARIABLE = "KRAKENWATCH_ENV_FILE"
-#: share of a tier's decay rate the monitor allows itself (the bot needs the rest)
-BUDGET_SHARE = 0.25
-#: private calls per poll cycle on average (Balance every cycle, permission probes now and then)
-CALLS_PER_CYCLE = 1.2
 #: what ``check``, the checklist and the pages say when no account is configured
 NO_ACCOUNT = "no Kraken account is configured"
 NO_ACCOUNT_HELP = (
@@ -64,49 +64,6 @@ NO_ACCOUNT_HELP = (
     "dedicated read-only key per account (Query Funds, Query Open Orders & Trades): a second "
     "program signing with the bot's own key is the classic cause of EAPI:Invalid nonce."
 )
-HIDDEN = "set (hidden)"
-_VARIABLE = "variable"
-
-
-@dataclass(frozen=True)
-class Variable:
-    """The environment variable a setting is read from, and how its value is shown."""
-
-    name: str
-    unit: str = ""
-    minimum: float = -math.inf
-    maximum: float = math.inf
-    #: a password: shown as set or not, never its value
-    secret: bool = False
-    #: a URL that may carry a password: shown without it
-    url: bool = False
-
-    def show(self, value: Any) -> str:
-        if value is None:
-            return "-"
-        if self.secret:
-            return HIDDEN
-        if self.url:
-            return masked_spec(str(value))
-        if isinstance(value, bool):
-            return "1" if value else "0"
-        if isinstance(value, float):
-            return f"{value:g} {self.unit}".rstrip()
-        return str(value)
-
-
-def _from(name: str, **how: Any) -> dict[str, Variable]:
-    """Field metadata: the setting comes from variable ``name``."""
-    return {_VARIABLE: Variable(name, **how)}
-
-
-#: the shared settings (:class:`broker.sharedsettings.SharedSettings`) as the Settings page shows them
-SHARED_VARIABLES = {
-    "tier": Variable(TIER_VARIABLE),
-    "request_timeout_s": Variable(REQUEST_TIMEOUT_VARIABLE, unit="s"),
-    "nonce_store": Variable(NONCE_STORE_VARIABLE, url=True),
-    "nonce_sync": Variable(NONCE_SYNC_VARIABLE),
-}
 
 
 @dataclass(frozen=True)
@@ -116,59 +73,75 @@ class Settings:
     shared: SharedSettings
     poll_interval_s: float = field(
         default=30.0,
-        metadata=_from("KRAKENWATCH_POLL_INTERVAL", unit="s", minimum=1, maximum=86400),
+        metadata=declared("KRAKENWATCH_POLL_INTERVAL", unit="s", minimum=1, maximum=86400),
     )
     freshness_s: float = field(
         default=120.0,
-        metadata=_from("KRAKENWATCH_FRESHNESS", unit="s", minimum=1, maximum=86400 * 7),
+        metadata=declared("KRAKENWATCH_FRESHNESS", unit="s", minimum=1, maximum=86400 * 7),
     )
     skew_interval_s: float = field(
         default=300.0,
-        metadata=_from("KRAKENWATCH_SKEW_INTERVAL", unit="s", minimum=10, maximum=86400),
+        metadata=declared("KRAKENWATCH_SKEW_INTERVAL", unit="s", minimum=10, maximum=86400),
     )
     max_skew_s: float = field(
-        default=1.0, metadata=_from("KRAKENWATCH_MAX_SKEW", unit="s", minimum=0.001, maximum=3600)
+        default=1.0,
+        metadata=declared("KRAKENWATCH_MAX_SKEW", unit="s", minimum=0.001, maximum=3600),
     )
     lockout_wait_s: float = field(
         default=900.0,
-        metadata=_from("KRAKENWATCH_LOCKOUT_WAIT", unit="s", minimum=1, maximum=86400),
+        metadata=declared("KRAKENWATCH_LOCKOUT_WAIT", unit="s", minimum=1, maximum=86400),
     )
-    probe_trade: bool = field(default=False, metadata=_from("KRAKENWATCH_PROBE_TRADE"))
-    balance_metrics: bool = field(default=True, metadata=_from("KRAKENWATCH_BALANCE_METRICS"))
+    probe_trade: bool = field(default=False, metadata=declared("KRAKENWATCH_PROBE_TRADE"))
+    balance_metrics: bool = field(default=True, metadata=declared("KRAKENWATCH_BALANCE_METRICS"))
     #: the latency histogram per account and method (else per method only)
     metrics_per_account_latency: bool = field(
-        default=False, metadata=_from("KRAKENWATCH_METRICS_PER_ACCOUNT_LATENCY")
+        default=False, metadata=declared("KRAKENWATCH_METRICS_PER_ACCOUNT_LATENCY")
     )
     retention_days: float = field(
         default=30.0,
-        metadata=_from("KRAKENWATCH_RETENTION_DAYS", unit="days", minimum=0.01, maximum=3650),
+        metadata=declared("KRAKENWATCH_RETENTION_DAYS", unit="days", minimum=0.01, maximum=3650),
     )
-    bot_log: Path | None = field(default=None, metadata=_from("KRAKENWATCH_BOT_LOG"))
+    bot_log: Path | None = field(default=None, metadata=declared("KRAKENWATCH_BOT_LOG"))
     bot_log_patterns: Path | None = field(
-        default=None, metadata=_from("KRAKENWATCH_BOT_LOG_PATTERNS")
+        default=None, metadata=declared("KRAKENWATCH_BOT_LOG_PATTERNS")
     )
     #: the patterns the bot-log watcher looks for (from ``bot_log_patterns``, or the defaults)
     log_patterns: tuple[LogPattern, ...] = DEFAULT_PATTERNS
     #: protects the pages and the HTTP routes when set; never shown
     password: str | None = field(
-        default=None, repr=False, metadata=_from("KRAKENWATCH_PASSWORD", secret=True)
+        default=None, repr=False, metadata=declared("KRAKENWATCH_PASSWORD", secret=True)
     )
     #: a deploy whose required checks fail this long after its marker has failed
     deploy_grace_s: float = field(
         default=120.0,
-        metadata=_from("KRAKENWATCH_DEPLOY_GRACE", unit="s", minimum=0, maximum=86400),
+        metadata=declared("KRAKENWATCH_DEPLOY_GRACE", unit="s", minimum=0, maximum=86400),
     )
     #: a deploy not verified this long after its marker has failed
     deploy_timeout_s: float = field(
         default=600.0,
-        metadata=_from("KRAKENWATCH_DEPLOY_TIMEOUT", unit="s", minimum=1, maximum=86400 * 7),
+        metadata=declared("KRAKENWATCH_DEPLOY_TIMEOUT", unit="s", minimum=1, maximum=86400 * 7),
     )
     #: the bearer token that may mark deploys (``POST /api/deploys``); never shown
     admin_token: str | None = field(
-        default=None, repr=False, metadata=_from("KRAKENWATCH_ADMIN_TOKEN", secret=True)
+        default=None, repr=False, metadata=declared("KRAKENWATCH_ADMIN_TOKEN", secret=True)
+    )
+    #: one private WebSocket v2 stream per account whose key may use it (else polling only)
+    streams: bool = field(default=True, metadata=declared("KRAKENWATCH_STREAMS"))
+    #: where the streams connect; ``None``: no stream (see ``streams_off``)
+    ws_url: str | None = field(default=None, metadata=declared(WS_URL_VARIABLE, url=True))
+    #: why no account has a stream (switched off, or no safe URL), else ``None``
+    streams_off: str | None = None
+    #: while an account's stream is up, REST Balance runs only this often (a reconciliation)
+    reconcile_interval_s: float = field(
+        default=300.0,
+        metadata=declared("KRAKENWATCH_RECONCILE_INTERVAL", unit="s", minimum=1, maximum=86400),
+    )
+    #: the accounts whose ``trading_active`` item is required
+    expect_trading: tuple[str, ...] = field(
+        default=(), metadata=declared("KRAKENWATCH_EXPECT_TRADING")
     )
     #: the env file the variables were read from, if any
-    env_file: Path | None = field(default=None, metadata=_from(ENV_FILE_VARIABLE))
+    env_file: Path | None = field(default=None, metadata=declared(ENV_FILE_VARIABLE))
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -243,119 +216,12 @@ class Settings:
         for setting, shared in SHARED_VARIABLES.items():
             rows.append((shared.name, shared.show(getattr(self.shared, setting))))
         for f in fields(self):
-            if (variable := f.metadata.get(_VARIABLE)) is not None:
+            if (variable := f.metadata.get(VARIABLE)) is not None:
                 rows.append((variable.name, variable.show(getattr(self, f.name))))
         return rows
 
 
 _FIELDS: dict[str, Field[Any]] = {f.name: f for f in fields(Settings)}
-
-
-def _variable(setting: str) -> Variable:
-    variable = _FIELDS[setting].metadata[_VARIABLE]
-    assert isinstance(variable, Variable)
-    return variable
-
-
-def _default(setting: str) -> Any:
-    return _FIELDS[setting].default
-
-
-def min_poll_interval(tier: str) -> float:
-    """The shortest poll interval that keeps the monitor within its share of the tier's budget."""
-    return math.ceil(CALLS_PER_CYCLE / (TIERS[tier].decay_per_s * BUDGET_SHARE))
-
-
-class _Reader:
-    """Reads settings from one environment mapping, collecting the problems found."""
-
-    def __init__(self, env: Mapping[str, str]):
-        self.env = env
-        self.problems: list[Problem] = []
-
-    def raw(self, setting: str) -> tuple[str, str]:
-        """(variable name, stripped value; empty when unset)."""
-        name = _variable(setting).name
-        return name, self.env.get(name, "").strip()
-
-    def number(self, setting: str, default: float | None = None) -> float:
-        """A number within the variable's range; ``default``: the field's default."""
-        variable = _variable(setting)
-        name, raw = self.raw(setting)
-        fallback: float = _default(setting) if default is None else default
-        if not raw:
-            return fallback
-        try:
-            value = float(raw)
-        except ValueError:
-            self.problems.append(Problem(name, f"{raw!r} is not a number; using {fallback:g}"))
-            return fallback
-        if not math.isfinite(value) or not variable.minimum <= value <= variable.maximum:
-            self.problems.append(
-                Problem(
-                    name,
-                    f"{raw} is out of range [{variable.minimum:g}, {variable.maximum:g}]; "
-                    f"using {fallback:g}",
-                )
-            )
-            return fallback
-        return value
-
-    def flag(self, setting: str) -> bool:
-        name, raw = self.raw(setting)
-        default: bool = _default(setting)
-        if not raw:
-            return default
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        self.problems.append(
-            Problem(name, f"{raw!r} is not a boolean (use 1/0, true/false); using {default}")
-        )
-        return default
-
-    def path(self, setting: str) -> Path | None:
-        _, raw = self.raw(setting)
-        return Path(raw).expanduser() if raw else None
-
-    def poll_interval(self, tier: str) -> float:
-        floor = min_poll_interval(tier)
-        poll = self.number("poll_interval_s", max(30.0, floor))
-        if poll < floor:
-            self.problems.append(
-                Problem(
-                    _variable("poll_interval_s").name,
-                    f"{poll:g} s uses more than {BUDGET_SHARE:.0%} of the {tier} tier's call "
-                    f"budget per key (at least {floor:g} s is safe); the bot may hit "
-                    "EAPI:Rate limit exceeded",
-                    severity="warning",
-                )
-            )
-        return poll
-
-    def patterns(self) -> tuple[Path | None, tuple[LogPattern, ...]]:
-        path = self.path("bot_log_patterns")
-        if path is None:
-            return None, DEFAULT_PATTERNS
-        try:
-            return path, tuple(load_patterns(path))
-        except LogPatternError as exc:
-            name = _variable("bot_log_patterns").name
-            self.problems.append(Problem(name, f"{exc}; using the default patterns"))
-            return None, DEFAULT_PATTERNS
-
-    def secret(self, setting: str, what: str) -> str | None:
-        """A password or token (``what``): at least 12 characters, else a problem is named."""
-        name = _variable(setting).name
-        raw = self.env.get(name)
-        if not raw:
-            return None
-        if len(raw) < 12:
-            self.problems.append(
-                Problem(name, f"is shorter than 12 characters; use a long random {what}")
-            )
-        return raw
 
 
 def load_settings(
@@ -378,11 +244,13 @@ def load_settings(
     source = Path(env_file).expanduser().absolute() if env_file is not None else None
     env = load_environment(base, source, use_dotenv=False)
     shared = read_shared_settings(env)
-    read = _Reader(env)
+    read = Reader(env, _FIELDS)
     poll = read.poll_interval(shared.tier)
     patterns_file, patterns = read.patterns()
+    discovery = discover_accounts(env)
+    streams, ws_url, streams_off = read.streams(shared.api_url)
     return Settings(
-        discovery=discover_accounts(env),
+        discovery=discovery,
         shared=shared,
         poll_interval_s=poll,
         freshness_s=read.number("freshness_s", 4 * poll),
@@ -400,6 +268,11 @@ def load_settings(
         deploy_timeout_s=read.number("deploy_timeout_s"),
         password=read.secret("password", "password"),
         admin_token=read.secret("admin_token", "token"),
+        streams=streams,
+        ws_url=ws_url,
+        streams_off=streams_off,
+        reconcile_interval_s=read.number("reconcile_interval_s"),
+        expect_trading=read.labels("expect_trading", [a.label for a in discovery.accounts]),
         env_file=source,
         problems=[*variable_problems(env), *read.problems],
     )
