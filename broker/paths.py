@@ -50,25 +50,33 @@ def nonce_store_dir(data_dir: Path) -> Path:
     return data_dir / "nonces"
 
 
-def parse_api_url(raw: str) -> str:
-    """A Kraken base URL as given (``http(s)://host[:port][/path]``, no trailing slash);
-    :class:`~broker.errors.ConfigurationError` naming ``KRAKEN_API_URL`` otherwise. Never a
-    fallback: a typo must not send a key's traffic to another Kraken than the one meant."""
-    text = raw.strip()
+def _well_formed(text: str, schemes: tuple[str, ...]) -> bool:
+    """``scheme://host[:port][/path]`` with one of ``schemes``: no query, fragment, user info or
+    blank anywhere (a URL that carries keys' traffic or a token is taken as given, or refused)."""
     parsed = urllib.parse.urlsplit(text)
     try:
         port_ok = parsed.port is None or parsed.port > 0
     except ValueError:
         port_ok = False
-    if (
-        parsed.scheme not in ("http", "https")
-        or not parsed.hostname
-        or not port_ok
-        or parsed.query
-        or parsed.fragment
-        or parsed.username is not None
-        or any(c.isspace() for c in text)
-    ):
+    return (
+        parsed.scheme in schemes
+        and bool(parsed.hostname)
+        and port_ok
+        and not parsed.query
+        and not parsed.fragment
+        and "?" not in text
+        and "#" not in text
+        and parsed.username is None
+        and not any(c.isspace() for c in text)
+    )
+
+
+def parse_api_url(raw: str) -> str:
+    """A Kraken base URL as given (``http(s)://host[:port][/path]``, no trailing slash);
+    :class:`~broker.errors.ConfigurationError` naming ``KRAKEN_API_URL`` otherwise. Never a
+    fallback: a typo must not send a key's traffic to another Kraken than the one meant."""
+    text = raw.strip()
+    if not _well_formed(text, ("http", "https")):
         raise ConfigurationError(
             f"{API_URL_VARIABLE}: {text!r} is not an http(s) base URL like {DEFAULT_API_URL} "
             "(nothing is sent anywhere until it is fixed)",
@@ -102,28 +110,20 @@ def parse_ws_url(raw: str) -> str:
     :class:`~broker.errors.ConfigurationError` naming ``KRAKEN_WS_AUTH_URL`` otherwise (no query,
     fragment, user info or blanks: a token is sent there, so nothing is guessed)."""
     text = raw.strip()
-    parsed = urllib.parse.urlsplit(text)
-    try:
-        port_ok = parsed.port is None or parsed.port > 0
-    except ValueError:
-        port_ok = False
-    if (
-        parsed.scheme not in ("ws", "wss")
-        or not parsed.hostname
-        or not port_ok
-        or parsed.query
-        or parsed.fragment
-        or "?" in text
-        or "#" in text
-        or parsed.username is not None
-        or any(c.isspace() for c in text)
-    ):
+    if not _well_formed(text, ("ws", "wss")):
         raise ConfigurationError(
             f"{WS_URL_VARIABLE}: {text!r} is not a ws(s) URL like {DEFAULT_WS_AUTH_URL} "
             "(no token is fetched or sent until it is fixed)",
             variable=WS_URL_VARIABLE,
         )
     return text
+
+
+def _krakens_own(url: str) -> bool:
+    """``wss://`` on ``kraken.com`` or one of its hosts."""
+    parsed = urllib.parse.urlsplit(url)
+    host = (parsed.hostname or "").lower()
+    return parsed.scheme == "wss" and (host == "kraken.com" or host.endswith(".kraken.com"))
 
 
 def ws_url_default(environ: Mapping[str, str] | None = None, api_url: str | None = None) -> str:
@@ -138,6 +138,7 @@ def ws_url_default(environ: Mapping[str, str] | None = None, api_url: str | None
     never reaches it."""
     env = os.environ if environ is None else environ
     raw = env.get(WS_URL_VARIABLE)
+    rest = api_url_default(env) if api_url is None else parse_api_url(api_url)
     if raw is not None:
         if not raw.strip():
             raise ConfigurationError(
@@ -146,8 +147,16 @@ def ws_url_default(environ: Mapping[str, str] | None = None, api_url: str | None
                 "until it is fixed)",
                 variable=WS_URL_VARIABLE,
             )
-        return parse_ws_url(raw)
-    rest = api_url_default(env) if api_url is None else parse_api_url(api_url)
+        url = parse_ws_url(raw)
+        if rest == DEFAULT_API_URL and not _krakens_own(url):
+            # a token of a real key, good for trading: never to a typo, never in clear text
+            raise ConfigurationError(
+                f"{WS_URL_VARIABLE}: {url!r} is not a wss:// URL of kraken.com, and "
+                f"{API_URL_VARIABLE} is Kraken's own: a real key's token goes only to Kraken "
+                f"(remove it for {DEFAULT_WS_AUTH_URL})",
+                variable=WS_URL_VARIABLE,
+            )
+        return url
     if rest == DEFAULT_API_URL:
         return DEFAULT_WS_AUTH_URL
     raise ConfigurationError(

@@ -38,9 +38,12 @@ from .client import KrakenClient
 from .errors import (
     ConfigurationError,
     InvalidKeyError,
+    InvalidNonceError,
     InvalidSignatureError,
     KrakenError,
     PermissionDeniedError,
+    RateLimitError,
+    TemporaryLockoutError,
 )
 from .paths import parse_ws_url, ws_url_default
 from .streambackoff import Backoff
@@ -66,16 +69,25 @@ _REFUSING_ERRORS = (
     InvalidSignatureError,
     ConfigurationError,
 )
+#: a token call Kraken answered with one of these is not tried again for at least this long
+#: (each try spends a nonce and the key's call budget; a lockout lasts about 15 minutes, and
+#: failed calls during it prolong it)
+SLOW_DOWN_S: tuple[tuple[type[KrakenError], float], ...] = (
+    (TemporaryLockoutError, 900.0),
+    (RateLimitError, 60.0),
+    (InvalidNonceError, 60.0),
+)
 #: the largest message accepted (an executions snapshot of many open orders is large)
 _MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 class _Down(Exception):
-    """This connection is over; connect again after a backoff."""
+    """This connection is over; connect again after a backoff (at least ``wait_s``)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, wait_s: float = 0.0):
         super().__init__(reason)
         self.reason = reason
+        self.wait_s = wait_s
 
 
 class _Refused(_Down):
@@ -119,6 +131,8 @@ class AccountStream(StreamRecord):
         self.ping_interval_s = ping_interval_s
         self.close_timeout_s = close_timeout_s
         self.backoff = backoff if backoff is not None else Backoff()
+        #: the current connection's token, only to scrub it from Kraken's error texts (never shown)
+        self._token: str | None = None
         self.subscriptions = subscriptions if subscriptions is not None else Subscriptions()
         self._attempts = self._req_id = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -172,9 +186,9 @@ class AccountStream(StreamRecord):
                 elif self._refused:
                     await self._wait(None)
                     continue
-                await self._attempt()
+                slow_down = await self._attempt()
                 if not (self._stop_requested or self._refused or self._restart_requested):
-                    await self._wait(self.backoff.next_delay())
+                    await self._wait(max(self.backoff.next_delay(), slow_down))
         finally:
             self._running = False
             self._current = None
@@ -189,7 +203,8 @@ class AccountStream(StreamRecord):
             pass
         self._wake.clear()
 
-    async def _attempt(self) -> None:
+    async def _attempt(self) -> float:
+        """One connection attempt, to its end; the least wait before the next (seconds)."""
         assert self._wake is not None
         self._wake.clear()  # a poke from before this attempt must not skip its backoff
         self._attempts += 1
@@ -210,18 +225,20 @@ class AccountStream(StreamRecord):
             self._set_state("refused", exc.reason)
         except _Down as exc:
             self._set_state("down", exc.reason)
+            return exc.wait_s
         except Exception as exc:  # a bug of ours must not end the stream
             log.exception("stream %s: unexpected error", self.account)
             self._set_state("down", f"internal error: {type(exc).__name__}")
         finally:
             self._current = None
             self.backoff.disconnected()  # nothing when this attempt never came up
+        return 0.0
 
     async def _session(self) -> None:
         """One connection, from the token to its end (always by an exception). The state says
         ``down`` (or ``refused``) as soon as the end is known, before the close handshake."""
         self._set_state("connecting", None)
-        token = await self._fetch_token()
+        token = self._token = await self._fetch_token()
         opened: list[ClientConnection] = []
         try:
             try:
@@ -235,6 +252,7 @@ class AccountStream(StreamRecord):
             self._set_state("refused" if isinstance(exc, _Refused) else "down", exc.reason)
             raise
         finally:
+            self._token = None
             if opened:
                 await _close(opened[0])
 
@@ -264,7 +282,8 @@ class AccountStream(StreamRecord):
         except _REFUSING_ERRORS as exc:
             raise _Refused(f"GetWebSocketsToken: {exc}") from None
         except KrakenError as exc:
-            raise _Down(f"GetWebSocketsToken: {exc}") from None
+            wait = max((s for kind, s in SLOW_DOWN_S if isinstance(exc, kind)), default=0.0)
+            raise _Down(f"GetWebSocketsToken: {exc}", wait) from None
         token = result.get("token") if isinstance(result, dict) else None
         if not isinstance(token, str) or not token:
             raise _Down("GetWebSocketsToken: the answer holds no token")
@@ -326,7 +345,11 @@ class AccountStream(StreamRecord):
             return
         if error_kind(error) == "other":
             self._count_unexpected()
-            log.warning("stream %s: Kraken answered an error: %s", self.account, error)
+            log.warning(
+                "stream %s: Kraken answered an error: %s",
+                self.account,
+                _scrub(error, self._token or ""),
+            )
             return
         _raise_for(error, "stream")
 

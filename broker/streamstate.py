@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .streamevents import StreamEvent, StreamState, StreamStateChanged
@@ -38,6 +38,9 @@ class StreamInfo:
     malformed: int
     #: well-formed messages of no known kind, and error answers that did not end the connection
     unexpected: int
+    #: the messages per channel (``heartbeat``, ``status``, ``balances``, ``executions``; the
+    #: answers to requests under ``method``: acknowledgements, pongs)
+    channels: Mapping[str, int]
 
 
 class StreamRecord:
@@ -64,6 +67,7 @@ class StreamRecord:
         self._last_message_at: float | None = None
         self._reconnects = self._tokens = 0
         self._messages = self._malformed = self._unexpected = 0
+        self._channels: dict[str, int] = {}
 
     def info(self) -> StreamInfo:
         with self._lock:
@@ -79,6 +83,7 @@ class StreamRecord:
                 self._messages,
                 self._malformed,
                 self._unexpected,
+                dict(self._channels),
             )
 
     @property
@@ -154,6 +159,9 @@ class StreamRecord:
                 self._malformed += 1
             log.debug("stream %s: skipped a malformed message: %s", self.account, exc)
             return None
+        channel = frame.channel or "method"
+        with self._lock:
+            self._channels[channel] = self._channels.get(channel, 0) + 1
         if frame.unexpected:
             self._count_unexpected()
         for event in frame.events:

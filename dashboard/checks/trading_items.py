@@ -12,7 +12,7 @@ from __future__ import annotations
 from dashboard.checks.item import Check, CheckStatus, ago
 from dashboard.config import Settings
 from dashboard.monitor.status import AccountStatus
-from dashboard.monitor.streamstatus import ONE_SHOT, StreamState
+from dashboard.monitor.streamstatus import NOT_YET, ONE_SHOT, StreamState
 
 __all__ = ["TRADING_REMEDY", "trading_check"]
 
@@ -46,13 +46,13 @@ def trading_check(a: AccountStatus, now: float, settings: Settings) -> Check:
     if s.up:
         up = ago(now - (s.connected_since or now)).removesuffix(" ago")
         said = f"no order placed or filled {a.counted} (stream up for {up})"
-    elif s.state in (StreamState.OFF, StreamState.REFUSED):
+    elif s.state in (StreamState.OFF, StreamState.REFUSED) and s.reason != NOT_YET:
         said = f"no stream: {s.reason or s.state}"
     else:
         said = f"stream {s.state}" + (f": {s.reason}" if s.reason else "") + "; waiting for it"
     if not required:  # informational: it passes when the account trades, and waits for nothing
         detail = f"{said}; not required (KRAKENWATCH_EXPECT_TRADING does not name {a.label})"
         return Check(NAME, a.label, CheckStatus.SKIPPED, detail, required=False)
-    waiting = s.state in (StreamState.CONNECTING, StreamState.DOWN)
+    waiting = s.state in (StreamState.CONNECTING, StreamState.DOWN) or s.reason == NOT_YET
     remedy = TRADING_REMEDY if s.up else None if waiting else NO_STREAM_REMEDY
     return Check(NAME, a.label, CheckStatus.PENDING, said, remedy)

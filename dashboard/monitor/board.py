@@ -147,12 +147,17 @@ class AccountBoard:
 
     # -- readings -----------------------------------------------------------------------------
 
-    def record_success(self, label: str, balances: dict[str, str], nonce: NonceStatus) -> None:
-        """A Balance call succeeded: fresh balances and nonce reading; failures are forgotten."""
+    def record_success(
+        self, label: str, balances: dict[str, str] | None, nonce: NonceStatus
+    ) -> None:
+        """A Balance call succeeded: fresh balances (``None``: the stream's newer ones stay) and
+        nonce reading; failures are forgotten."""
         now = self._publish.clock()
         with self._status(label) as status:
             status.last_success_at = now
-            status.balances, status.balances_at, status.balance_error = balances, now, None
+            if balances is not None:
+                status.balances, status.balances_at = balances, now
+            status.balance_error = None
             status.nonce_status = nonce
             status.auth_failures, status.stopped = 0, False
 

@@ -6,12 +6,17 @@ JSON-serialisable dict (state names, error codes, balances as decimal strings, s
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "Event", "Publisher"]
+__all__ = ["KINDS", "Event", "EventQueue", "Publisher"]
+
+log = logging.getLogger(__name__)
 
 #: event kinds
 STATE = "state"  # data: {"state", "previous", "reason"}
@@ -70,3 +75,30 @@ class Publisher:
         self, kind: str, account: str | None, detail: str, data: dict[str, Any] | None = None
     ) -> None:
         self.sink(Event(kind, account, detail, data or {}, ts=self.clock()))
+
+
+class EventQueue:
+    """A sink that never waits: events are put on a queue and handed to ``sink`` by a thread of
+    its own, in order. For a producer that serves many accounts at once (the stream hub's one
+    event loop), whom a slow listener (a busy database) must not hold up."""
+
+    def __init__(self, sink: Callable[[Event], object], name: str = "kw-events"):
+        self._sink = sink
+        self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def __call__(self, event: Event) -> None:
+        self._queue.put(event)
+
+    def close(self, timeout: float) -> None:
+        """Hand over what is queued, then end the thread (waits at most ``timeout``)."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while (event := self._queue.get()) is not None:
+            try:
+                self._sink(event)
+            except Exception:
+                log.exception("event not handed on")

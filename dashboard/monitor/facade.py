@@ -32,13 +32,13 @@ from dashboard.monitor import events as ev
 from dashboard.monitor.board import AccountBoard, initial_statuses
 from dashboard.monitor.bridge import EventBridge
 from dashboard.monitor.clock import ClockSampler
-from dashboard.monitor.events import Publisher
+from dashboard.monitor.events import EventQueue, Publisher
 from dashboard.monitor.gateway_lane import LaneClient
 from dashboard.monitor.polling import AccountPoller, Pause, wait_for_wake
 from dashboard.monitor.retry import RetryPolicy
 from dashboard.monitor.status import AccountState, Snapshot
 from dashboard.monitor.streaming import StreamFeed
-from dashboard.monitor.streamstatus import ONE_SHOT, StreamState
+from dashboard.monitor.streamstatus import NOT_YET, ONE_SHOT, StreamActivity, StreamState
 
 if TYPE_CHECKING:
     from gateway import Gateway
@@ -91,6 +91,7 @@ class Monitor:
         #: the streams' one event-loop thread (``None``: no streams, or not started)
         self._hub: StreamHub | None = None
         self._streams: dict[str, StreamHandle] = {}
+        self._stream_events: EventQueue | None = None
 
     # -- wiring -------------------------------------------------------------------------------
 
@@ -137,8 +138,12 @@ class Monitor:
             self._say_no_streams(settings.streams_off or "no stream")
             return
         self._hub = StreamHub(name="kw-streams")
+        # the hub's one thread serves every stream: its events are stored from another thread
+        self._stream_events = EventQueue(self.emit, name="kw-stream-events")
+        publish = Publisher(self._stream_events, self.clock)
+        self._say_no_streams(NOT_YET)
         for label, poller in self._pollers.items():
-            feed = StreamFeed(label, self._board, self._publish)
+            feed = StreamFeed(label, self._board, publish)
             poller.feed = feed
             poller.on_connected = functools.partial(self._open_stream, poller, feed)
 
@@ -149,13 +154,16 @@ class Monitor:
     def _open_stream(self, poller: AccountPoller, feed: StreamFeed) -> None:
         if self._hub is None or self._stop.is_set():
             return
-        self._streams[poller.label] = self._hub.open(
-            poller.client,
-            feed,
-            url=self.settings.ws_url,
-            # the last trades too: the fills made while a stream was down are told after it
-            subscriptions=Subscriptions(snap_trades=True),
-        )
+        try:
+            self._streams[poller.label] = self._hub.open(
+                poller.client,
+                feed,
+                url=self.settings.ws_url,
+                # the last trades too: the fills made while a stream was down are told after it
+                subscriptions=Subscriptions(snap_trades=True),
+            )
+        except RuntimeError:  # the monitor is stopping: the hub closed meanwhile
+            log.info("stream for %s not opened: the monitor is stopping", poller.label)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the threads; waits at most ``timeout`` in all (a request in flight may be
@@ -166,6 +174,8 @@ class Monitor:
         deadline = time.monotonic() + timeout
         if self._hub is not None:
             self._hub.close(max(0.5, deadline - time.monotonic()))
+        if self._stream_events is not None:
+            self._stream_events.close(max(0.5, deadline - time.monotonic()))
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
@@ -230,9 +240,7 @@ class Monitor:
             log_watching=self.log_watching,
             gateway=self._gateway.metrics.traffic.snapshot() if self._gateway else None,
             stream_activity={
-                label: poller.feed.activity()
-                for label, poller in self._pollers.items()
-                if poller.feed is not None
+                label: _activity(handle) for label, handle in list(self._streams.items())
             },
         )
 
@@ -290,6 +298,11 @@ class Monitor:
         thread.start()
         self._threads.append(thread)
         return thread
+
+
+def _activity(handle: StreamHandle) -> StreamActivity:
+    info = handle.info()
+    return StreamActivity(dict(info.channels), info.last_message_at)
 
 
 def _join_all(threads: list[threading.Thread], deadline: float) -> None:

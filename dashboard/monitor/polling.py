@@ -102,6 +102,8 @@ class AccountPoller:
         self._last_rest_at = -math.inf
         #: the next step calls REST even while the stream is up (a deploy wants a call after it)
         self._rest_now = False
+        #: the last reconciliation found a difference: the next one (soon) confirms it or not
+        self._suspect = False
 
     # -- the thread ---------------------------------------------------------------------------
 
@@ -109,7 +111,6 @@ class AccountPoller:
         """Step until ``stop`` is set (call :meth:`wake` after setting it)."""
         while not stop.is_set():
             self._wake.clear()
-            self._last_step_at = time.monotonic()
             try:
                 wait = self.step()
             except Exception as exc:  # a bug must not silently end this account's monitoring
@@ -156,8 +157,9 @@ class AccountPoller:
         if self.stopped:
             return None
         if self.connected and not self._rest_due():
-            return self.settings.poll_interval_s  # the stream carries the balances
+            return self._stream_wait()  # the stream carries the balances
         self._rest_now = False
+        self._last_step_at = time.monotonic()
         stream_balances, version = self._stream_reading()
         try:
             if self.connected:
@@ -179,9 +181,12 @@ class AccountPoller:
             return self._after_failure(exc, again)
         self.connected = True
         self._last_rest_at = self.publish.clock()
-        if stream_balances is not None and self.feed and version == self.feed.balance_version:
-            self._reconcile(stream_balances, balances)
-        self._after_success(balances)
+        keep = False  # the stream's balances stay (REST's answer is not shown)
+        if stream_balances is not None:
+            moved = self.feed is not None and version != self.feed.balance_version
+            # newer from the stream while the call was out, or a difference to look at again
+            keep = moved or self._reconcile(stream_balances, balances)
+        self._after_success(balances, keep_balances=keep)
         if self.on_connected is not None:
             opened, self.on_connected = self.on_connected, None
             opened()
@@ -202,26 +207,44 @@ class AccountPoller:
         down = stream.down_since
         return down is None or now - down >= self.settings.poll_interval_s
 
+    def _stream_wait(self) -> float:
+        """While the stream is up, the next look in a poll interval; while it reconnects, when it
+        will have been down a poll interval (REST resumes then)."""
+        stream = self.board.stream(self.label)
+        if stream.up or stream.down_since is None:
+            return self.settings.poll_interval_s
+        down_for = self.publish.clock() - stream.down_since
+        return max(0.05, self.settings.poll_interval_s - down_for)
+
     def _stream_reading(self) -> tuple[dict[str, str] | None, int]:
-        """The stream's balances and their version before a REST call (``None``: no stream up)."""
+        """The stream's balances and their version before a REST call (``None``: no stream up).
+        The version is read first: balances written after it make the call's comparison void."""
         feed = self.feed
         if feed is None or not feed.balances_synced:
             return None, 0
+        version = feed.balance_version
         if self.board.stream(self.label).state != StreamState.UP:
             return None, 0
-        return self.board.balances(self.label), feed.balance_version
+        return self.board.balances(self.label), version
 
-    def _reconcile(self, stream: dict[str, str], rest: dict[str, str]) -> None:
-        """REST ``Balance`` against the stream's balances (none changed while it was asked)."""
+    def _reconcile(self, stream: dict[str, str], rest: dict[str, str]) -> bool:
+        """REST ``Balance`` against the stream's balances (none changed while it was asked). A
+        difference is reported when the next reconciliation, a poll interval later, finds one
+        too: the stream may tell a ledger entry a moment after REST shows it. True while a
+        difference waits for that (the stream's balances stay shown meanwhile); a confirmed one
+        is corrected to REST's."""
         now = self.publish.clock()
         differences = balance_differences(stream, rest)
+        confirmed = bool(differences) and self._suspect
+        self._suspect = bool(differences) and not confirmed
+        self._rest_now = self._rest_now or self._suspect  # look again a poll interval later
 
         def change(s: StreamStatus) -> None:
             s.last_reconciled_at = now
-            s.balance_mismatches += bool(differences)
+            s.balance_mismatches += bool(confirmed)
 
         self.board.change_stream(self.label, change)
-        if differences:
+        if confirmed:
             assets = ", ".join(differences)
             self.publish(
                 ev.BALANCE_MISMATCH,
@@ -229,23 +252,27 @@ class AccountPoller:
                 f"REST Balance differs from the stream's: {assets}",
                 {"assets": differences},
             )
+        return self._suspect
 
-    def _after_success(self, balances: dict[str, str]) -> None:
+    def _after_success(self, balances: dict[str, str], *, keep_balances: bool = False) -> None:
         self.failures = self.auth_failures = 0
         nonce = self.client.nonce_status()  # file lock + read: not under the board's lock
-        self.board.record_success(self.label, balances, nonce)
+        self.board.record_success(self.label, None if keep_balances else balances, nonce)
         self.board.set_permission(self.label, "funds", True, None)
         self.board.set_state(
             self.label, AccountState.CONNECTED, "Balance succeeded (KRAKEN PRO CONNECTED)"
         )
         now = self.publish.clock()
-        if (
+        if not keep_balances and (
             balances != self._last_balances
             or now - self._last_balance_event > BALANCE_EVENT_EVERY_S
         ):
             self._last_balances, self._last_balance_event = balances, now
             self.publish(ev.BALANCE, self.label, f"{len(balances)} assets", {"balances": balances})
-        if self.polls % PROBE_EVERY == 0:
+        # while the stream is up its two subscriptions prove Query Funds and Query Open Orders:
+        # no probe calls (the first ones ran before the stream opened)
+        streaming = self.feed is not None and self.board.stream(self.label).up
+        if self.polls % PROBE_EVERY == 0 and not streaming:
             self._probe_permissions()
         self.polls += 1
 

@@ -110,9 +110,13 @@ class AccountStatus:
 
     def is_fresh(self, now: float, freshness_s: float) -> bool:
         """A recent successful private call, or the stream up now (its watchdog takes it down
-        after a few seconds without a message, and a stream needs a token the key asked for)."""
-        seen = self.last_success_at
-        return self.stream.up or (seen is not None and now - seen <= freshness_s)
+        after a few seconds without a message, and a stream needs a token the key asked for), or
+        up until recently."""
+        if self.stream.up:
+            return True
+        # a stream that just went down was the proof until then (REST resumes within a poll)
+        seen = max((t for t in (self.last_success_at, self.stream.down_since) if t), default=None)
+        return seen is not None and now - seen <= freshness_s
 
     def is_up(self, now: float, freshness_s: float) -> bool:
         """Health = a recent successful private call, and the last one did not fail."""
@@ -124,11 +128,9 @@ class AccountStatus:
         return counted_from(self.counting_since)
 
     def succeeded_since_count_began(self) -> bool:
-        """A successful private call since the marker (any, without one), or the stream up now
-        (and since the marker)."""
+        """A successful private REST call since the marker (any, without one). A stream up does
+        not count: the marker wants a call of its own after it (the monitor makes one at once)."""
         since, seen = self.counting_since, self.last_success_at
-        if self.stream.up:
-            return True  # up now: it has had messages after any marker
         return seen is not None and (since is None or seen >= since)
 
 

@@ -9,8 +9,8 @@ on the stream hub's thread, so it only takes the board's lock briefly and never 
 from __future__ import annotations
 
 import logging
-import threading
 from collections import deque
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -33,7 +33,6 @@ from dashboard.monitor.reconcile import in_places_of
 from dashboard.monitor.streamstatus import (
     OpenOrder,
     RateCounter,
-    StreamActivity,
     StreamState,
     StreamStatus,
 )
@@ -86,9 +85,6 @@ class StreamFeed:
         #: reconnection that were not told are the fills made while the stream was down
         self._fills_seen: deque[str] = deque(maxlen=FILLS_REMEMBERED)
         self._first_snapshot = True
-        self._activity_lock = threading.Lock()
-        self._messages: dict[str, int] = {}
-        self._last_message_at: float | None = None
 
     def __call__(self, event: StreamEvent) -> None:
         try:
@@ -102,9 +98,8 @@ class StreamFeed:
             self.balances_synced = self.balances_synced and event.state == "up"
             self._state(event, now)
             return
-        self._seen(_channel(event), now)
         if isinstance(event, Heartbeat | SystemStatus):
-            return  # activity only: the account's status does not change
+            return  # the stream's activity (the hub counts it): the account's status is the same
         if isinstance(event, BalancesSnapshot):
             self._balances(dict(event.balances), replace=True)
             self.balances_synced = True
@@ -119,16 +114,6 @@ class StreamFeed:
             self.board.change_stream(
                 self.label, lambda s: s.rate_counters.__setitem__(event.symbol, counter)
             )
-
-    def activity(self) -> StreamActivity:
-        """The messages received so far and the last one's time (any thread)."""
-        with self._activity_lock:
-            return StreamActivity(dict(self._messages), self._last_message_at)
-
-    def _seen(self, channel: str, now: float) -> None:
-        with self._activity_lock:
-            self._messages[channel] = self._messages.get(channel, 0) + 1
-            self._last_message_at = now
 
     def _state(self, event: StreamStateChanged, now: float) -> None:
         state = _STATES.get(str(event.state), StreamState.DOWN)
@@ -158,8 +143,8 @@ class StreamFeed:
             for asset, value in ws_balances.items()
         }
         balances = named if replace else {**current, **named}
-        self.balance_version += 1
         self.board.record_stream_balances(self.label, balances)
+        self.balance_version += 1  # after the write: see AccountPoller._stream_reading
         if balances != current:
             detail = f"{len(balances)} assets (stream)"
             self.publish(ev.BALANCE, self.label, detail, {"balances": balances, "source": "stream"})
@@ -180,10 +165,14 @@ class StreamFeed:
                 continue
             if first:
                 self._fills_seen.append(trade.exec_id)
-            else:
-                self._execution(trade, now)
+            else:  # trading then, not now: a deploy marked meanwhile must not count it
+                self._execution(trade, now, recovered=True)
 
-    def _execution(self, e: Execution, now: float) -> None:
+    def _execution(self, e: Execution, now: float, *, recovered: bool = False) -> None:
+        """One order event, as it happens; ``recovered``: told late (a snapshot's trade), so
+        the account traded at Kraken's timestamp, not now (unknown: it does not count for
+        ``trading_active``)."""
+        active = _kraken_time(e.timestamp) if recovered else now
         if e.exec_type == "trade" and e.exec_id is not None:
             if e.exec_id in self._fills_seen:
                 return  # told already (a snapshot repeats it)
@@ -199,8 +188,8 @@ class StreamFeed:
                 s.open_orders[e.order_id] = order
             if kind is not None:
                 s.orders[(order.pair, kind)] = s.orders.get((order.pair, kind), 0) + 1
-            if kind in ("placed", "fill"):
-                s.last_trade_activity_at = now
+            if kind in ("placed", "fill") and active is not None:
+                s.last_trade_activity_at = max(s.last_trade_activity_at or active, active)
             if e.ratecount is not None:
                 old = s.rate_counters.get(order.pair)
                 threshold = old.threshold if old else None
@@ -210,16 +199,6 @@ class StreamFeed:
         if kind is not None:
             data = _order_data(kind, order, e)
             self.publish(ev.ORDER, self.label, _order_detail(data), data)
-
-
-def _channel(event: StreamEvent) -> str:
-    if isinstance(event, BalancesSnapshot | BalanceUpdate):
-        return "balances"
-    if isinstance(event, Heartbeat):
-        return "heartbeat"
-    if isinstance(event, SystemStatus):
-        return "status"
-    return "executions"
 
 
 def _replace_orders(s: StreamStatus, orders: dict[str, OpenOrder]) -> None:
@@ -250,6 +229,16 @@ def _filled(e: Execution, known: OpenOrder | None) -> str:
         return str(Decimal(before) + Decimal(e.last_qty))
     except InvalidOperation:
         return before
+
+
+def _kraken_time(text: str | None) -> float | None:
+    """Kraken's RFC 3339 timestamp (``2026-12-06T21:04:39.630063Z``) as Unix time, or ``None``."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _number(value: Any) -> float | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = [
+    "NOT_YET",
     "ONE_SHOT",
     "ORDER_EVENTS",
     "OpenOrder",
@@ -23,6 +24,8 @@ __all__ = [
 #: the order events counted and shown: an order placed, a fill (whole or part), its end
 ORDER_EVENTS = ("placed", "fill", "filled", "cancelled", "expired")
 
+#: the reason of a stream the monitor will open, before the account's first successful call
+NOT_YET = "opens after the account's first successful call"
 #: the reason every account has no stream in a one-shot verification (``krakenwatch check``)
 ONE_SHOT = "a one-shot check opens no stream (krakenwatch up's /api/verify watches them)"
 

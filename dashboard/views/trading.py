@@ -20,6 +20,7 @@ from dashboard.monitor import events as ev
 from dashboard.monitor.events import Event
 from dashboard.monitor.status import AccountStatus
 from dashboard.monitor.streamstatus import (
+    NOT_YET,
     ONE_SHOT,
     ORDER_EVENTS,
     StreamActivity,
@@ -223,7 +224,7 @@ def no_stream(a: AccountStatus) -> NoStream | None:
             "Grant the key **Access WebSocket API** in Kraken's API key settings, then press "
             "**Retry now**."
         )
-    elif not s.reason:
+    elif not s.reason or s.reason == NOT_YET:
         what = "The stream opens once the account's first private call succeeds (see Overview)."
     else:
         what = (

@@ -432,3 +432,19 @@ def test_the_variable_wins_and_is_checked() -> None:
         ws_url_default({"KRAKEN_WS_AUTH_URL": " "})
     with pytest.raises(ConfigurationError, match=WS_URL_VARIABLE):
         ws_url_default({"KRAKEN_WS_AUTH_URL": "http://x"})
+
+
+def test_with_krakens_rest_url_the_token_goes_only_to_krakens_wss() -> None:
+    kraken = {"KRAKEN_API_URL": "https://api.kraken.com"}
+    for typo in (
+        "wss://ws-auth.kraken.co/v2",
+        "ws://ws-auth.kraken.com/v2",
+        "wss://kraken.com.evil/v2",
+    ):
+        with pytest.raises(ConfigurationError) as info:
+            ws_url_default({**kraken, "KRAKEN_WS_AUTH_URL": typo})
+        assert info.value.variable == WS_URL_VARIABLE and "not a wss:// URL of kraken.com" in str(
+            info.value
+        )
+    beta = "wss://beta-ws-auth.kraken.com/v2"
+    assert ws_url_default({**kraken, "KRAKEN_WS_AUTH_URL": beta}) == beta

@@ -307,8 +307,7 @@ def test_a_scrape_writes_only_the_accounts_that_changed(tmp_path: Path) -> None:
             wait_for(
                 url,
                 lambda s: all(
-                    probed(s, a)
-                    and value(s, "krakenwatch_stream_connected", account=a) == 1.0
+                    probed(s, a) and value(s, "krakenwatch_stream_connected", account=a) == 1.0
                     for a in HEALTHY_ACCOUNTS
                 ),
             )

@@ -94,7 +94,9 @@ def test_no_answer_in_time_is_504_never_retried_and_the_replay_stays_refused(
 
 def test_a_connection_dropped_after_sending_is_504(sim_key, start_gateway) -> None:
     sim, key, secret = sim_key
-    gw = start_gateway(sim.url)
+    # the key is held for the late-delivery grace (5 s) after an unknown outcome: the next call
+    # waits it out (a queue wait of 5 s too would race the hold's end)
+    gw = start_gateway(sim.url, max_queue_wait_s=15.0)
     sim.set_faults(drop=True, count=1)
     dropped = signed_post(
         gw.url, "Balance", key=key, secret=secret, body=form(5), nonce=5, timeout=30

@@ -38,7 +38,7 @@ async def watching(exchange: Any, sim: Simulator, message_hash: str, watch: Awai
             return task
         if task.done() or time.monotonic() > deadline:
             return task
-        await asyncio.sleep(0)  # let ccxt run up to its wait; no time passes on purpose
+        await asyncio.sleep(0.005)  # let ccxt (and the simulator's threads) run up to its wait
 
 
 def cached_status(exchange: Any, txid: str) -> str:
