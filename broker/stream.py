@@ -299,16 +299,17 @@ class AccountStream(StreamRecord):
         requests = subscribe_requests(token, self.subscriptions, first)
         for request in requests:
             await ws.send(request)
-        pending = {first, first + 1}
+        # the requests go in this order (subscribe_requests): balances, then executions
+        pending = {first: "balances", first + 1: "executions"}
         while pending:
             frame = self._take(await ws.recv(), parser)
             if frame is None:
                 continue
             ack = frame.ack
             if ack is not None and ack.req_id in pending:
+                channel = pending.pop(ack.req_id)
                 if not ack.success:
-                    _raise_for(ack.error or "subscription refused", f"subscribe {ack.channel}")
-                pending.discard(ack.req_id)
+                    _raise_for(ack.error or "subscription refused", f"subscribe {channel}")
             else:
                 self._check_error(frame)
 

@@ -171,7 +171,7 @@ def test_snapshots_then_the_events_of_a_fill(tmp_path: Path) -> None:
     ("permissions", "said"),
     [
         (["funds", "orders", "trade"], "Permission denied"),  # the token call is refused
-        (["orders", "websocket"], "EAccount:Invalid permissions"),  # balances is refused
+        (["orders", "websocket"], "subscribe balances: EAccount:Invalid permissions"),
     ],
 )
 def test_refused_without_permission_and_no_retry_storm(
