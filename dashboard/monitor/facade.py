@@ -92,6 +92,7 @@ class Monitor:
         self._hub: StreamHub | None = None
         self._streams: dict[str, StreamHandle] = {}
         self._stream_events: EventQueue | None = None
+        self._stopped = False
 
     # -- wiring -------------------------------------------------------------------------------
 
@@ -108,7 +109,11 @@ class Monitor:
         self._observers.append(observer)
 
     def emit(self, event: ev.Event) -> None:
-        """Hand ``event`` to every listener (a failing listener is logged, the others still run)."""
+        """Hand ``event`` to every listener (a failing listener is logged, the others still run);
+        after :meth:`stop` returned, nothing is handed on (the listeners are closed)."""
+        if self._stopped:
+            log.debug("after the stop, not handed on: %s %s", event.kind, event.account)
+            return
         if event.kind == ev.LOG_MATCH:
             with self._log_lock:
                 name = str(event.data.get("pattern"))
@@ -172,12 +177,14 @@ class Monitor:
         for poller in self._pollers.values():
             poller.wake()
         deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         if self._hub is not None:
             self._hub.close(max(0.5, deadline - time.monotonic()))
         if self._stream_events is not None:
             self._stream_events.close(max(0.5, deadline - time.monotonic()))
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        # what a thread still says now (a call abandoned above) has no listener left to hear it
+        self._stopped = True
 
     def verify_once(self, timeout_s: float) -> Snapshot:
         """Connect every account once, probe permissions, sample the clock; at most ``timeout_s``.
