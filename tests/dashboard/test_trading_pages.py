@@ -27,15 +27,9 @@ from dashboard.web.streamlit_app import set_service
 from simulator import Simulator, builtin_scenario
 from testkit.net import eventually
 from testkit.sim import master_environment, one_key_simulator, scenario_simulator
+from tests.dashboard.test_pages import run_page
 
 UI = Path(__file__).resolve().parents[2] / "dashboard" / "ui"
-
-
-def run_page(name: str) -> AppTest:
-    at = AppTest.from_file(str(UI / "screens" / name), default_timeout=30)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def page_text(at: AppTest) -> str:
