@@ -123,10 +123,22 @@ def test_healthy_then_invalid_nonces(tmp_path: Path) -> None:
         # another program starts using MASTER's key with nonces 5 s ahead: invalid nonces
         master_key = env["KRAKEN_MASTER_API_KEY"]
         sim.update_key(master_key, other_writer=OtherWriter(interval_ms=50, lead_ms=5000))
+        # the first call to meet it may be a permission probe (OpenOrders): wait for Balance's
         samples = wait_for(
             url,
             lambda s: (
                 (value(s, "krakenwatch_invalid_nonce_errors_total", account="MASTER") or 0) >= 1
+                and (
+                    value(
+                        s,
+                        "krakenwatch_api_requests_total",
+                        account="MASTER",
+                        method="Balance",
+                        outcome="invalid_nonce",
+                    )
+                    or 0
+                )
+                >= 1
             ),
         )
         assert (
