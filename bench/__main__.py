@@ -39,6 +39,7 @@ SUITE: dict[int, tuple[str, str]] = {
     10: ("bench.gateway_throughput", "Gateway throughput across keys"),
     11: ("bench.gateway_race", "Gateway nonce race"),
     12: ("bench.streams", "Account streams"),
+    13: ("bench.guard", "Trading guard"),
 }
 DEFAULT_OUTPUT = ROOT / "bench" / "RESULTS.md"
 

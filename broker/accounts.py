@@ -8,6 +8,8 @@ variable                                               meaning
 ``KRAKEN_<ACCOUNT>_NONCE_UNIT``                        ``ms``, ``us`` (default) or ``ns``
 ``KRAKEN_<ACCOUNT>_TIER``                             ``starter``, ``intermediate`` or ``pro``
                                                        (default: ``KRAKENWATCH_TIER``)
+``KRAKEN_<ACCOUNT>_CANCEL_AFTER``                     the gateway's dead man's switch, seconds
+                                                       (0 or unset: off; else 15-86400)
 ``KRAKEN_API_URL``                                     base URL (default ``https://api.kraken.com``)
 ``KRAKENWATCH_DATA_DIR``                               nonce store and database directory
 =====================================================  ==========================================
@@ -50,7 +52,9 @@ __all__ = [
 ]
 
 #: what follows an account's prefix in its variables' names
-ACCOUNT_SUFFIXES = ("API_KEY", "API_SECRET", "NONCE_UNIT", "TIER")
+ACCOUNT_SUFFIXES = ("API_KEY", "API_SECRET", "NONCE_UNIT", "TIER", "CANCEL_AFTER")
+#: the dead man's switch timeouts the gateway arms (``KRAKEN_<ACCOUNT>_CANCEL_AFTER``), seconds
+CANCEL_AFTER_RANGE_S = (15, 86400)
 _ACCOUNT_VAR = re.compile(
     rf"^KRAKEN_(MASTER|USER_(?P<name>.*?))_(?P<what>{'|'.join(ACCOUNT_SUFFIXES)})$"
 )
@@ -66,6 +70,9 @@ class AccountConfig:
     nonce_unit: str = "us"
     #: the account's Kraken tier (``KRAKEN_<ACCOUNT>_TIER``); ``None``: the global default
     tier: str | None = None
+    #: the dead man's switch the gateway keeps armed (``KRAKEN_<ACCOUNT>_CANCEL_AFTER``),
+    #: seconds; ``None``: off
+    cancel_after_s: int | None = None
 
     @property
     def masked_key(self) -> str:
@@ -237,8 +244,9 @@ def _build_account(
     key, secret = _credentials(prefix, label, parts, found)
     unit = _nonce_unit(label, parts, found)
     tier = _tier(label, parts, found)
+    cancel_after = _cancel_after(label, parts, found)
     problems.extend(found)
-    return None if found else AccountConfig(label, prefix, key, secret, unit, tier)
+    return None if found else AccountConfig(label, prefix, key, secret, unit, tier, cancel_after)
 
 
 def _credentials(
@@ -298,6 +306,31 @@ def _tier(label: str, parts: dict[str, tuple[str, str]], found: list[Problem]) -
     except ValueError as exc:
         found.append(Problem(variable, str(exc), label))
         return None
+
+
+def _cancel_after(
+    label: str, parts: dict[str, tuple[str, str]], found: list[Problem]
+) -> int | None:
+    """``KRAKEN_<ACCOUNT>_CANCEL_AFTER`` in seconds, ``None`` when unset or 0; a bad value is
+    added to ``found``."""
+    if "CANCEL_AFTER" not in parts:
+        return None
+    variable, value = parts["CANCEL_AFTER"]
+    low, high = CANCEL_AFTER_RANGE_S
+    text = value.strip()
+    seconds = int(text) if text.isdigit() else -1
+    if seconds == 0:
+        return None
+    if not low <= seconds <= high:
+        found.append(
+            Problem(
+                variable,
+                f"must be whole seconds, 0 (off) or {low}-{high}, not {text!r}",
+                label,
+            )
+        )
+        return None
+    return seconds
 
 
 def _api_url(env: Mapping[str, str], problems: list[Problem]) -> str | None:

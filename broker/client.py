@@ -188,6 +188,14 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         )
         return forwarded_answer(outcome)
 
+    def wait_idle(self, timeout: float | None = None) -> None:
+        """Return once no request of this key is in flight, here or in any process or host that
+        shares the nonce store (the key is held for an instant; no nonce is used). A decision
+        written before this call (a halt) then binds every request that leaves afterwards.
+        :class:`~broker.errors.KeyBusyError` when the key stays busy ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._channel().wait_idle(deadline)
+
     def refresh(self, reason: str = "connect") -> RefreshEvent:
         """Re-baseline the key's nonce to now (never backwards) and report it to the observer."""
         channel = self._channel()

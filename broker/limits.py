@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_TIER", "TIERS", "Tier", "call_cost", "parse_tier"]
+__all__ = [
+    "DEFAULT_TIER",
+    "TIERS",
+    "TRADING_THRESHOLDS",
+    "Tier",
+    "call_cost",
+    "parse_tier",
+    "trading_cost",
+]
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ DEFAULT_TIER = "starter"
 #: private methods that add 2 to the counter (ledger and trade-history queries)
 _COST_TWO = frozenset({"Ledgers", "QueryLedgers", "TradesHistory", "QueryTrades"})
 #: private methods judged by the per-pair trading limiter instead of the call counter
+#: (``CancelAll`` and ``CancelAllOrdersAfter`` count on the call counter: kraken-api.md)
 _TRADING = frozenset(
     {
         "AddOrder",
@@ -45,8 +54,6 @@ _TRADING = frozenset(
         "EditOrder",
         "CancelOrder",
         "CancelOrderBatch",
-        "CancelAll",
-        "CancelAllOrdersAfter",
     }
 )
 
@@ -65,3 +72,36 @@ def parse_tier(value: str) -> Tier:
         return TIERS[name]
     except KeyError:
         raise ValueError(f"unknown tier {value.strip()!r}; use {', '.join(TIERS)}") from None
+
+
+#: the per-pair trading counter of each tier: (threshold, decay per second) (kraken-api.md,
+#: "Spot trading limits"); shared by REST, WebSocket and FIX
+TRADING_THRESHOLDS: dict[str, tuple[float, float]] = {
+    "starter": (60.0, 1.0),
+    "intermediate": (125.0, 2.34),
+    "pro": (180.0, 3.75),
+}
+#: the fixed count of a transaction on the trading counter
+_TRADING_FIXED = {"add": 1.0, "amend": 1.0, "edit": 1.0, "cancel": 0.0}
+#: the extra count by the order's age (since it was created or last amended): (below s, count)
+_TRADING_BY_AGE: dict[str, tuple[tuple[float, float], ...]] = {
+    "add": (),
+    "amend": ((5.0, 3.0), (10.0, 2.0), (15.0, 1.0)),
+    "edit": ((5.0, 6.0), (10.0, 5.0), (15.0, 4.0), (45.0, 2.0), (90.0, 1.0)),
+    "cancel": ((5.0, 8.0), (10.0, 6.0), (15.0, 5.0), (45.0, 4.0), (90.0, 2.0), (300.0, 1.0)),
+}
+#: past this age no transaction adds by age any more
+TRADING_AGE_HORIZON_S = 300.0
+
+
+def trading_cost(kind: str, age_s: float | None = None) -> float:
+    """What one transaction of ``kind`` (``add``, ``amend``, ``edit``, ``cancel``) adds to its
+    pair's trading counter, for an order ``age_s`` seconds old (``None``: no known order, the
+    fixed count only)."""
+    cost = _TRADING_FIXED[kind]
+    if age_s is None:
+        return cost
+    for below, extra in _TRADING_BY_AGE[kind]:
+        if age_s < below:
+            return cost + extra
+    return cost

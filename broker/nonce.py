@@ -269,6 +269,17 @@ class KeyChannel:
                 if ticket.hold_s > 0:
                     self._record_hold(lease, NonceRecord(nonce, unit, time.time() + ticket.hold_s))
 
+    def wait_idle(self, deadline: float | None = None) -> None:
+        """Return once no request of the key is in flight anywhere that shares the store (this
+        process, other processes, other hosts): the key is taken and released at once, nothing
+        is issued. :class:`~broker.errors.KeyBusyError` when it stays busy past ``deadline``
+        (``time.monotonic()``)."""
+        with (
+            self._exclusive("wait for the key", deadline),
+            self.store.hold(self.key_id, deadline=deadline),
+        ):
+            return
+
     def refresh(self, unit: str) -> tuple[int, int]:
         """Re-baseline to ``max(now, last issued, stored high-water)``; never moves backwards.
 

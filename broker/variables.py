@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from .accounts import ACCOUNT_SUFFIXES, Problem, account_variable
 from .paths import API_URL_VARIABLE
 
-__all__ = ["SETTINGS", "variable_problems"]
+__all__ = ["MIN_SECRET_CHARS", "SETTINGS", "variable_problems"]
 
+#: the fewest characters a password or a bearer token may have
+MIN_SECRET_CHARS = 12
 #: every setting's variable -> what it means (accounts aside)
 SETTINGS: dict[str, str] = {
     "KRAKEN_API_URL": "Kraken's base URL (the simulator in tests and the demo)",
@@ -40,7 +42,7 @@ SETTINGS: dict[str, str] = {
     "KRAKENWATCH_BOT_LOG": "the bot's log file to follow",
     "KRAKENWATCH_BOT_LOG_PATTERNS": "a TOML/JSON file of bot-log patterns",
     "KRAKENWATCH_PASSWORD": "protects the pages and the HTTP routes",
-    "KRAKENWATCH_ADMIN_TOKEN": "bearer token for marking deploys (POST /api/deploys)",
+    "KRAKENWATCH_ADMIN_TOKEN": "bearer token for marking deploys and the gateway's /admin routes",
     "KRAKENWATCH_DEPLOY_GRACE": "seconds a new deploy may fail checks before it is failed",
     "KRAKENWATCH_DEPLOY_TIMEOUT": "seconds a deploy has to be verified",
     "KRAKENWATCH_URL": "the dashboard `krakenwatch deploy mark` / `wait` talk to",

@@ -51,6 +51,11 @@ EXIT_CODES: dict[str, dict[int, str]] = {
         0: "done",
         2: "any mistake (the name, the account, the client file, the data dir)",
     },
+    "gateway halt, resume, halts": {
+        0: "done (`halt` returns once no order can leave any more)",
+        1: "`resume` of something not halted",
+        2: "any mistake (the account, the client, an empty reason, the variables, the store)",
+    },
     "simulator": {0: "stopped by Ctrl-C or SIGTERM", 2: "a bad scenario, flag or port"},
     "deploy mark": {
         0: "the deploy is marked (it prints its number and the `deploy wait` command)",

@@ -14,10 +14,12 @@ module                 concern
 ``inprocess``          an in-process client's own call, run in its key's lane (``take_turn``)
 ``reloader``           re-reading the client file while serving: on change, and on SIGHUP
 ``routes``             the Starlette routes and app (HTTP semantics, body limit, disconnects)
+``admin``              ``POST /admin/halt | resume``, ``GET /admin/halts`` (KRAKENWATCH_ADMIN_TOKEN)
 ``server``             uvicorn on a pre-bound socket: foreground (CLI), or a thread (ServerThread)
 ``readtimeout``        the HTTP server's read timeout (headers and body within --read-timeout)
 ``cli``                ``krakenwatch gateway``
 ``clientcli``          ``krakenwatch gateway add-client | list-clients | remove-client``
+``haltcli``            ``krakenwatch gateway halt | resume | halts`` (the kill switch from a shell)
 ``arguments``          what the two commands parse alike (one-line errors, --config, --env-file)
 ``settings``           accounts and settings from the environment / ``.env``
 ``auth``               who is calling: credential lookup, signature check (pluggable)
@@ -26,6 +28,17 @@ module                 concern
 ``form``               the bot's nonce out of a form body, every other byte kept
 ``replay``             refusing replays of state-changing calls: fresh nonces, claimed once
 ``replaystore``        the replay memory beside the nonces (SQLite in the data dir, or Redis)
+``datadir``            the data dir made private, the replay memory opened, before serving
+``sqlitefile``         the SQLite files beside the nonces: private, WAL, failing closed
+``guarddesk``          the trading guard wired to the gateway: admits calls, halts, re-arms
+``guard``              the trading guard: right before an order leaves, and after its answer
+``tradeplan``          what a trading call does to the per-pair counters; what its answer taught
+``tradingbudget``      the modelled per-pair trading counters (the order budget, shares)
+``pairnames``          one name per pair (``XBTUSD``, ``XXBTZUSD``, ``BTC/USD``), from AssetPairs
+``halts``              the kill switch: halts in the store, followed by every gateway
+``deadman``            an account's dead man's switch, re-armed while its bots call
+``guardstore``         halts, counters and recent orders beside the nonces (SQLite, or Redis)
+``guardview``          what the guard shows a dashboard: snapshots and events
 ``methods``            the allowlist of Kraken's private methods: reads, changes, moves funds
 ``ratemodel``          the conservative model of Kraken's per-key call counter
 ``keys``               one lane per Kraken key, however many account labels share it

@@ -91,13 +91,17 @@ class Reply:
 ABANDONED = Reply(499, b"", JSON_TYPE, "rejected", by_gateway=True)
 
 
-def _error_body(code: str) -> bytes:
-    return json.dumps({"error": [code]}, separators=(",", ":")).encode("utf-8")
+def _error_body(codes: tuple[str, ...]) -> bytes:
+    return json.dumps({"error": list(codes)}, separators=(",", ":")).encode("utf-8")
 
 
-def refusal(code: str, *, outcome: str = "rejected", status: int = 200) -> Reply:
-    """The gateway's own Kraken-shaped error; nothing was sent."""
-    return Reply(status, _error_body(code), JSON_TYPE, outcome, (code,), by_gateway=True)
+def refusal(
+    code: str, *, outcome: str = "rejected", status: int = 200, also: tuple[str, ...] = ()
+) -> Reply:
+    """The gateway's own Kraken-shaped error; nothing was sent. ``also``: more codes after it
+    (the plain code a client library maps, after one with the gateway's detail)."""
+    codes = (code, *also)
+    return Reply(status, _error_body(codes), JSON_TYPE, outcome, codes, by_gateway=True)
 
 
 def from_kraken(answer: ForwardedAnswer) -> Reply:
@@ -136,7 +140,7 @@ def from_transport(error: TransportError) -> Reply:
     if error.outcome_unknown:
         return Reply(
             504,
-            _error_body(OUTCOME_UNKNOWN),
+            _error_body((OUTCOME_UNKNOWN,)),
             JSON_TYPE,
             "upstream_error",
             (OUTCOME_UNKNOWN,),

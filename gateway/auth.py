@@ -56,6 +56,8 @@ class Principal:
     named: bool = False
     #: the methods a named client may call (``None``: all but those that move funds)
     allow: frozenset[str] | None = None
+    #: the share of each pair's order budget this caller may use (``None``: no own limit)
+    order_share: float | None = None
 
     def permits(self, method: str) -> bool:
         """Whether this caller may call ``method`` (the account's own key may call anything)."""

@@ -9,6 +9,10 @@ Bots may also hold a gateway-issued client credential instead of the account's s
 `krakenwatch gateway add-client --help`): the client file (--config, default gateway.toml in the
 data dir) is re-read when it changes and on SIGHUP.
 
+The kill switch: `krakenwatch gateway halt ACCOUNT --reason TEXT` (and `resume`, `halts`; see
+`krakenwatch gateway halt --help`), also POST /admin/halt and /admin/resume with
+KRAKENWATCH_ADMIN_TOKEN as a bearer token.
+
 Exit codes: 2 for a configuration error (a bad variable, no account, a port in use, a client file
 that is malformed or readable by others); otherwise the gateway runs until SIGINT/SIGTERM.
 """
@@ -26,6 +30,7 @@ from broker import ConfigurationError
 
 from .arguments import PROG, Parser, add_common_arguments, missing_config
 from .clientcli import COMMANDS, run_client_command
+from .haltcli import HALT_COMMANDS, run_halt_command
 
 if TYPE_CHECKING:
     from .core import Gateway
@@ -116,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] and arguments[0] in COMMANDS:
         return run_client_command(arguments)
+    if arguments[:1] and arguments[0] in HALT_COMMANDS:
+        return run_halt_command(arguments)
     args = build_parser().parse_args(arguments)
     missing = missing_config(args.config)
     if missing is not None:

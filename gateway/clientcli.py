@@ -59,8 +59,22 @@ def _parser(command: str) -> argparse.ArgumentParser:
             default=None,
             help=f"only these methods (default: {ALL_BUT_FUNDS}: {', '.join(sorted(NAMED_ONLY))})",
         )
+        parser.add_argument(
+            "--order-share",
+            metavar="SHARE",
+            type=_share,
+            default=None,
+            help="at most this share (0-1] of each pair's order budget (default: no own limit)",
+        )
     add_common_arguments(parser)
     return parser
+
+
+def _share(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r} (0.5: half)") from None
 
 
 def _allow(text: str | None) -> list[str] | None:
@@ -82,7 +96,7 @@ def _add(args: argparse.Namespace, path: Path, accounts: list[str]) -> int:
         raise ClientConfigError(
             f"--account: unknown account {args.account!r} (configured: {configured})"
         )
-    entry = add_client(path, args.name, args.account, _allow(args.allow))
+    entry = add_client(path, args.name, args.account, _allow(args.allow), args.order_share)
     print(
         f"# krakenwatch gateway client {entry.name!r} for {entry.account}: "
         f"{_described(entry.allow)}\n"

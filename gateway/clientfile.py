@@ -8,6 +8,7 @@
     key = "..."                         # what the bot sends as API-Key
     secret = "..."                      # base64 of 64 random bytes; the bot signs with it
     allow = ["Balance", "AddOrder"]     # optional: only these methods
+    order_share = 0.5                   # optional: at most this share of a pair's order budget
 
 The secret is stored as is: the gateway verifies each request's HMAC with it, which a hash of the
 secret cannot do. So the file is refused when group or others have any access to it, and it is
@@ -60,7 +61,7 @@ HEADER = (
     "# Keep this file mode 0600: it holds the secrets the gateway verifies requests with.\n"
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_FIELDS = ("name", "account", "key", "secret", "allow")
+_FIELDS = ("name", "account", "key", "secret", "allow", "order_share")
 _REQUIRED = ("name", "account", "key", "secret")
 _TABLE = re.compile(r"^\s*\[")
 _CLIENTS_TABLE = re.compile(r"^\s*\[\[\s*clients\s*\]\]\s*(#.*)?$")
@@ -82,6 +83,8 @@ class ClientEntry:
     secret: str = field(repr=False)
     #: only these methods (``None``: every method but those that move funds)
     allow: tuple[str, ...] | None = None
+    #: at most this share (0 < share <= 1) of each pair's order budget (``None``: no own limit)
+    order_share: float | None = None
 
 
 def default_config_path(data_dir: Path) -> Path:
@@ -195,7 +198,16 @@ def _entry(table: dict[str, Any], where: str) -> ClientEntry:
         key,
         secret,
         None if allow is None else check_allow(allow, f"{where}.allow"),
+        _order_share(table.get("order_share"), f"{where}.order_share"),
     )
+
+
+def _order_share(value: object, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise ClientConfigError(f"{where}: must be a number above 0 and at most 1 (0.5: half)")
+    return float(value)
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -247,15 +259,22 @@ def _block(entry: ClientEntry) -> str:
     ]
     if entry.allow is not None:
         lines.append(f"allow = [{', '.join(quoted(m) for m in entry.allow)}]")
+    if entry.order_share is not None:
+        lines.append(f"order_share = {entry.order_share!r}")
     return "\n".join(lines) + "\n"
 
 
 def add_client(
-    path: Path, name: str, account: str, allow: Sequence[str] | None = None
+    path: Path,
+    name: str,
+    account: str,
+    allow: Sequence[str] | None = None,
+    order_share: float | None = None,
 ) -> ClientEntry:
     """Append a client with a fresh key and secret to ``path`` (created, mode 0600)."""
     check_name(name, "NAME")
     chosen = None if allow is None else check_allow(list(allow), "--allow")
+    share = _order_share(order_share, "--order-share")
     with _locked(path):
         text, entries = _current(path)
         if any(e.name == name for e in entries):
@@ -263,7 +282,7 @@ def add_client(
                 f"NAME: a client named {name!r} exists in {path}; remove it first "
                 "(remove-client) or pick another name"
             )
-        entry = ClientEntry(name, account, new_key(), new_secret(), chosen)
+        entry = ClientEntry(name, account, new_key(), new_secret(), chosen, share)
         updated = text.rstrip("\n") + "\n\n" + _block(entry)
         if [e.name for e in parse_clients(updated.encode(), path)] != [
             *(e.name for e in entries),

@@ -30,16 +30,17 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 
-from broker import AccountConfig, ConfigurationError, Observer
+from broker import AccountConfig, Observer
 from broker.codes import api_error_from_codes
-from broker.paths import nonce_sync_default
-from broker.private import private_dir
-from broker.stores import nonce_store_spec
 
 from .answers import ABANDONED, Reply, refusal
 from .auth import UNKNOWN, Authenticator, signature_matches
 from .credentials import Credentials
+from .datadir import private_data_dir, replay_guard
 from .form import BodyError, check_content_type, split_nonce
+from .guard import TradeJob
+from .guarddesk import GuardDesk
+from .guardview import GuardEvent, GuardSnapshot, HaltRecord
 from .inprocess import OwnCall
 from .keys import KeyLanes
 from .lanes import STOPPING, Job, Run
@@ -48,40 +49,19 @@ from .metrics import CredentialsGauge, GatewayMetrics, LaneGauge
 from .public import PublicProxy
 from .ratemodel import RateModel, RateObserver
 from .reloader import ClientFileReloader
-from .replay import Claim, ReplayGuard
-from .replaystore import open_replay_store
+from .replay import Claim
 from .settings import GatewaySettings
 
 __all__ = ["Gateway"]
 
 PERMISSION_DENIED = "EGeneral:Permission denied"
+INVALID_NONCE = "EAPI:Invalid nonce"
 UNKNOWN_METHOD = "EGeneral:Unknown method"
 #: threads for public calls (private calls have one per key)
 PUBLIC_WORKERS = 8
 #: beyond its wait and its own timeout, how long an in-process caller waits for its answer
 TURN_MARGIN_S = 10.0
 T = TypeVar("T")
-
-
-def _private_data_dir(settings: GatewaySettings) -> None:
-    """The data dir and its nonce dir: 0700 (created, or tightened and said so)."""
-    try:
-        private_dir(settings.store_dir.parent)
-        private_dir(settings.store_dir)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"KRAKENWATCH_DATA_DIR: {exc}", variable="KRAKENWATCH_DATA_DIR"
-        ) from None
-
-
-def _replay_guard(settings: GatewaySettings) -> ReplayGuard:
-    """The replay memory beside the nonces: the data dir's store, or the shared Redis."""
-    store = open_replay_store(
-        settings.nonce_store or nonce_store_spec(),
-        settings.store_dir,
-        durable=nonce_sync_default() if settings.durable is None else settings.durable,
-    )
-    return ReplayGuard(store, settings.replay_window_s, counter_clients=settings.counter_clients)
 
 
 @dataclass(frozen=True)
@@ -109,13 +89,13 @@ class Gateway:
             raise ValueError("a gateway needs at least one account")
         self.settings = settings
         self.accounts = list(accounts)
-        _private_data_dir(settings)  # first
+        private_data_dir(settings)  # first
         #: the accounts' keys and the client file's credentials (``None`` with an ``authenticator``)
         self.credentials: Credentials | None = None
         if authenticator is None:
             self.credentials = authenticator = Credentials(self.accounts, settings.config_path)
         self.authenticator = authenticator
-        self.replays = _replay_guard(settings)
+        self.replays = replay_guard(settings)
         keys = len({a.key_id for a in self.accounts})
         self._executor = ThreadPoolExecutor(keys, thread_name_prefix="gateway-key")
         self._public_executor = ThreadPoolExecutor(PUBLIC_WORKERS, thread_name_prefix="gateway-pub")
@@ -127,12 +107,17 @@ class Gateway:
             timeout_s=settings.request_timeout_s,
             cache_s=settings.public_cache_s,
         )
+        self.desk = GuardDesk(self.accounts, settings, keyed, self.forward, self.public)
+        self.desk.credentials = self.credentials
+        #: halts, order budgets, dead man's switches, other writers named
+        self.guard = self.desk.guard
         self.metrics = GatewayMetrics(
             [lane.account for lane in self._lanes.values()],
             self._gauges,
             registry=registry,
             invalid_nonces=invalid_nonces,
             credentials=self._credentials_gauge if self.credentials is not None else None,
+            guard=self.guard.snapshot,
         )
         #: charges calls made by other clients of these keys (the monitor's) to the rate models
         self.observer = RateObserver({key_id: lane.rate for key_id, lane in self._lanes.items()})
@@ -149,9 +134,10 @@ class Gateway:
     async def start(self) -> None:
         """Ready to serve (called from the server's lifespan); from then on the client file is
         re-read when it changes, and on SIGHUP when serving from the main thread."""
-        self.loop = asyncio.get_running_loop()
+        self.loop = self.desk.loop = asyncio.get_running_loop()
         if self._reloader is not None:
             self._reloader.start(self.loop)
+        self.guard.start()
         self.started = True
 
     async def stop(self) -> None:
@@ -160,6 +146,7 @@ class Gateway:
         if self._reloader is not None:
             await self._reloader.stop()
         await asyncio.gather(*(lane.close() for lane in self._lanes.values()))
+        self.desk.stop()
         self.public.close()
         self.replays.store.close()
         for client in self._clients:
@@ -172,6 +159,34 @@ class Gateway:
     def rate_model(self, account: str) -> RateModel:
         """The rate model of ``account``'s key (shared by every label of that key)."""
         return self._lane_of[account].rate
+
+    # -- the trading guard ------------------------------------------------------------------------
+
+    def guard_snapshot(self) -> GuardSnapshot:
+        """Halts, dead man's switches, other writers and modelled trading counters, now."""
+        return self.guard.snapshot()
+
+    def add_guard_listener(self, callback: Callable[[GuardEvent], None]) -> None:
+        """``callback`` gets every guard event (halts and resumes from any process, other
+        writers, failed re-arms), from the gateway's threads: it must not block."""
+        self.guard.add_listener(callback)
+
+    def halt(
+        self, account: str, reason: str, *, client: str | None = None, origin: str
+    ) -> HaltRecord:
+        """Halt ``account``'s calls that open or change orders (only ``client``'s when given);
+        returns once none can leave on any gateway of the store. Blocking: call it from a
+        thread, never the gateway's loop. ``ValueError`` names an unknown account or client,
+        or an empty reason."""
+        return self.desk.halt(account, reason, client=client, origin=origin)
+
+    def resume(self, account: str, *, client: str | None = None, origin: str) -> bool:
+        """Lift a halt; ``False`` when there was none."""
+        return self.desk.resume(account, client=client, origin=origin)
+
+    def observe_trading_counter(self, account: str, pair: str, level: float) -> None:
+        """Kraken's own trading counter of ``pair`` from ``account``'s stream (``ratecount``)."""
+        self.desk.observe(account, pair, level)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether the gateway can serve, and why (per account: queue, modelled counter)."""
@@ -259,8 +274,13 @@ class Gateway:
         )
         if isinstance(claim, str):  # not fresh: nothing goes upstream
             return self._done(caller, label, refusal(claim))
+        trade = await self.desk.admit(
+            caller.account, caller.client, method, parts.fields, principal.order_share
+        )
+        if isinstance(trade, Reply):  # halted: nothing goes upstream
+            return self._done(caller, label, trade)
         reply, job = await self._queue(
-            principal.account.label, method, parts.fields, disconnected, claim=claim
+            principal.account.label, method, parts.fields, disconnected, claim=claim, trade=trade
         )
         if reply is None:
             self.metrics.abandoned.labels(self._lane_of[caller.account].account).inc()
@@ -349,11 +369,12 @@ class Gateway:
         run: Run | None = None,
         max_wait_s: float | None = None,
         claim: Claim | None = None,
+        trade: TradeJob | None = None,
     ) -> tuple[Reply | None, Job | None]:
         lane = self._lane_of[account]
         if self.stopping:
             return refusal(STOPPING, outcome="upstream_error", status=503), None
-        job = lane.submit(method, fields, run=run, max_wait_s=max_wait_s, claim=claim)
+        job = lane.submit(method, fields, run=run, max_wait_s=max_wait_s, claim=claim, trade=trade)
         if isinstance(job, Reply):
             return job, None
         if disconnected is not None:  # watch the client until the call is answered
@@ -382,6 +403,8 @@ class Gateway:
         nonces)."""
         lane = self._lane_of.get(caller.account)
         account = lane.account if lane is not None else caller.account
+        if not reply.by_gateway and INVALID_NONCE in reply.codes and lane is not None:
+            self.guard.foreign_writer(caller.account, method)
         self.metrics.record(
             caller.client,
             account,

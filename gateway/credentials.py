@@ -73,7 +73,14 @@ def build_table(
             skipped.append(f"{where}client {entry.name!r}: its key is taken; skipped")
             continue
         allow = None if entry.allow is None else frozenset(entry.allow)
-        by_key[entry.key] = Principal(entry.name, account, entry.secret, named=True, allow=allow)
+        by_key[entry.key] = Principal(
+            entry.name,
+            account,
+            entry.secret,
+            named=True,
+            allow=allow,
+            order_share=entry.order_share,
+        )
         clients.append(ClientView(entry.name, account.label, entry.allow, mask_key(entry.key)))
     return CredentialTable(by_key, tuple(clients), tuple(skipped))
 

@@ -24,11 +24,22 @@
                                                        (the previous credentials stay in use)
 ``krakenwatch_gateway_config_reloads_total``           client file reloads by outcome
 ``krakenwatch_invalid_nonce_errors_total``             ``EAPI:Invalid nonce`` answers from Kraken
+``krakenwatch_gateway_trading_level``                  the modelled trading counter per pair
+``krakenwatch_gateway_trading_threshold``              Kraken's threshold of that counter
+``krakenwatch_gateway_halted``                         1 per halt in force (``client="*"``: the
+                                                       whole account; 0 when not halted)
+``krakenwatch_gateway_cancel_after_deadline_seconds``  seconds until Kraken would cancel the
+                                                       account's open orders (dead man's switch)
+``krakenwatch_gateway_cancel_after_timeout_seconds``   the switch's timeout (``CANCEL_AFTER``)
+``krakenwatch_gateway_cancel_after_failures_total``    re-arms of the switch that failed
+``krakenwatch_gateway_foreign_writer_total``           Kraken refused the gateway's own nonce:
+                                                       another program signs with the key
 =====================================================  =========================================
 
 DESIGN.md names the modelled counter ``krakenwatch_gateway_rate_counter``; Prometheus' naming
 lint (``promtool check metrics``) refuses a gauge whose name ends in ``_counter``, so it is
-``krakenwatch_gateway_rate_level``.
+``krakenwatch_gateway_rate_level``; for the same reason DESIGN's
+``krakenwatch_gateway_trading_counter`` is ``krakenwatch_gateway_trading_level``.
 
 A :class:`Family` makes what feeds it: an instrument fed as calls complete
 (:meth:`Family.counter`, :meth:`Family.histogram`), or a family filled at scrape time
@@ -52,6 +63,7 @@ __all__ = [
     "CONFIG_RELOADS",
     "CREDENTIAL_FAMILIES",
     "FAMILIES",
+    "GUARD_FAMILIES",
     "INVALID_NONCES",
     "KRAKEN_ERRORS",
     "LANE_FAMILIES",
@@ -181,7 +193,8 @@ QUEUE_REFUSALS = Family(
     "krakenwatch_gateway_queue_refusals",
     "counter",
     "Calls the gateway refused itself, never sent, by reason: queue_full and busy "
-    "(EService:Busy: the key stayed busy), wait (EAPI:Rate limit exceeded: the rate budget).",
+    "(EService:Busy: the key stayed busy), wait (EAPI:Rate limit exceeded: the rate budget), "
+    "order_budget (EOrder:Rate limit exceeded: a pair's trading counter), halted.",
     ("account", "reason"),
 )
 
@@ -201,6 +214,52 @@ CONFIG_RELOADS = Family(
     ("outcome",),
 )
 
+# -- read from the trading guard at scrape time ---------------------------------------------------
+
+TRADING_LEVEL = Family(
+    "krakenwatch_gateway_trading_level",
+    "gauge",
+    "The gateway's model of Kraken's per-pair trading counter (conservative).",
+    ("account", "pair"),
+)
+TRADING_THRESHOLD = Family(
+    "krakenwatch_gateway_trading_threshold",
+    "gauge",
+    "Kraken's threshold of the per-pair trading counter at the account's tier.",
+    ("account",),
+)
+HALTED = Family(
+    "krakenwatch_gateway_halted",
+    "gauge",
+    'The calls that open or change orders are halted (1; client="*": the whole account).',
+    ("account", "client"),
+)
+CANCEL_AFTER_DEADLINE = Family(
+    "krakenwatch_gateway_cancel_after_deadline_seconds",
+    "gauge",
+    "Seconds until Kraken cancels the account's open orders (the dead man's switch).",
+    ("account",),
+)
+CANCEL_AFTER_TIMEOUT = Family(
+    "krakenwatch_gateway_cancel_after_timeout_seconds",
+    "gauge",
+    "The dead man's switch timeout the gateway arms (KRAKEN_<ACCOUNT>_CANCEL_AFTER).",
+    ("account",),
+)
+CANCEL_AFTER_FAILURES = Family(
+    "krakenwatch_gateway_cancel_after_failures",
+    "counter",
+    "Re-arms of the dead man's switch that failed.",
+    ("account",),
+)
+FOREIGN_WRITER = Family(
+    "krakenwatch_gateway_foreign_writer",
+    "counter",
+    "Invalid nonces Kraken answered to nonces the gateway issued: another program signs with "
+    "the key.",
+    ("account",),
+)
+
 CALL_FAMILIES = (
     REQUESTS,
     QUEUE_WAIT,
@@ -213,5 +272,14 @@ CALL_FAMILIES = (
 )
 LANE_FAMILIES = (RATE_LEVEL, RATE_LIMIT, QUEUE_DEPTH, QUEUE_REFUSALS)
 CREDENTIAL_FAMILIES = (CLIENTS, CONFIG_PROBLEM, CONFIG_RELOADS)
+GUARD_FAMILIES = (
+    TRADING_LEVEL,
+    TRADING_THRESHOLD,
+    HALTED,
+    CANCEL_AFTER_DEADLINE,
+    CANCEL_AFTER_TIMEOUT,
+    CANCEL_AFTER_FAILURES,
+    FOREIGN_WRITER,
+)
 #: every family, in the order ``/metrics`` lists them
-FAMILIES = (*CALL_FAMILIES, *LANE_FAMILIES, *CREDENTIAL_FAMILIES)
+FAMILIES = (*CALL_FAMILIES, *LANE_FAMILIES, *CREDENTIAL_FAMILIES, *GUARD_FAMILIES)

@@ -30,6 +30,8 @@ class KeyLanes:
     by_account: dict[str, Lane]
     #: the keys' clients (closed by the gateway when it stops)
     clients: list[KrakenClient]
+    #: account label -> the client of its key
+    client_of: dict[str, KrakenClient]
 
     @classmethod
     def build(
@@ -43,7 +45,7 @@ class KeyLanes:
         for account in accounts:
             by_key.setdefault(account.key_id, []).append(account)
         lanes: dict[str, Lane] = {}
-        clients: list[KrakenClient] = []
+        clients: dict[str, KrakenClient] = {}
         for key_id, sharing in by_key.items():
             first = sharing[0]
             client = KrakenClient(
@@ -59,7 +61,7 @@ class KeyLanes:
                 observer=observer,
                 keep_alive=True,  # one kept-alive connection per key, without requests' machinery
             )
-            clients.append(client)
+            clients[key_id] = client
             tier = min((settings.tier_of(a) for a in sharing), key=_strictness)
             lanes[key_id] = Lane(
                 first.label,
@@ -70,7 +72,12 @@ class KeyLanes:
                 max_wait_s=settings.max_queue_wait_s,
                 store_lost_at=_lost_at_of(client),
             )
-        return cls(lanes, {a.label: lanes[a.key_id] for a in accounts}, clients)
+        return cls(
+            lanes,
+            {a.label: lanes[a.key_id] for a in accounts},
+            list(clients.values()),
+            {a.label: clients[a.key_id] for a in accounts},
+        )
 
 
 def _lost_at_of(client: KrakenClient) -> Callable[[], float | None]:

@@ -60,6 +60,15 @@ from .answers import (
     not_sent,
     refusal,
 )
+from .guard import (
+    ORDER_RATE_LIMITED,
+    GuardHalted,
+    GuardNotYet,
+    TradeJob,
+    TradingGuard,
+    halted_refusal,
+)
+from .guardstore import GuardStoreError
 from .ratemodel import RateModel
 from .replay import REPLAYED, Claim
 from .replaystore import ReplayStoreError
@@ -74,8 +83,9 @@ Send = Callable[..., ForwardedAnswer]
 #: makes one private call itself (an in-process client's) and says how it went
 Run = Callable[[], Reply]
 #: why the lane refused a call: the queue was full, the rate budget would not allow it in time
-#: (``wait``), the key stayed busy past the deadline (``busy``)
-REFUSAL_REASONS = ("queue_full", "wait", "busy")
+#: (``wait``), the key stayed busy past the deadline (``busy``), a pair's order budget would not
+#: allow it in time (``order_budget``), the account or the caller is halted (``halted``)
+REFUSAL_REASONS = ("queue_full", "wait", "busy", "order_budget", "halted")
 STOPPING = "EService:Unavailable:the krakenwatch gateway is stopping; nothing was sent"
 #: something unexpected broke while the call was being forwarded: it may have reached Kraken
 _INTERNAL = replace(refusal(INTERNAL_ERROR, outcome="upstream_error", status=500), sent=True)
@@ -83,6 +93,10 @@ _INTERNAL = replace(refusal(INTERNAL_ERROR, outcome="upstream_error", status=500
 _KEY_BUSY = refusal(BUSY)
 #: the replay store had seen the request already
 _REPLAYED = refusal(REPLAYED)
+#: right before sending: a pair's order budget does not allow the call yet (see Job.retry_in)
+_RETRY = refusal(ORDER_RATE_LIMITED, outcome="rate_limited")
+#: right before sending: the account or the caller was found halted
+_HALTED = halted_refusal()
 
 
 class _Replay(CallAbandonedError):
@@ -108,6 +122,12 @@ class Job:
     abandoned: bool = False
     #: what the replay store must remember of it, taken right before it is sent
     claim: Claim | None = field(default=None, repr=False)
+    #: a trading call: what the trading guard decides of it, right before it leaves
+    trade: TradeJob | None = field(default=None, repr=False)
+    #: not to be sent before this (the order budget of its pair said so)
+    not_before: float = 0.0
+    #: set by the worker when the order budget does not allow the call yet
+    retry_in: float = 0.0
 
     @property
     def queue_wait_s(self) -> float | None:
@@ -136,6 +156,7 @@ class Lane:
         max_wait_s: float,
         clock: Callable[[], float] = time.monotonic,
         store_lost_at: Callable[[], float | None] = lambda: None,
+        guard: TradingGuard | None = None,
     ):
         #: the account label the lane's calls are counted under
         self.account = account
@@ -147,6 +168,8 @@ class Lane:
         self._clock = clock
         #: when the key's shared nonce store was found to have lost its data (Unix time)
         self._store_lost_at = store_lost_at
+        #: halts and order budgets (``None``: no trading guard)
+        self.guard = guard
         self._queue: deque[Job] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._sending: asyncio.Future[Reply] | None = None
@@ -169,12 +192,13 @@ class Lane:
         run: Run | None = None,
         max_wait_s: float | None = None,
         claim: Claim | None = None,
+        trade: TradeJob | None = None,
     ) -> Job | Reply:
         """Queue a call (sent at once when the key is free and the call fits); a :class:`Reply`
         instead when it is refused at once (nothing sent). Call it on the event loop. ``run``:
         the call of an in-process client, made in the writer's slot; ``max_wait_s``: this call's
         own limit on waiting (default: the lane's); ``claim``: what the replay store must
-        remember of it."""
+        remember of it; ``trade``: what the trading guard decides right before it leaves."""
         if self._closing:
             return refusal(STOPPING, outcome="upstream_error", status=503)
         cost = call_cost(method)
@@ -187,7 +211,7 @@ class Lane:
         loop = asyncio.get_running_loop()
         now = self._clock()
         job = Job(method, fields, cost, now, now + patience, loop.create_future(), run)
-        job.claim = claim
+        job.claim, job.trade = claim, trade
         self._queue.append(job)
         self._pump()
         return job
@@ -238,17 +262,27 @@ class Lane:
             self._timer = asyncio.get_running_loop().call_later(max(delay, 0.0), self._pump)
 
     def _expire(self, now: float) -> None:
-        """Refuse every queued call whose deadline passed, by what held it: the rate budget when
-        the model still would not let it go, else the key (calls in flight or ahead of it)."""
+        """Refuse every queued call whose deadline passed, by what held it: its pair's order
+        budget when it was waiting for it, the rate budget when the model still would not let
+        it go, else the key (calls in flight or ahead of it)."""
         for job in [j for j in self._queue if j.deadline <= now]:
             self._queue.remove(job)
+            if job.not_before:
+                self.refused["order_budget"] += 1
+                self._resolve(job, _RETRY)
+                continue
             by_rate = self.in_flight is None and self.rate.wait_s(job.cost) > 0
             self._resolve(job, self._refused("wait" if by_rate else "busy"))
 
     def _pick(self, now: float) -> tuple[Job | None, float | None]:
         """The call to send now, or when to look again (``None``: when something happens)."""
+        later: float | None = None
         for job in self._queue:  # not judged by the call counter: no need to wait for budget
             if job.cost <= 0:
+                if job.not_before > now:  # its pair's order budget said when
+                    wait = job.not_before - now
+                    later = wait if later is None else min(later, wait)
+                    continue
                 self._queue.remove(job)
                 return job, None
         while self._queue:
@@ -257,10 +291,10 @@ class Lane:
             if wait <= 0:
                 return self._queue.popleft(), None
             if now + wait <= head.deadline:
-                return None, wait
+                return None, wait if later is None else min(wait, later)
             # it cannot fit in time: say so now rather than at its deadline
             self._resolve(self._queue.popleft(), self._refused("wait"))
-        return None, None
+        return None, later
 
     def _start(self, job: Job) -> None:
         job.started_at = self._clock()
@@ -278,10 +312,25 @@ class Lane:
         reply = _INTERNAL if sent.cancelled() else sent.result()
         if reply is _KEY_BUSY:  # counted here, on the event loop
             reply = self._refused("busy")
+        elif reply is _HALTED:
+            self.refused["halted"] += 1
         full = any(code_label(code) == RATE_LIMITED for code in reply.codes if not reply.by_gateway)
         self.rate.settle(job.cost if reply.sent else 0.0, full=full)
-        self._resolve(job, reply)
+        answer = self._retry(job) if reply is _RETRY else reply
+        if answer is not None:
+            self._resolve(job, answer)
         self._pump()
+
+    def _retry(self, job: Job) -> Reply | None:
+        """The order budget does not allow ``job`` yet: back to the front of the queue until it
+        may, when that is before its deadline (``None``), else refused now."""
+        not_before = self._clock() + job.retry_in
+        if not_before > job.deadline:
+            self.refused["order_budget"] += 1
+            return _RETRY
+        job.not_before, job.started_at = not_before, None
+        self._queue.appendleft(job)
+        return None
 
     def _still_wanted(self, job: Job) -> None:
         """In the worker, with the key held, right before the request leaves: raise when the
@@ -295,6 +344,8 @@ class Lane:
         stands_for = job.claim.nonce_time if job.claim is not None else None
         if lost_at is not None and stands_for is not None and stands_for < lost_at:
             raise _Replay("its nonce predates the nonce store's data loss")
+        if job.trade is not None and self.guard is not None:
+            self.guard.before_send(job.trade)
 
     def _forward(self, job: Job) -> Reply:
         """In a worker thread: claim the request in the replay store, send it, and turn whatever
@@ -307,6 +358,8 @@ class Lane:
             log.warning("%s %s: not sent: %s", self.account, job.method, exc)
             return not_sent(exc)
         reply = self._send_once(job)
+        if job.trade is not None and self.guard is not None:
+            self.guard.answered(job.trade, reply.sent, reply.body, reply.codes)
         if claim is not None and not reply.sent:
             try:
                 claim.give_back()
@@ -335,6 +388,14 @@ class Lane:
             return _KEY_BUSY
         except _Replay:
             return _REPLAYED
+        except GuardHalted:
+            return _HALTED
+        except GuardNotYet as exc:
+            job.retry_in = exc.wait_s
+            return _RETRY
+        except GuardStoreError as exc:
+            log.warning("%s %s: not sent: %s", self.account, job.method, exc)
+            return not_sent(exc)
         except CallAbandonedError:
             return ABANDONED
         except KrakenError as exc:

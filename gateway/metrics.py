@@ -29,6 +29,7 @@ from .families import (
     ABANDONED_CALLS,
     AUTH_FAILURES,
     CREDENTIAL_FAMILIES,
+    GUARD_FAMILIES,
     INVALID_NONCES,
     KRAKEN_ERRORS,
     LANE_FAMILIES,
@@ -37,6 +38,7 @@ from .families import (
     REQUESTS,
     UPSTREAM_DURATION,
 )
+from .guardview import GuardSnapshot
 from .traffic import ErrorRecord, Traffic
 
 __all__ = [
@@ -94,6 +96,7 @@ class GatewayMetrics:
         registry: CollectorRegistry | None = None,
         invalid_nonces: Counter | None = None,
         credentials: Callable[[], CredentialsGauge] | None = None,
+        guard: Callable[[], GuardSnapshot] | None = None,
     ):
         # no *_created series: they double the series count and Prometheus does not need them
         disable_created_metrics()
@@ -117,6 +120,8 @@ class GatewayMetrics:
         self._add(_LaneCollector(lanes))
         if credentials is not None:
             self._add(_CredentialsCollector(credentials))
+        if guard is not None:
+            self._add(_GuardCollector(guard, accounts))
         #: the recent picture of the calls, for a page
         self.traffic = Traffic(accounts, WATCHED_CODES)
 
@@ -221,3 +226,34 @@ class _CredentialsCollector(Collector):
         for outcome, count in state.reloads.items():
             reloads.add_metric([outcome], float(count))
         yield from (clients, problem, reloads)
+
+
+class _GuardCollector(Collector):
+    def __init__(self, snapshot: Callable[[], GuardSnapshot], accounts: Iterable[str]):
+        self.snapshot = snapshot
+        self.accounts = list(accounts)
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        guard = self.snapshot()
+        level, threshold, halted, deadline, timeout, failures, foreign = (
+            family.at_scrape() for family in GUARD_FAMILIES
+        )
+        halts = {(h.account, h.client or "*") for h in guard.halts}
+        for account in self.accounts:
+            halted.add_metric([account, "*"], 1.0 if (account, "*") in halts else 0.0)
+            foreign.add_metric([account], float(guard.foreign_writers.get(account, 0)))
+            pairs = guard.trading.get(account, {})
+            for pair, counter in sorted(pairs.items()):
+                level.add_metric([account, pair], counter.level)
+            if pairs:
+                threshold.add_metric([account], next(iter(pairs.values())).threshold)
+        for account, client in sorted(halts):
+            if client != "*":
+                halted.add_metric([account, client], 1.0)
+        for account, state in sorted(guard.dead_man.items()):
+            timeout.add_metric([account], state.timeout_s)
+            failures.add_metric([account], float(state.failures))
+            left = state.seconds_left(guard.taken_at)
+            if left is not None:
+                deadline.add_metric([account], left)
+        yield from (level, threshold, halted, deadline, timeout, failures, foreign)

@@ -16,17 +16,16 @@ a per-credential high-water mark for bots that send counter nonces. Trouble with
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
 from broker.stores import masked_spec, parse_redis_spec
+
+from .sqlitefile import failing_closed, private_sqlite
 
 __all__ = [
     "DEFAULT_CAPACITY",
@@ -80,17 +79,7 @@ class FileReplayStore:
         self._purged_at = 0.0
         self._rows = 0
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # SQLite gives its -wal and -shm files the database file's mode
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
-            for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                if name.exists():
-                    os.chmod(name, 0o600)
-            self._db = sqlite3.connect(
-                path, timeout=10.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            self._db = private_sqlite(path, durable=durable)
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS seen (digest BLOB PRIMARY KEY, expires REAL NOT NULL)"
                 " WITHOUT ROWID"
@@ -145,18 +134,7 @@ class FileReplayStore:
         self._purged_at = now
 
     def _errors(self) -> AbstractContextManager[None]:
-        return _failing_closed(str(self.path), sqlite3.Error)
-
-
-@contextlib.contextmanager
-def _failing_closed(where: str, error: type[Exception], *, detail: bool = True) -> Iterator[None]:
-    """The store's own errors as :class:`ReplayStoreError` naming the store (``detail``: with
-    the error's text, else its type only)."""
-    try:
-        yield
-    except error as exc:
-        reason = str(exc) if detail else type(exc).__name__
-        raise ReplayStoreError(f"replay memory {where}: {reason}") from None
+        return failing_closed(ReplayStoreError, f"replay memory {self.path}", sqlite3.Error)
 
 
 _ADVANCE = """
@@ -204,7 +182,12 @@ class RedisReplayStore:
         self._client.close()
 
     def _errors(self) -> AbstractContextManager[None]:
-        return _failing_closed(f"in Redis at {self.where}", self._redis_error, detail=False)
+        return failing_closed(
+            ReplayStoreError,
+            f"replay memory in Redis at {self.where}",
+            self._redis_error,
+            detail=False,
+        )
 
 
 def open_replay_store(nonce_store: str, store_dir: Path, *, durable: bool) -> ReplayStore:

@@ -4,6 +4,8 @@
   disconnects while its call is queued is noticed through ASGI's ``http.disconnect``).
 * ``GET /0/public/<Method>`` — a public call, passed through.
 * ``GET /metrics`` — the gateway's registry; ``GET /healthz`` — 200 when it can serve, else 503.
+* ``POST /admin/halt``, ``POST /admin/resume``, ``GET /admin/halts`` — the kill switch, only when
+  ``KRAKENWATCH_ADMIN_TOKEN`` is set, with it as a bearer token (:mod:`gateway.admin`).
 
 The HTTP layer sits above :mod:`gateway.core`: it imports the :class:`~gateway.core.Gateway` it
 serves, never the other way round.
@@ -24,6 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .admin import admin_routes
 from .answers import Reply, refusal
 from .metrics import CONTENT_TYPE
 
@@ -128,6 +131,7 @@ def create_routes(gateway: Gateway) -> list[Route]:
         Route("/0/public/{method:path}", public, methods=every),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        *admin_routes(gateway),
     ]
 
 

@@ -24,12 +24,14 @@ from broker import (
 from broker.limits import DEFAULT_TIER, Tier, parse_tier
 from broker.paths import API_URL_VARIABLE, DEFAULT_API_URL, default_data_dir, nonce_store_dir
 from broker.sharedsettings import SharedSettings, read_shared_settings
-from broker.variables import variable_problems
+from broker.variables import MIN_SECRET_CHARS, variable_problems
 
 from .clientfile import default_config_path
 from .replay import DEFAULT_WINDOW_S
 
-__all__ = ["GatewayConfig", "GatewaySettings", "load_config"]
+__all__ = ["ADMIN_TOKEN_VARIABLE", "GatewayConfig", "GatewaySettings", "load_config"]
+
+ADMIN_TOKEN_VARIABLE = "KRAKENWATCH_ADMIN_TOKEN"  # noqa: S105 (the variable's name)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,12 @@ class GatewaySettings:
     config_path: Path | None = None
     #: how often the client file is checked for changes (besides SIGHUP)
     reload_interval_s: float = 1.0
+    #: the bearer token of ``POST /admin/halt`` and ``/admin/resume``
+    #: (``KRAKENWATCH_ADMIN_TOKEN``; ``None``: no admin routes)
+    admin_token: str | None = field(default=None, repr=False)
+    #: scales the decay of the per-pair trading counters (1.0: Kraken's; a simulator that runs
+    #: its trading counters faster, for benchmarks, sets the same factor on both)
+    trading_decay_scale: float = 1.0
 
     @classmethod
     def from_shared(cls, shared: SharedSettings, **overrides: Any) -> GatewaySettings:
@@ -104,6 +112,17 @@ class GatewayConfig:
     warnings: list[Problem]
 
 
+def _admin_token(env: Mapping[str, str]) -> str | None:
+    token = env.get(ADMIN_TOKEN_VARIABLE, "").strip() or None
+    if token is not None and len(token) < MIN_SECRET_CHARS:
+        raise ConfigurationError(
+            f"{ADMIN_TOKEN_VARIABLE}: shorter than {MIN_SECRET_CHARS} characters; use a long "
+            "random token",
+            variable=ADMIN_TOKEN_VARIABLE,
+        )
+    return token
+
+
 def load_config(
     environ: Mapping[str, str] | None = None,
     env_file: str | Path | None = None,
@@ -127,5 +146,6 @@ def load_config(
             "(or KRAKEN_USER_<NAME>_API_KEY and _API_SECRET) in the environment or .env"
         )
     shared = read_shared_settings(env, strict=True)
+    overrides.setdefault("admin_token", _admin_token(env))
     settings = GatewaySettings.from_shared(shared, **overrides)
     return GatewayConfig(list(discovery.accounts), settings, found)

@@ -8,16 +8,21 @@ Used by the tests, the demo and the benchmarks; bots can be tested against it to
 One module per concern:
 
 * :mod:`~simulator.simulator` the :class:`Simulator` (lifecycle, control); its Python API for
-  orders and streams in :mod:`~simulator.sim_accounts`
+  orders and streams in :mod:`~simulator.sim_accounts`, its hooks on the trading limits in
+  :mod:`~simulator.sim_trading`
 * :mod:`~simulator.scenario`, :mod:`~simulator.scenario_file`, :mod:`~simulator.builtin`,
   :mod:`~simulator.environment` what a simulator starts from, and the ``KRAKEN_*`` variables
 * :mod:`~simulator.server` (HTTP plumbing), :mod:`~simulator.engine` (one REST request),
   :mod:`~simulator.endpoints` (stateless results), :mod:`~simulator.market` (prices, pairs),
-  :mod:`~simulator.private_api` (orders and tokens over REST)
+  :mod:`~simulator.private_api` (orders and tokens over REST), :mod:`~simulator.trading_api`
+  (amends, edits, batches, cancels, the dead man's switch over REST)
 * :mod:`~simulator.state`, :mod:`~simulator.keys`, :mod:`~simulator.store` keys, nonces, rate
   counters, the state file; :mod:`~simulator.faults` injected REST faults
-* :mod:`~simulator.book` the order book (fills, balances, trading counter) and
-  :mod:`~simulator.orders` its data and Kraken's shapes of it; :mod:`~simulator.trader` demo trading
+* :mod:`~simulator.book` the order book (fills, cancels, trading counter),
+  :mod:`~simulator.order_changes` amends, edits and batches on it, :mod:`~simulator.order_args`
+  an order from its arguments, :mod:`~simulator.ledger` the balances it moves,
+  :mod:`~simulator.orders` its data and Kraken's shapes of it; :mod:`~simulator.deadman` the dead
+  man's switch (``CancelAllOrdersAfter``); :mod:`~simulator.trader` demo trading
 * :mod:`~simulator.tokens` WebSocket tokens; :mod:`~simulator.hub` subscriptions, fan-out and
   stream statistics; :mod:`~simulator.stream` the WebSocket server and its faults;
   :mod:`~simulator.stream_session` one connection's protocol
@@ -37,6 +42,7 @@ from .environment import scenario_environment
 from .faults import Faults
 from .hub import StreamStats
 from .keys import KeyStats
+from .orders import OrderAge
 from .scenario import (
     PERMISSIONS,
     TIERS,
@@ -61,6 +67,7 @@ __all__ = [
     "Faults",
     "KeySpec",
     "KeyStats",
+    "OrderAge",
     "OrderError",
     "OtherWriter",
     "Scenario",

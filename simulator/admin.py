@@ -11,6 +11,8 @@
 * ``POST /_sim/orders/<name>``  place one: ``{"pair", "side", "volume", "price", "ordertype"}``
 * ``POST /_sim/orders/<name>/<txid>/fill``    ``{"volume": "0.5"}`` (none: the rest)
 * ``POST /_sim/orders/<name>/<txid>/cancel``  (or ``/expire``); refusals answer 409
+* ``GET  /_sim/trading/<name>`` the key's trading counters by pair, dead man's switch, the
+                                ``EOrder:Rate limit exceeded`` answers it got, open orders' ages
 * ``POST /_sim/streams/drop``   ``{"key": name}`` (none: every connection): cut the TCP
 * ``POST /_sim/streams/stall``  ``{"key": name}``: send nothing until ``/_sim/streams/resume``
 * ``POST /_sim/streams/invalidate``  ``{"key": name}``: ``ESession:Invalid session``, close
@@ -57,6 +59,8 @@ class AdminTarget(OrdersTarget, Protocol):
 
     def describe_key(self, key: str) -> dict[str, object]: ...
 
+    def trading_snapshot(self, key: str) -> dict[str, Any]: ...
+
 
 class _BadRequest(ValueError):
     pass
@@ -78,6 +82,8 @@ def handle_admin(sim: AdminTarget, verb: str, path: str, body: bytes) -> tuple[i
     route = path.removeprefix("/_sim/").strip("/")
     if route.startswith(("orders/", "streams/")):
         return _orders_or_streams(sim, verb, route, body)
+    if route.startswith("trading/"):
+        return _trading(sim, verb, unquote(route.removeprefix("trading/")))
     if route not in ("stats", "faults", "clock", "status") and not route.startswith("keys/"):
         return 404, {"error": f"unknown admin route {path!r}"}
     try:
@@ -114,6 +120,15 @@ def handle_admin(sim: AdminTarget, verb: str, path: str, body: bytes) -> tuple[i
     except ValueError as exc:
         return 400, {"error": str(exc)}
     return 404, {"error": f"unknown admin route {path!r}"}
+
+
+def _trading(sim: AdminTarget, verb: str, name: str) -> tuple[int, Any]:
+    if verb != "GET":
+        return 405, {"error": "use GET"}
+    try:
+        return 200, sim.trading_snapshot(name)
+    except KeyError as exc:
+        return 404, {"error": str(exc.args[0]) if exc.args else "not found"}
 
 
 def _orders_or_streams(sim: AdminTarget, verb: str, route: str, body: bytes) -> tuple[int, Any]:

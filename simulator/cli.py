@@ -36,6 +36,7 @@ scenario file (TOML or JSON, chosen by extension; JSON uses the same field names
   ws_heartbeat_s = 1.0        # seconds between {{"channel": "heartbeat"}} messages
   maker_fee_pct = "0.25"      # fee of a limit order's fills, % of the cost (quote currency)
   taker_fee_pct = "0.40"      # fee of a market order's fill
+  trading_decay_scale = 1.0   # x the trading counters' decay (> 0; 20 for fast benchmarks)
   [[keys]]
   key = "..."                 # the public API key
   secret = "..."              # base64 secret

@@ -1,7 +1,9 @@
 """Results of the stateless endpoints (public Time/SystemStatus/Assets, private Balance,
-BalanceEx, TradeBalance, AddOrder with ``validate``) and the argument checks of ``AddOrder``. Market
-data (public Ticker/AssetPairs) lives in :mod:`simulator.market`; the stateful private methods
-(placing and cancelling orders, OpenOrders, GetWebSocketsToken) in :mod:`simulator.private_api`."""
+BalanceEx, TradeBalance, AddOrder with ``validate``), the argument checks of ``AddOrder``, and every
+private method's permission (what each adds to the REST call counter is
+:func:`broker.limits.call_cost`'s, the project's one table). Market data (public
+Ticker/AssetPairs) lives in :mod:`simulator.market`; the stateful private methods (orders, the
+dead man's switch, OpenOrders, GetWebSocketsToken) in :mod:`simulator.private_api`."""
 
 from __future__ import annotations
 
@@ -21,14 +23,22 @@ __all__ = [
     "public_result",
 ]
 
-#: private method -> the permission it needs
+#: private method -> the permission it needs. ``trade`` stands for Kraken's two order
+#: permissions, *Create & Modify Orders* and *Cancel/Close Orders* (Kraken asks for either one
+#: for AmendOrder and the cancels, both for EditOrder and AddOrderBatch): the simulator has one.
 PRIVATE_METHODS: dict[str, str] = {
     "Balance": "funds",
     "BalanceEx": "funds",
     "TradeBalance": "funds",
     "OpenOrders": "orders",
     "AddOrder": "trade",
+    "AddOrderBatch": "trade",
+    "AmendOrder": "trade",
+    "EditOrder": "trade",
     "CancelOrder": "trade",
+    "CancelOrderBatch": "trade",
+    "CancelAll": "trade",
+    "CancelAllOrdersAfter": "trade",
     "GetWebSocketsToken": "websocket",
 }
 PUBLIC_METHODS = ("Time", "SystemStatus", "Assets")

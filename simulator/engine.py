@@ -209,5 +209,8 @@ class Engine:
             result = self.api.result(method, fields, ks, status)
         else:
             result = private_result(method, fields, ks.balances, status, self.market.usd_price)
-        self.state.finish(ks, ok=not isinstance(result, str))
-        return Reply.error(result) if isinstance(result, str) else Reply.ok(result)
+        if isinstance(result, str):
+            self.state.finish(ks, ok=False, error=result)
+            return Reply.error(result)
+        self.state.finish(ks, ok=True)
+        return Reply.ok(result)

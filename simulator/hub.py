@@ -50,8 +50,8 @@ class Subscription:
         """``entry`` as this subscription shows it: ``None`` when it is not sent."""
         if self.channel != "executions":
             return entry
-        if not self.order_status and entry.get("exec_type") == "pending_new":
-            return None
+        if not self.order_status and entry.get("exec_type") in ("pending_new", "amended"):
+            return None  # only open / close transitions (and trades) without order_status
         if not self.ratecounter and "ratecount" in entry:
             return {k: v for k, v in entry.items() if k != "ratecount"}
         return entry

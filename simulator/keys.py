@@ -37,6 +37,9 @@ class KeyStats:
     ``other_writer_nonces`` counts nonces recorded by the simulated other writer; ``invalid_key``
     is only non-zero in ``total_stats`` (requests naming no known key), whose ``in_flight`` and
     ``max_concurrency`` count every API request, public ones included.
+    ``trading_rate_limited`` counts answers ``EOrder:Rate limit exceeded`` (Kraken's per-pair
+    trading counter refused the transaction), apart from ``rate_limited`` (the call counter's
+    ``EAPI:Rate limit exceeded``).
     """
 
     accepted: int = 0
@@ -53,6 +56,7 @@ class KeyStats:
     other_writer_nonces: int = 0
     invalid_key: int = 0
     late: int = 0
+    trading_rate_limited: int = 0
 
 
 def parse_nonce(values: list[str]) -> int | None:
@@ -135,15 +139,25 @@ class RateCounter:
         self._updated = now
         return self.value
 
+    def fits(self, now: float, cost: float) -> bool:
+        """Whether adding ``cost`` now would stay within the maximum (nothing is added)."""
+        if self.limit is None or not self.enforce:
+            return True
+        return self.level(now) + cost <= self.limit[0] + 1e-9
+
     def try_add(self, now: float, cost: float = 1.0) -> bool:
         """Add ``cost`` unless that would exceed the maximum (then nothing is added)."""
         if self.limit is None:
             return True
-        value = self.level(now)
-        if self.enforce and value + cost > self.limit[0] + 1e-9:
+        if not self.fits(now, cost):
             return False
-        self.value = value + cost
+        self.value = self.level(now) + cost
         return True
+
+    def add(self, now: float, cost: float) -> None:
+        """Add ``cost`` even past the maximum (Kraken's batch cancels are never refused)."""
+        if self.limit is not None:
+            self.value = self.level(now) + cost
 
 
 class KeyState:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -164,9 +165,15 @@ class Scenario:
     #: the maker fee, a market order's the taker fee (Kraken's starter schedule by default)
     maker_fee_pct: str = "0.25"
     taker_fee_pct: str = "0.40"
+    #: multiplies the decay of every tier's trading counter (:data:`TRADING_TIERS`): 20 lets a
+    #: benchmark grind hundreds of orders in seconds instead of an hour; thresholds stay Kraken's
+    trading_decay_scale: float = 1.0
 
     def __post_init__(self) -> None:
         self.prices = parse_prices(self.prices, "prices")
+        self.trading_decay_scale = parse_decay_scale(
+            self.trading_decay_scale, "field 'trading_decay_scale'"
+        )
         if self.token_ttl_s <= 0 or self.ws_heartbeat_s <= 0:
             raise ValueError("token_ttl_s and ws_heartbeat_s must be > 0")
         for name in ("maker_fee_pct", "taker_fee_pct"):
@@ -368,6 +375,13 @@ def parse_trading(value: object, where: str) -> TradingSpec | None:
     if not 0 <= ratio <= 1:
         raise ScenarioError(f"{_item(where, 'cancel_ratio')}: must be within 0..1")
     return TradingSpec(orders_per_minute=rate, pair=pair, volume=str(volume), cancel_ratio=ratio)
+
+
+def parse_decay_scale(value: object, where: str) -> float:
+    """``trading_decay_scale``: a finite number above 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ScenarioError(f"{where}: must be a number > 0 (1.0 is Kraken's decay), got {value!r}")
+    return float(value)
 
 
 def parse_nonce_window(value: object, where: str) -> int:

@@ -27,6 +27,7 @@ from .scenario import (
     _int,
     _number,
     parse_balances,
+    parse_decay_scale,
     parse_fee,
     parse_nonce_window,
     parse_other_writer,
@@ -53,6 +54,7 @@ _TOP_FIELDS = {
     "ws_heartbeat_s",
     "maker_fee_pct",
     "taker_fee_pct",
+    "trading_decay_scale",
 }
 _KEY_FIELDS = {
     "key",
@@ -184,6 +186,9 @@ def scenario_from_mapping(data: object, source: str = "scenario") -> Scenario:
         ws_heartbeat_s=_positive(data, "ws_heartbeat_s", 1.0, at("ws_heartbeat_s")),
         maker_fee_pct=parse_fee(data.get("maker_fee_pct", "0.25"), at("maker_fee_pct")),
         taker_fee_pct=parse_fee(data.get("taker_fee_pct", "0.40"), at("taker_fee_pct")),
+        trading_decay_scale=parse_decay_scale(
+            data.get("trading_decay_scale", 1.0), at("trading_decay_scale")
+        ),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from .admin import handle_admin
 from .book import OrderDesk
+from .deadman import DeadMansSwitch
 from .engine import Engine
 from .faults import FaultController, make_faults
 from .hub import StreamHub
@@ -23,6 +24,7 @@ from .private_api import PrivateApi
 from .scenario import KeySpec, Scenario
 from .server import SimHTTPServer
 from .sim_accounts import AccountsApi
+from .sim_trading import TradingHooks
 from .state import KEEP, SimState
 from .stream import WS_PATH, StreamServer
 from .stream_session import StreamContext
@@ -32,7 +34,7 @@ from .trader import Trader
 __all__ = ["Simulator"]
 
 
-class Simulator(AccountsApi):
+class Simulator(AccountsApi, TradingHooks):
     """A local Kraken spot REST API for ``scenario``, served on ``host:port`` (0 = a free port),
     and its private WebSocket v2 endpoint on ``host:ws_port`` (:attr:`ws_url`).
 
@@ -63,6 +65,7 @@ class Simulator(AccountsApi):
         self._hub = StreamHub()
         self._tokens = TokenBook(scenario.token_ttl_s, self._state.now)
         self._desk = OrderDesk(self._state, market, self._hub, scenario)
+        self._deadman = DeadMansSwitch(self._desk.cancel_all, self._state.now)
         self._engine = Engine(
             self._state,
             self._faults,
@@ -70,7 +73,7 @@ class Simulator(AccountsApi):
             random.Random(seed),
             self._stopping,
             market,
-            PrivateApi(self._desk, self._tokens, self._hub),
+            PrivateApi(self._desk, self._tokens, self._hub, self._deadman),
         )
         self._stream = StreamServer(
             StreamContext(
@@ -107,6 +110,7 @@ class Simulator(AccountsApi):
                 raise
             self._state.start()
             self._trader.start()
+            self._deadman.start()
             Simulator._running[self.url] = self
         return self
 
@@ -118,6 +122,7 @@ class Simulator(AccountsApi):
             self._stopping.set()
             self._faults.close()
             self._trader.stop()
+            self._deadman.stop()
             self._state.stop()
             server, thread = self._server, self._thread
             if server is None:

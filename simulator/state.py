@@ -14,8 +14,9 @@ rate limit -> nonce -> permission. Choices the Kraken docs leave open:
   Calls refused while locked neither extend the lockout nor count. Unknown keys cannot be
   attributed to a key and never lock anything.
 * A permission-denied call has passed the nonce check: its nonce is consumed.
-* AddOrder/CancelOrder use Kraken's separate per-pair trading counter instead of this one
-  (:func:`broker.limits.call_cost`; the trading counter is :mod:`simulator.book`'s).
+* What a call adds here is :func:`broker.limits.call_cost`'s (the project's one table): nothing
+  for AddOrder/CancelOrder and the other trading-engine transactions that Kraken's separate
+  per-pair trading counter judges instead (:mod:`simulator.book`).
 * The other writer's nonces do not count against the rate limit.
 """
 
@@ -55,6 +56,7 @@ INVALID_SIGNATURE = "EAPI:Invalid signature"
 RATE_LIMIT = "EAPI:Rate limit exceeded"
 INVALID_NONCE = "EAPI:Invalid nonce"
 PERMISSION_DENIED = "EGeneral:Permission denied"
+TRADING_RATE_LIMIT = "EOrder:Rate limit exceeded"
 
 
 class _Keep:
@@ -210,8 +212,9 @@ class SimState:
             ks.stats.late += 1
             self._changed.notify_all()
 
-    def finish(self, ks: KeyState | None, ok: bool) -> None:
-        """Record how a request that got past (or skipped) judging was answered."""
+    def finish(self, ks: KeyState | None, ok: bool, error: str | None = None) -> None:
+        """Record how a request that got past (or skipped) judging was answered (``error``:
+        its error, when known)."""
         if ks is None:
             return
         with self._lock:
@@ -219,6 +222,8 @@ class SimState:
                 ks.stats.accepted += 1
             else:
                 ks.stats.other_errors += 1
+            if error == TRADING_RATE_LIMIT:
+                ks.stats.trading_rate_limited += 1
             self._changed.notify_all()
 
     def _failed(self, ks: KeyState, now: float) -> None:

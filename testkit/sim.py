@@ -229,6 +229,7 @@ def scenario_document(scenario: Scenario) -> dict[str, Any]:
         "ws_heartbeat_s": scenario.ws_heartbeat_s,
         "maker_fee_pct": scenario.maker_fee_pct,
         "taker_fee_pct": scenario.taker_fee_pct,
+        "trading_decay_scale": scenario.trading_decay_scale,
         **({"prices": scenario.prices} if scenario.prices else {}),
         "keys": [
             {
@@ -238,6 +239,7 @@ def scenario_document(scenario: Scenario) -> dict[str, Any]:
                 "balances": k.balances,
                 "permissions": sorted(k.permissions),
                 "nonce_unit": k.nonce_unit,
+                "nonce_window": k.nonce_window,
                 **({"account": k.account} if k.account else {}),
                 **({"trading": dataclasses.asdict(k.trading)} if k.trading else {}),
             }

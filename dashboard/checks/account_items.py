@@ -1,4 +1,5 @@
-"""The checklist's items per account: connected, balance, no invalid nonce, permissions, own key.
+"""The checklist's items per account: connected, balance, no invalid nonce, permissions, own key,
+and, with a gateway in the process, whether the account is halted (:mod:`.guard_items`).
 
 After a deploy marker (:attr:`~dashboard.monitor.status.AccountStatus.counting_since`) the
 connection, the balance and the invalid nonces count only from the marker.
@@ -9,11 +10,17 @@ Time matters to them only through the freshness of the last success
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from broker import ConfigurationError, InvalidNonceError, PermissionDeniedError
+from dashboard.checks.guard_items import SHARED_KEY_REMEDY, foreign_writer_check, halted_check
 from dashboard.checks.item import Check, CheckStatus, ago
 from dashboard.checks.trading_items import trading_check
 from dashboard.config import Settings
 from dashboard.monitor.status import AccountState, AccountStatus
+
+if TYPE_CHECKING:
+    from gateway.guardview import GuardSnapshot
 
 __all__ = ["PERMISSION_ITEMS", "account_checks"]
 
@@ -32,18 +39,24 @@ _NOT_CONNECTED = (
 )
 
 
-def account_checks(a: AccountStatus, now: float, settings: Settings) -> list[Check]:
-    """One account's items at ``now``."""
+def account_checks(
+    a: AccountStatus, now: float, settings: Settings, guard: GuardSnapshot | None = None
+) -> list[Check]:
+    """One account's items at ``now`` (``guard``: the trading guard of the gateway running in
+    this process, which adds ``halted`` and may fail ``dedicated_key``)."""
     if not a.configured:
         return _misconfigured(a)
-    return [
+    checks = [
         _connected(a, now, settings),
         _balance(a),
         _nonce(a),
         *(_permission(a, *item, probe_trade=settings.probe_trade) for item in PERMISSION_ITEMS),
-        _dedicated_key(a),
+        foreign_writer_check(a, guard, now) or _dedicated_key(a),
         trading_check(a, now, settings),
     ]
+    if guard is not None:
+        checks.append(halted_check(a.label, guard, now))
+    return checks
 
 
 def _misconfigured(a: AccountStatus) -> list[Check]:
@@ -154,8 +167,7 @@ def _dedicated_key(a: AccountStatus) -> Check:
             a.label,
             CheckStatus.FAIL,
             f"same API key as {', '.join(a.shared_with)}",
-            "Give each account and program its own API key; a shared key is the classic cause "
-            "of invalid nonces.",
+            SHARED_KEY_REMEDY,
             required=False,
         )
     detail = "no other label uses this key"

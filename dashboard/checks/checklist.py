@@ -31,7 +31,7 @@ def build_checklist(snapshot: Snapshot, settings: Settings) -> list[Check]:
     per_account = [
         check
         for status in snapshot.accounts
-        for check in account_checks(status, snapshot.taken_at, settings)
+        for check in account_checks(status, snapshot.taken_at, settings, snapshot.gateway_guard)
     ]
     return [configuration, started, *per_account, *others]
 

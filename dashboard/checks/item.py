@@ -10,7 +10,15 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["CHECK_TITLES", "Check", "CheckStatus", "ago", "check_title", "counted"]
+__all__ = [
+    "CHECK_TITLES",
+    "Check",
+    "CheckStatus",
+    "ago",
+    "check_title",
+    "counted",
+    "duration",
+]
 
 #: what the pages (and the README's checklist table) call each check; the ids stay in the JSON
 #: document and the metrics
@@ -33,6 +41,7 @@ CHECK_TITLES: dict[str, str] = {
     "bot_no_invalid_nonce": "Bot: no invalid-nonce lines",
     "gateway_kraken_errors": "Gateway: no invalid-nonce or rate-limit answers",
     "gateway_client_auth": "Gateway client signs correctly",
+    "halted": "Gateway: trading not halted",
 }
 
 
@@ -78,3 +87,18 @@ def counted(n: int, noun: str) -> str:
 def ago(seconds: float) -> str:
     """``"12 s ago"``, never negative."""
     return f"{max(0.0, seconds):.0f} s ago"
+
+
+def duration(seconds: float) -> str:
+    """``"1.7 s"``, ``"3 s"``, ``"34 s"``, ``"4 min 10 s"``, ``"2 h 5 min"``, ``"3 d 4 h"``
+    (never negative): how long something took or has lasted, for every page."""
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f}".removesuffix(".0") + " s"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min" if s % 3600 // 60 else f"{s // 3600} h"
+    return f"{s // 86400} d {s % 86400 // 3600} h" if s % 86400 // 3600 else f"{s // 86400} d"

@@ -208,6 +208,7 @@ class Settings:
                 (f"KRAKEN_{a.prefix}_API_SECRET", HIDDEN),
                 (f"KRAKEN_{a.prefix}_NONCE_UNIT", a.nonce_unit),
                 (f"KRAKEN_{a.prefix}_TIER", a.tier or f"{self.tier} (KRAKENWATCH_TIER)"),
+                (f"KRAKEN_{a.prefix}_CANCEL_AFTER", _cancel_after(a.cancel_after_s)),
             ]
         rows += [
             (API_URL_VARIABLE, self.api_url or "invalid (nothing is sent)"),
@@ -276,6 +277,11 @@ def load_settings(
         env_file=source,
         problems=[*variable_problems(env), *read.problems],
     )
+
+
+def _cancel_after(seconds: int | None) -> str:
+    """An account's dead man's switch as the Settings page shows it."""
+    return f"{seconds} s (the gateway's dead man's switch)" if seconds else "off"
 
 
 def add_env_file_argument(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ from broker import Problem
 from broker.errors import ConfigurationError
 from broker.limits import TIERS
 from broker.paths import API_URL_VARIABLE, WS_URL_VARIABLE, ws_url_default
+from broker.variables import MIN_SECRET_CHARS
 from dashboard.config.variable import VARIABLE, Variable
 from dashboard.errors import LogPatternError
 from dashboard.logpatterns import DEFAULT_PATTERNS, LogPattern, load_patterns
@@ -155,14 +156,17 @@ class Reader:
         return tuple(dict.fromkeys(found))
 
     def secret(self, setting: str, what: str) -> str | None:
-        """A password or token (``what``): at least 12 characters, else a problem is named."""
+        """A password or token (``what``): at least :data:`MIN_SECRET_CHARS` characters, else a
+        problem is named."""
         name = self.variable(setting).name
         raw = self.env.get(name)
         if not raw:
             return None
-        if len(raw) < 12:
+        if len(raw) < MIN_SECRET_CHARS:
             self.problems.append(
-                Problem(name, f"is shorter than 12 characters; use a long random {what}")
+                Problem(
+                    name, f"is shorter than {MIN_SECRET_CHARS} characters; use a long random {what}"
+                )
             )
         return raw
 

@@ -4,10 +4,11 @@ Freshness is judged when Prometheus asks, but most of what these gauges say chan
 account does: at 200 accounts they are thousands of lines, and writing them anew on every scrape
 (copying every account, building the checklist, rendering each line) was most of a scrape.
 :class:`SnapshotGauges` keeps, per account, the lines written for its last status copy (the board
-hands out a new copy per change: :mod:`dashboard.monitor.board`) and whether it was up at that time; an
-account's lines are written again only when either changed. Everything an account's lines say
-depends on time only through ``is_up`` (its freshness), so the cached lines are exactly what a
-rebuild would write. The handful of global lines is written on every scrape.
+hands out a new copy per change: :mod:`dashboard.monitor.board`), whether it was up at that time and,
+with a gateway in the process, the state of its trading guard for the account (halts, other
+writers: the ``halted`` and ``dedicated_key`` items); an account's lines are written again only
+when one of them changed. Everything an account's lines say depends on time only through
+``is_up`` (its freshness), so the cached lines are exactly what a rebuild would write. The handful of global lines is written on every scrape.
 
 The text follows the Prometheus exposition format as ``prometheus_client`` writes it (HELP and
 TYPE, then the samples of one family together). To add a per-account gauge: a :class:`Family` in
@@ -28,6 +29,7 @@ from prometheus_client.utils import floatToGoString
 
 import dashboard
 from dashboard.checks.checklist import Check, CheckStatus, account_checks, global_checks
+from dashboard.checks.guard_items import guard_state
 from dashboard.config import Settings
 from dashboard.monitor.status import AccountStatus, Snapshot
 
@@ -138,10 +140,12 @@ def _check_samples(checks: Iterable[Check]) -> Iterator[tuple[Family, float, Lab
 
 @dataclass(frozen=True)
 class _Written:
-    """An account's lines per family, for one status copy and one ``up``."""
+    """An account's lines per family, for one status copy, one ``up`` and one state of the
+    gateway's trading guard (its halts and other writers: :func:`guard_state`)."""
 
     status: AccountStatus
     up: bool
+    guard: tuple[object, ...]
     lines: dict[Family, str]
 
 
@@ -159,7 +163,7 @@ class SnapshotGauges:
     def exposition(self) -> str:
         snap = self.snapshot()
         with self._lock:
-            written = [self._account(a, snap.taken_at) for a in snap.accounts]
+            written = [self._account(a, snap) for a in snap.accounts]
         parts = [BUILD.header(), BUILD.sample(1.0, _build_labels())]
         for family in ACCOUNT_FAMILIES:
             if family is BALANCE and not self.settings.balance_metrics:
@@ -172,17 +176,20 @@ class SnapshotGauges:
         parts.extend(self._global_lines(snap))
         return "".join(parts)
 
-    def _account(self, a: AccountStatus, now: float) -> _Written:
+    def _account(self, a: AccountStatus, snap: Snapshot) -> _Written:
+        now = snap.taken_at
         up = a.is_up(now, self.settings.freshness_s)
+        guard = guard_state(snap.gateway_guard, a.label)
         found = self._written.get(a.label)
-        if found is not None and found.status is a and found.up == up:
+        if found is not None and found.status is a and found.up == up and found.guard == guard:
             return found
         self.account_builds += 1
         lines: dict[Family, list[str]] = {}
-        checks = account_checks(a, now, self.settings)
+        checks = account_checks(a, now, self.settings, snap.gateway_guard)
         for family, value, labels in account_samples(a, up, checks, self.settings):
             lines.setdefault(family, []).append(family.sample(value, labels))
-        found = _Written(a, up, {family: "".join(text) for family, text in lines.items()})
+        written = {family: "".join(text) for family, text in lines.items()}
+        found = _Written(a, up, guard, written)
         self._written[a.label] = found
         return found
 

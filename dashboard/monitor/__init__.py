@@ -20,6 +20,8 @@ module            concern
 ``board``         every account's current status, under one lock
 ``bridge``        the clients' observer reports turned into events
 ``gateway_lane``  under ``up --gateway``: the monitor's calls take turns in the gateway's lanes
+``guard_link``    under ``up --gateway``: the trading guard's events become the monitor's, and
+                  the streams' trading counters reach the guard
 ``events``        what happened, to which account, when
 ``status``        account states, per-account status, the point-in-time snapshot
 ================  ================================================================================

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "Event", "EventQueue", "Publisher"]
+__all__ = ["GUARD_KINDS", "KINDS", "Event", "EventQueue", "Publisher"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,15 @@ STREAM = "stream"  # data: {"state", "previous", "reason"} (the account's WebSoc
 ORDER = "order"
 #: data: {"assets": {asset: {"stream": "decimal string" | None, "rest": ...}}}
 BALANCE_MISMATCH = "balance_mismatch"
+# the signing gateway's trading guard (``up --gateway``), named as :mod:`gateway.guardview` names
+# its events (not imported from there: ``krakenwatch check`` loads no gateway)
+HALT = "halt"  # data: {"client", "reason", "origin"} (client None: every caller of the account)
+RESUME = "resume"  # data: {"client", "origin"}
+#: Kraken refused one of the gateway's own nonces: another program signs with the key
+FOREIGN_WRITER = "foreign_writer"  # data: {"method", "diagnosis", "count"}
+#: the dead man's switch (``KRAKEN_<ACCOUNT>_CANCEL_AFTER``) could not be re-armed
+CANCEL_AFTER_FAILED = "cancel_after_failed"  # data: {"error", "failures"}
+GUARD_KINDS = (HALT, RESUME, FOREIGN_WRITER, CANCEL_AFTER_FAILED)
 KINDS = (
     STATE,
     NONCE_REFRESH,
@@ -47,6 +56,7 @@ KINDS = (
     STREAM,
     ORDER,
     BALANCE_MISMATCH,
+    *GUARD_KINDS,
 )
 
 

@@ -14,7 +14,8 @@ store, the metrics); :meth:`Monitor.snapshot` is the current picture.
 Under ``up --gateway`` (:meth:`Monitor.attach_gateway`) each account's private calls take their
 turn in the gateway's lane of the key (:class:`~dashboard.monitor.gateway_lane.LaneClient`):
 the monitor and the bots share one writer and one rate budget per key, and the snapshot carries
-the gateway's traffic.
+the gateway's traffic and its trading guard. The guard's events join the monitor's, and the
+trading counters the streams report reach the guard (:mod:`~dashboard.monitor.guard_link`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from dashboard.monitor.bridge import EventBridge
 from dashboard.monitor.clock import ClockSampler
 from dashboard.monitor.events import EventQueue, Publisher
 from dashboard.monitor.gateway_lane import LaneClient
+from dashboard.monitor.guard_link import GuardLink
 from dashboard.monitor.polling import AccountPoller, Pause, wait_for_wake
 from dashboard.monitor.retry import RetryPolicy
 from dashboard.monitor.status import AccountState, Snapshot
@@ -88,6 +90,8 @@ class Monitor:
         self._log_lock = threading.Lock()
         self._log_matches: dict[str, int] = {}
         self._gateway: Gateway | None = None
+        #: the gateway's trading guard joined to the monitor (``None``: no gateway)
+        self._guard: GuardLink | None = None
         #: the streams' one event-loop thread (``None``: no streams, or not started)
         self._hub: StreamHub | None = None
         self._streams: dict[str, StreamHandle] = {}
@@ -98,8 +102,10 @@ class Monitor:
 
     def attach_gateway(self, gateway: Gateway) -> None:
         """Before :meth:`start`: make every private call through ``gateway``'s lanes (``up
-        --gateway``) and show its traffic in the snapshot."""
+        --gateway``), show its traffic and its trading guard in the snapshot, publish the
+        guard's events and tell it the trading counters the streams report."""
         self._gateway = gateway
+        self._guard = GuardLink(gateway, self.emit, self.clock)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -147,8 +153,9 @@ class Monitor:
         self._stream_events = EventQueue(self.emit, name="kw-stream-events")
         publish = Publisher(self._stream_events, self.clock)
         self._say_no_streams(NOT_YET)
+        counters = self._guard.observe_counter if self._guard is not None else None
         for label, poller in self._pollers.items():
-            feed = StreamFeed(label, self._board, publish)
+            feed = StreamFeed(label, self._board, publish, on_counter=counters)
             poller.feed = feed
             poller.on_connected = functools.partial(self._open_stream, poller, feed)
 
@@ -183,6 +190,8 @@ class Monitor:
             self._hub.close(max(0.5, deadline - time.monotonic()))
         if self._stream_events is not None:
             self._stream_events.close(max(0.5, deadline - time.monotonic()))
+        if self._guard is not None:
+            self._guard.close(max(0.5, deadline - time.monotonic()))
         # what a thread still says now (a call abandoned above) has no listener left to hear it
         self._stopped = True
 
@@ -246,6 +255,7 @@ class Monitor:
             log_matches=log_matches,
             log_watching=self.log_watching,
             gateway=self._gateway.metrics.traffic.snapshot() if self._gateway else None,
+            gateway_guard=self._gateway.guard_snapshot() if self._gateway else None,
             stream_activity={
                 label: _activity(handle) for label, handle in list(self._streams.items())
             },

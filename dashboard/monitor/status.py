@@ -17,6 +17,7 @@ from broker import (
 from dashboard.monitor.streamstatus import StreamActivity, StreamStatus
 
 if TYPE_CHECKING:
+    from gateway.guardview import GuardSnapshot
     from gateway.traffic import TrafficSnapshot
 
 __all__ = ["AccountState", "AccountStatus", "ErrorInfo", "Snapshot", "counted_from"]
@@ -155,6 +156,9 @@ class Snapshot:
     gateway_bot_accounts: frozenset[str] = frozenset()
     #: account label -> what its stream received (the accounts with a stream)
     stream_activity: dict[str, StreamActivity] = field(default_factory=dict)
+    #: the trading guard of the gateway running in this process (halts, dead man's switches,
+    #: other writers, modelled trading counters), else ``None``
+    gateway_guard: GuardSnapshot | None = None
 
     @property
     def counted(self) -> str:

@@ -4,12 +4,15 @@ monitor's events (the stream's state, orders and fills).
 
 :class:`StreamFeed` is the ``on_event`` of one account's :class:`broker.AccountStream`; it runs
 on the stream hub's thread, so it only takes the board's lock briefly and never calls Kraken.
+Under ``up --gateway`` it also tells the gateway's trading guard each trading counter Kraken
+reports (``on_counter``: the guard keeps the higher of its model and Kraken's count).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -61,6 +64,9 @@ _CLOSED = frozenset({"filled", "canceled", "expired"})
 #: how many fills' ids are remembered (a snapshot carries Kraken's last 50 trades)
 FILLS_REMEMBERED = 1000
 _OPEN = frozenset({"pending_new", "new", "trade", "amended", "restated"})
+#: told each trading counter Kraken reports: ``(account, pair, level)``, the pair as the stream's
+#: symbol (``BTC/USD``)
+CounterObserver = Callable[[str, str, float], None]
 
 
 def order_event(execution: Execution) -> str | None:
@@ -71,10 +77,18 @@ def order_event(execution: Execution) -> str | None:
 class StreamFeed:
     """Feeds one account's stream events to the board and the monitor's events."""
 
-    def __init__(self, label: str, board: AccountBoard, publish: Publisher):
+    def __init__(
+        self,
+        label: str,
+        board: AccountBoard,
+        publish: Publisher,
+        *,
+        on_counter: CounterObserver | None = None,
+    ):
         self.label = label
         self.board = board
         self.publish = publish
+        self.on_counter = on_counter
         #: how many balance messages were applied: a reconciliation compares only when none
         #: arrived while REST ``Balance`` was in flight
         self.balance_version = 0
@@ -114,6 +128,7 @@ class StreamFeed:
             self.board.change_stream(
                 self.label, lambda s: s.rate_counters.__setitem__(event.symbol, counter)
             )
+            self._counter(event.symbol, counter.count)
 
     def _state(self, event: StreamStateChanged, now: float) -> None:
         state = _STATES.get(str(event.state), StreamState.DOWN)
@@ -196,9 +211,15 @@ class StreamFeed:
                 s.rate_counters[order.pair] = RateCounter(float(e.ratecount), threshold, now)
 
         self.board.change_stream(self.label, change)
+        if e.ratecount is not None and not recovered:  # a late fill's counter is an old one
+            self._counter(order.pair, float(e.ratecount))
         if kind is not None:
             data = _order_data(kind, order, e)
             self.publish(ev.ORDER, self.label, _order_detail(data), data)
+
+    def _counter(self, pair: str, level: float) -> None:
+        if self.on_counter is not None and pair and pair != "?":
+            self.on_counter(self.label, pair, level)
 
 
 def _replace_orders(s: StreamStatus, orders: dict[str, OpenOrder]) -> None:

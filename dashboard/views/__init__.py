@@ -13,6 +13,7 @@ module        concern
 ``trading``   the Trading page: each account's stream, open orders, rate counters, orders
 ``nonce``     per-key nonce figures, refresh and rejection history, skew, diagnoses
 ``gateway``   the Gateway page: calls per account and client, outcomes, queue waits
+``guard``     the Gateway page's trading guard: halts, the halt form, dead man's switches, counters
 ``markdown``  our text shown as written; tables whose cells wrap
 ============  =====================================================================
 """

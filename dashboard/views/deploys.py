@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from dashboard.checks.item import Check, CheckStatus, check_title
+from dashboard.checks.item import Check, CheckStatus, check_title, duration
 from dashboard.deploys.verdict import deploy_ok, in_scope
 from dashboard.history.deploy_book import Deploy, DeployState
 from dashboard.views.markdown import escape, table
@@ -61,21 +61,6 @@ _ICONS: dict[Tone, str] = {
 
 
 # -- words for times --------------------------------------------------------------------------
-
-
-def duration(seconds: float) -> str:
-    """``"1.7 s"``, ``"34 s"``, ``"4 min 10 s"``, ``"2 h 5 min"``, ``"3 d 4 h"`` (never
-    negative)."""
-    if seconds < 9.95:
-        return f"{max(0.0, seconds):.1f} s"
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
-    if s < 86400:
-        return f"{s // 3600} h {s % 3600 // 60} min" if s % 3600 // 60 else f"{s // 3600} h"
-    return f"{s // 86400} d {s % 86400 // 3600} h" if s % 86400 // 3600 else f"{s // 86400} d"
 
 
 def time_ago(ts: float, now: float) -> str:

@@ -1,5 +1,6 @@
 """The connection timeline: state segments per account, event markers (nonce refreshes, invalid
-nonces, orders and fills), and the Gantt chart."""
+nonces, orders and fills, the gateway's halts and resumes, other writers, dead man's switches that
+failed), and the Gantt chart."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd
 from dashboard.history.deploy_book import Deploy, DeployState
 from dashboard.monitor import events as ev
 from dashboard.monitor.events import Event
+from dashboard.monitor.guard_link import guard_detail
 from dashboard.monitor.status import AccountState
 from dashboard.views.trading import order_detail
 
@@ -36,9 +38,17 @@ STATE_COLORS = {
     AccountState.CONNECTING: "#90a4ae",
     AccountState.INVALID_CONFIG: "#6a1b9a",
 }
-MARKER_KINDS = {ev.NONCE_REFRESH: "nonce refresh", ev.INVALID_NONCE: "invalid nonce"}
+MARKER_KINDS = {
+    ev.NONCE_REFRESH: "nonce refresh",
+    ev.INVALID_NONCE: "invalid nonce",
+    ev.HALT: "halt",
+    ev.RESUME: "resume",
+    ev.FOREIGN_WRITER: "other writer",
+    ev.CANCEL_AFTER_FAILED: "dead man's switch failed",
+}
 #: every marker's shape and fill: nonce markers in black, order events (an ``order`` event's
-#: ``event``) in colours no state uses, each outlined so it shows on any bar
+#: ``event``) and the gateway's trading guard in colours no state uses, each outlined so it
+#: shows on any bar
 MARKER_STYLES = {
     "nonce refresh": ("triangle-up", "#000000"),
     "invalid nonce": ("cross", "#000000"),
@@ -47,6 +57,10 @@ MARKER_STYLES = {
     "filled": ("square", "#ffffff"),
     "cancelled": ("triangle-down", "#d81b60"),
     "expired": ("triangle-left", "#8d6e63"),
+    "halt": ("triangle-right", "#ff1744"),
+    "resume": ("triangle-right", "#00e676"),
+    "other writer": ("wedge", "#ff9100"),
+    "dead man's switch failed": ("square", "#ffd600"),
 }
 #: the height of the markers' legend, above the chart
 MARKER_LEGEND_PX = 80
@@ -104,8 +118,8 @@ def _marker(e: Event) -> str | None:
 
 
 def markers(events: Sequence[Event]) -> pd.DataFrame:
-    """Nonce refreshes, invalid-nonce errors and order events (placed, fill, filled, cancelled,
-    expired) as points ``account, time, marker, detail``."""
+    """Nonce refreshes, invalid-nonce errors, order events (placed, fill, filled, cancelled,
+    expired) and the trading guard's events as points ``account, time, marker, detail``."""
     rows = [
         (e.account, _ts(e.ts), marker, event_detail(e))
         for e in events
@@ -132,7 +146,8 @@ def _mismatch_detail(data: dict[str, object]) -> str | None:
 def event_detail(e: Event) -> str:
     """An event's line in the list: its detail, written out from its data for the stream's
     events (an order's event, side, volume, pair, price; a stream's change and why; a balance
-    mismatch's amounts on both sides)."""
+    mismatch's amounts on both sides) and the trading guard's (a halt's scope, reason and who
+    asked)."""
     if e.kind == ev.ORDER and e.data.get("event"):
         return order_detail(e.data)
     if e.kind == ev.STREAM and e.data.get("state"):
@@ -141,6 +156,8 @@ def event_detail(e: Event) -> str:
         return f"stream {previous} -> {e.data['state']}{reason}"
     if e.kind == ev.BALANCE_MISMATCH:
         return _mismatch_detail(e.data) or e.detail
+    if e.kind in ev.GUARD_KINDS:
+        return guard_detail(e.kind, e.account, e.data, e.detail)
     return e.detail
 
 

@@ -16,6 +16,7 @@ from typing import Any, cast
 import altair as alt
 import pandas as pd
 
+from dashboard.checks.item import duration
 from dashboard.monitor import events as ev
 from dashboard.monitor.events import Event
 from dashboard.monitor.status import AccountStatus
@@ -84,18 +85,6 @@ _LEVEL_MARKS = {
     "at the limit": ":red[**:material/block: at the limit**]",
     "threshold unknown": ":gray[threshold unknown]",
 }
-
-
-def duration(seconds: float) -> str:
-    """``"42 s"``, ``"3 min"``, ``"2 h 5 min"``, ``"3 d 4 h"`` (never negative)."""
-    s = max(0, int(seconds))
-    if s < 120:
-        return f"{s} s"
-    if s < 7200:
-        return f"{s // 60} min"
-    if s < 2 * 86400:
-        return f"{s // 3600} h {s % 3600 // 60} min"
-    return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
 def _ago(now: float, ts: float | None) -> str:

@@ -52,12 +52,15 @@ class GatewayOptions:
 def gateway_settings(settings: Settings, config: Path | None = None) -> GatewaySettings:
     """The gateway's settings from the dashboard's: same Kraken URL, nonce store (file or Redis,
     with the same sync), tier and request timeout as the monitor; the client file ``config``, or
-    the data dir's."""
+    the data dir's; ``KRAKENWATCH_ADMIN_TOKEN`` guards its admin routes (the kill switch's
+    ``POST /admin/halt`` and ``/admin/resume``), as it does the dashboard's deploy routes."""
     from gateway import GatewaySettings
 
     if settings.api_url is None:
         raise GatewayError("--gateway: KRAKEN_API_URL is invalid; nothing can be forwarded")
-    return GatewaySettings.from_shared(settings.shared, config_path=config)
+    return GatewaySettings.from_shared(
+        settings.shared, config_path=config, admin_token=settings.admin_token
+    )
 
 
 class EmbeddedGateway:

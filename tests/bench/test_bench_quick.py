@@ -26,11 +26,12 @@ SECTIONS = (
     "10. Gateway throughput across keys",
     "11. Gateway nonce race",
     "12. Account streams",
+    "13. Trading guard",
 )
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)  # a minute or two alone, more beside the rest of the suite
+@pytest.mark.timeout(780)  # two or three minutes alone, more beside the rest of the suite
 def test_quick_bench_writes_every_section_without_errors(tmp_path: Path) -> None:
     output = tmp_path / "RESULTS.md"
     proc = subprocess.run(
@@ -38,7 +39,7 @@ def test_quick_bench_writes_every_section_without_errors(tmp_path: Path) -> None
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=480,
+        timeout=660,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = output.read_text(encoding="utf-8")
@@ -62,6 +63,7 @@ def test_quick_bench_writes_every_section_without_errors(tmp_path: Path) -> None
         "10. Gateway",
         "11. Gateway",
         "12. Account",
+        "13. Trading",
     )
     for heading in judged:
         row = next(line for line in text.splitlines() if line.startswith(f"| {heading}"))

@@ -272,7 +272,8 @@ WAIT_CONNECTED = {
 @pytest.mark.parametrize(
     ("seconds", "said"),
     [
-        (-3, "0.0 s"),
+        (-3, "0 s"),
+        (3.0, "3 s"),
         (1.74, "1.7 s"),
         (34.4, "34 s"),
         (60, "1 min"),
@@ -326,7 +327,7 @@ def test_banner_of_a_pending_deploy_waiting_for_data() -> None:
         "no successful call since the deploy yet"
     ]
     assert "What to do" not in banner.body
-    assert deploy_banner(deploy(), T0 + 3).headline.endswith("not verified yet, waiting 3.0 s")
+    assert deploy_banner(deploy(), T0 + 3).headline.endswith("not verified yet, waiting 3 s")
 
 
 def test_banner_of_a_pending_deploy_with_a_failing_check_in_its_grace_period() -> None:
@@ -405,7 +406,7 @@ def test_history_frame_newest_first_with_the_verdict_time() -> None:
 def test_deploys_table_under_the_timeline() -> None:
     text = deploys_table([deploy(state=DeployState.FAILED, decided_at=T0 + 2)], T0 + 60)
     assert text.splitlines()[2] == (
-        "| 17:30:57 UTC | **v1.4.2** | MASTER, USER:daivon | :red[:material/cancel:] failed | 2.0 s |"
+        "| 17:30:57 UTC | **v1.4.2** | MASTER, USER:daivon | :red[:material/cancel:] failed | 2 s |"
     )
 
 

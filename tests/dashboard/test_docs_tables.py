@@ -59,6 +59,7 @@ def test_the_configuration_reference_lists_every_variable() -> None:
         "KRAKEN_USER_<NAME>_API_SECRET",
         "KRAKEN_<ACCOUNT>_NONCE_UNIT",
         "KRAKEN_<ACCOUNT>_TIER",
+        "KRAKEN_<ACCOUNT>_CANCEL_AFTER",
     }
     assert listed == set(SETTINGS) | accounts
     # and the code agrees with itself: every setting the dashboard reads is a known variable

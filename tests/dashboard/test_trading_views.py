@@ -129,7 +129,7 @@ def test_the_stream_in_figures() -> None:
     assert facts.last_message == "3 s ago"
     assert facts.messages == "balances 3 · executions 12 · heartbeat 40"
     assert facts.connected_since.endswith("(42 s ago)")
-    assert (facts.reconciled, facts.mismatches) == ("3 min ago", 1)
+    assert (facts.reconciled, facts.mismatches) == ("3 min 20 s ago", 1)
     never = stream_facts(account(), NOW)
     assert (never.connected_since, never.last_message, never.messages) == (
         "never",

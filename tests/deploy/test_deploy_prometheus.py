@@ -341,6 +341,8 @@ def test_real_prometheus_scrapes_the_gateway_and_its_alerts_fire(tmp_path: Path)
         env = {
             **account_environ({"MASTER": (key, secret)}, sim.url, tmp_path / "data"),
             "KRAKEN_MASTER_TIER": "starter",
+            # the dead man's switch's metrics exist for accounts that have one
+            "KRAKEN_MASTER_CANCEL_AFTER": "600",
         }
         with gateway_process(env, tmp_path, ["--max-queue-wait", "0.5"]) as gw:
             target = gw.url.removeprefix("http://")

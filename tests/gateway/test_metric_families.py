@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.answers import JSON_TYPE, Reply
 from gateway.families import FAMILIES
+from gateway.guardview import DeadManState, GuardSnapshot, HaltRecord, PairCounter
 from gateway.metrics import CredentialsGauge, GatewayMetrics, LaneGauge
 
 INF = math.inf
@@ -100,7 +101,8 @@ SERVED = [
         "krakenwatch_gateway_queue_refusals",
         "counter",
         "Calls the gateway refused itself, never sent, by reason: queue_full and busy "
-        "(EService:Busy: the key stayed busy), wait (EAPI:Rate limit exceeded: the rate budget).",
+        "(EService:Busy: the key stayed busy), wait (EAPI:Rate limit exceeded: the rate budget), "
+        "order_budget (EOrder:Rate limit exceeded: a pair's trading counter), halted.",
         ("account", "reason"),
         None,
     ),
@@ -120,7 +122,67 @@ SERVED = [
         ("outcome",),
         None,
     ),
+    (
+        "krakenwatch_gateway_trading_level",
+        "gauge",
+        "The gateway's model of Kraken's per-pair trading counter (conservative).",
+        ("account", "pair"),
+        None,
+    ),
+    (
+        "krakenwatch_gateway_trading_threshold",
+        "gauge",
+        "Kraken's threshold of the per-pair trading counter at the account's tier.",
+        ("account",),
+        None,
+    ),
+    (
+        "krakenwatch_gateway_halted",
+        "gauge",
+        'The calls that open or change orders are halted (1; client="*": the whole account).',
+        ("account", "client"),
+        None,
+    ),
+    (
+        "krakenwatch_gateway_cancel_after_deadline_seconds",
+        "gauge",
+        "Seconds until Kraken cancels the account's open orders (the dead man's switch).",
+        ("account",),
+        None,
+    ),
+    (
+        "krakenwatch_gateway_cancel_after_timeout_seconds",
+        "gauge",
+        "The dead man's switch timeout the gateway arms (KRAKEN_<ACCOUNT>_CANCEL_AFTER).",
+        ("account",),
+        None,
+    ),
+    (
+        "krakenwatch_gateway_cancel_after_failures",
+        "counter",
+        "Re-arms of the dead man's switch that failed.",
+        ("account",),
+        None,
+    ),
+    (
+        "krakenwatch_gateway_foreign_writer",
+        "counter",
+        "Invalid nonces Kraken answered to nonces the gateway issued: another program signs with "
+        "the key.",
+        ("account",),
+        None,
+    ),
 ]
+
+
+#: a guard with a sample in every family
+GUARD = GuardSnapshot(
+    taken_at=1000.0,
+    halts=(HaltRecord("MASTER", None, "test", "cli", 900.0),),
+    dead_man={"MASTER": DeadManState("MASTER", 60.0, 990.0, 1050.0, 995.0, 1)},
+    foreign_writers={"MASTER": 2},
+    trading={"MASTER": {"XXBTZUSD": PairCounter(3.5, 60.0)}},
+)
 
 
 def _metrics(**options: object) -> GatewayMetrics:
@@ -129,6 +191,7 @@ def _metrics(**options: object) -> GatewayMetrics:
         ["MASTER"],
         lambda: [LaneGauge("MASTER", 1.0, 15.0, 2, {"busy": 1})],
         credentials=lambda: CredentialsGauge(1, False, {"ok": 1}),
+        guard=lambda: GUARD,
         **options,  # type: ignore[arg-type]
     )
     nonce = Reply(200, b"{}", JSON_TYPE, "invalid_nonce", ("EAPI:Invalid nonce",), sent=True)

@@ -1,9 +1,12 @@
-"""Gateway: the signing gateway's traffic (``up --gateway``): calls per account and client, the
-client credentials, outcomes over time, queue waits, the last errors."""
+"""Gateway: the signing gateway (``up --gateway``): its trading guard (halts with their Resume
+buttons, the halt form, dead man's switches, trading counters, other writers; drawn by
+``dashboard.ui.guard``), then its traffic: calls per account and client, the client
+credentials, outcomes over time, queue waits, the last errors."""
 
 import streamlit as st
 
 from dashboard.ui.common import REFRESH_EVERY, require_service
+from dashboard.ui.guard import guard_status, halt_form
 from dashboard.views.gateway import (
     calls_frame,
     clients_frame,
@@ -56,6 +59,11 @@ def client_credentials(embedded: EmbeddedGateway, traffic: TrafficSnapshot) -> N
 
 
 @st.fragment(run_every=REFRESH_EVERY)
+def trading_guard(embedded: EmbeddedGateway) -> None:
+    guard_status(embedded.gateway)
+
+
+@st.fragment(run_every=REFRESH_EVERY)
 def gateway_page(embedded: EmbeddedGateway) -> None:
     traffic = embedded.gateway.metrics.traffic.snapshot()
     _, health = embedded.gateway.health()
@@ -87,4 +95,7 @@ def gateway_page(embedded: EmbeddedGateway) -> None:
         st.table(errors, hide_index=True)
 
 
+trading_guard(embedded)
+halt_form(embedded.gateway)  # outside the refreshing fragments: a refresh never resets it
+st.subheader("Traffic")
 gateway_page(embedded)

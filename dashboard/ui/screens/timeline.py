@@ -1,5 +1,6 @@
-"""Timeline: states per account over a chosen range, with nonce markers, orders and fills, and a
-line per deploy, the deploys of the range, and the event list."""
+"""Timeline: states per account over a chosen range, with nonce markers, orders and fills, the
+gateway's halts and resumes (and other writers, failed dead man's switches), and a line per
+deploy, the deploys of the range, and the event list."""
 
 import time
 
@@ -28,7 +29,7 @@ RANGES = {
 DEPLOYS_READ = 500
 #: the markers read for a range (the newest ones: a busy bot places thousands of orders a day)
 MARKERS_READ = 5000
-MARKER_KINDS = [ev.NONCE_REFRESH, ev.INVALID_NONCE, ev.ORDER]
+MARKER_KINDS = [ev.NONCE_REFRESH, ev.INVALID_NONCE, ev.ORDER, *ev.GUARD_KINDS]
 
 service = require_service()
 st.title("Connection timeline")
