@@ -74,7 +74,8 @@ def test_halted_passes_without_a_halt_and_fails_while_one_is_on_the_account() ->
     master = halted["MASTER"]
     assert master.status == CheckStatus.FAIL and master.required
     assert (
-        master.detail == "MASTER (every caller) halted 2 min 5 s ago by cli root@ops: exchange incident"
+        master.detail
+        == "MASTER (every caller) halted 2 min 5 s ago by cli root@ops: exchange incident"
     )
     assert master.remedy is not None
     assert "`krakenwatch gateway resume MASTER`" in master.remedy
