@@ -58,6 +58,10 @@ class DeadMan:
         self._lock = threading.Lock()
         self._state = DeadManState(account, float(timeout_s))
         self._pending = False
+        #: the last re-arm asked for, and how many failed in a row (a failing re-arm is asked
+        #: again after 1, 2, 4... seconds, at most every S/4: never once per bot call)
+        self._asked_at: float | None = None
+        self._failed_in_row = 0
 
     @property
     def state(self) -> DeadManState:
@@ -67,19 +71,24 @@ class DeadMan:
     def bot_called(self) -> None:
         """A bot called on the account: re-arm when the last re-arm is older than ``S/4``."""
         now = self._clock()
+        quarter = self.timeout_s / 4
         with self._lock:
             self._state = replace(self._state, last_bot_call_at=now)
-            armed_at = self._state.armed_at
-            due = armed_at is None or now - armed_at >= self.timeout_s / 4
-            if not due or self._pending:
+            armed_at, asked_at = self._state.armed_at, self._asked_at
+            due = armed_at is None or now - armed_at >= quarter
+            backoff = min(quarter, 2.0 ** (self._failed_in_row - 1)) if self._failed_in_row else 0
+            if not due or self._pending or (asked_at is not None and now - asked_at < backoff):
                 return
-            self._pending = True
-        self._rearm()
+            self._pending, self._asked_at = True, now
+        try:
+            self._rearm()
+        except Exception as exc:  # it could not even be queued: try again with a later call
+            self.failed(f"could not queue the re-arm: {type(exc).__name__}")
 
     def armed(self, trigger_at: float | None) -> None:
         """Kraken confirmed a re-arm (its ``triggerTime``)."""
         with self._lock:
-            self._pending = False
+            self._pending, self._failed_in_row = False, 0
             self._state = replace(
                 self._state, armed_at=self._clock(), trigger_at=trigger_at, last_error=None
             )
@@ -88,12 +97,5 @@ class DeadMan:
         """A re-arm failed (Kraken's error, or none came back): the next bot call tries again."""
         with self._lock:
             self._pending = False
+            self._failed_in_row += 1
             self._state = replace(self._state, failures=self._state.failures + 1, last_error=error)
-
-    def fired_since(self, since: float) -> float | None:
-        """When Kraken cancelled the account's orders (the trigger passed un-refreshed) after
-        ``since``, else ``None``."""
-        trigger = self.state.trigger_at
-        if trigger is not None and since < trigger <= self._clock():
-            return trigger
-        return None

@@ -140,8 +140,6 @@ class TradingGuard:
             for a in accounts
             if a.cancel_after_s
         }
-        #: key id -> when the orders it knew were last settled against a fired switch
-        self._fired_seen: dict[str, float] = {}
         self._foreign: dict[str, int] = dict.fromkeys(self._key_of, 0)
         self._foreign_at: dict[str, float] = {}
 
@@ -183,14 +181,26 @@ class TradingGuard:
         if job.plan.halts and self.board.halted_now(job.account, job.client) is not None:
             raise GuardHalted(f"{job.account} is halted")
         key_id = self._key_of[job.account]
-        now = self._clock()
-        self._settle_fired(job.account, key_id)
-        job.orders = self.store.orders(key_id)
-        job.owed = charges(job.plan, job.orders, now)
+        try:
+            self._settle_fired(job.account, key_id)
+            job.orders = self.store.orders(key_id)
+        except GuardStoreError as exc:
+            if job.plan.halts:  # fail closed: no order leaves unguarded
+                raise
+            log.warning("%s %s: sent uncharged: %s", job.account, job.plan.method, exc)
+            return  # a cancel is the way out: it leaves, uncharged
+        job.owed = charges(job.plan, job.orders, self._clock())
         if not job.owed:
             return
         budget = self.budgets[key_id]
-        wait = budget.take(job.owed, job.client, job.share, force=not job.plan.holds)
+        try:
+            wait = budget.take(job.owed, job.client, job.share, force=not job.plan.holds)
+        except GuardStoreError as exc:
+            job.owed = {}  # what was charged before the trouble stays charged: the safe side
+            if job.plan.halts:
+                raise
+            log.warning("%s %s: sent uncharged: %s", job.account, job.plan.method, exc)
+            return
         if wait > 0:
             job.owed = {}
             raise GuardNotYet(wait)
@@ -217,17 +227,19 @@ class TradingGuard:
             log.warning("%s: trading guard: %s", job.account, exc)
 
     def _settle_fired(self, account: str, key_id: str) -> None:
-        """The account's switch fired since the orders were last settled: Kraken cancelled every
+        """With the key held: the key's switch fired (the latest trigger any gateway of the
+        store armed has passed) since the orders were last settled, so Kraken cancelled every
         order it had, each counted like a cancel."""
-        dead_man = self.dead_men.get(account)
-        if dead_man is None:
+        if account not in self.dead_men:
             return
-        fired = dead_man.fired_since(self._fired_seen.get(key_id, 0.0))
-        if fired is None:
+        trigger = self.store.counter(f"{key_id}|trigger")
+        settled = self.store.counter(f"{key_id}|settled")
+        now = self._clock()
+        if trigger is None or trigger[0] > now or (settled and settled[0] >= trigger[0]):
             return
-        self._fired_seen[key_id] = fired
+        self.store.set_counter(f"{key_id}|settled", trigger[0], now)
         orders = self.store.orders(key_id)
-        owed = charges(TradePlan("CancelAll", every=True), orders, fired)
+        owed = charges(TradePlan("CancelAll", every=True), orders, trigger[0])
         if owed:
             self.budgets[key_id].take(owed, force=True)
         self.store.forget(key_id, [o.txid for o in orders])
@@ -250,6 +262,20 @@ class TradingGuard:
         dead_man = self.dead_men.get(account)
         if dead_man is not None:
             dead_man.bot_called()
+
+    def rearm_done(self, account: str, trigger_at: float | None) -> None:
+        """Kraken confirmed a re-arm: its trigger, shared with every gateway of the store (the
+        latest wins), says when the orders are gone if nobody re-arms again."""
+        self.dead_men[account].armed(trigger_at)
+        if trigger_at is None:
+            return
+        scope = f"{self._key_of[account]}|trigger"
+        try:
+            found = self.store.counter(scope)
+            if found is None or found[0] < trigger_at:
+                self.store.set_counter(scope, trigger_at, self._clock())
+        except GuardStoreError as exc:
+            log.warning("%s: trading guard: %s", account, exc)
 
     def rearm_failed(self, account: str, error: str) -> None:
         dead_man = self.dead_men[account]

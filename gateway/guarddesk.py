@@ -150,7 +150,14 @@ class GuardDesk:
     async def _rearm(self, account: str) -> None:
         dead_man = self.guard.dead_men[account]
         fields = f"timeout={dead_man.timeout_s}".encode()
-        reply = await self._forward(account, "CancelAllOrdersAfter", fields, DEADMAN_CLIENT)
+        try:
+            reply = await self._forward(account, "CancelAllOrdersAfter", fields, DEADMAN_CLIENT)
+        except asyncio.CancelledError:  # the gateway stops: nothing to tell
+            dead_man.failed("the gateway stopped")
+            raise
+        except Exception as exc:  # a failure of ours: said, and tried again with a later call
+            self.guard.rearm_failed(account, f"not sent: {type(exc).__name__}")
+            return
         if reply.outcome != "ok":
             self.guard.rearm_failed(account, reply.codes[0] if reply.codes else reply.outcome)
             return
@@ -159,4 +166,4 @@ class GuardDesk:
         except (ValueError, KeyError, TypeError, AttributeError):
             self.guard.rearm_failed(account, "Kraken's answer had no triggerTime that can be read")
             return
-        dead_man.armed(trigger)
+        self.guard.rearm_done(account, trigger)

@@ -80,14 +80,18 @@ class GuardLogEntry:
     reason: str
     origin: str
     at: float
+    #: the account's key (hashed): an account label means that key only
+    key_id: str = ""
 
     def to_json(self) -> str:
-        return json.dumps([self.kind, self.account, self.client, self.reason, self.origin, self.at])
+        return json.dumps(
+            [self.kind, self.account, self.client, self.reason, self.origin, self.at, self.key_id]
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> GuardLogEntry:
-        kind, account, client, reason, origin, at = json.loads(text)
-        return cls(kind, account, client, reason, origin, float(at))
+        kind, account, client, reason, origin, at, key_id = json.loads(text)
+        return cls(kind, account, client, reason, origin, float(at), key_id)
 
 
 def _halt_json(halt: HaltRecord) -> str:
@@ -103,11 +107,14 @@ class GuardStore(Protocol):
     #: ``"file"`` or ``"redis"``
     kind: str
 
-    def halts(self) -> list[HaltRecord]: ...
+    def halts(self) -> list[tuple[str, HaltRecord]]:
+        """``(key id, halt)``: a halt binds its account label on that key only (two
+        deployments on one Redis may both have a MASTER)."""
+        ...
 
-    def put_halt(self, halt: HaltRecord) -> None: ...
+    def put_halt(self, key_id: str, halt: HaltRecord) -> None: ...
 
-    def drop_halt(self, account: str, client: str | None) -> bool:
+    def drop_halt(self, key_id: str, account: str, client: str | None) -> bool:
         """``False`` when there was no such halt."""
         ...
 
@@ -116,6 +123,13 @@ class GuardStore(Protocol):
         ...
 
     def set_counter(self, scope: str, level: float, at: float) -> None: ...
+
+    def change_counter(
+        self, scope: str, decay_per_s: float, at: float, *, add: float = 0.0, floor: float = 0.0
+    ) -> float:
+        """In one step (whoever else writes it meanwhile): decay the counter to ``at``, add
+        ``add`` (negative: give back), raise it to at least ``floor``; the new level."""
+        ...
 
     def remember(self, key_id: str, orders: list[OrderSeen]) -> None: ...
 
@@ -151,8 +165,8 @@ class FileGuardStore:
         try:
             self._db = private_sqlite(path, durable=True)
             self._db.executescript(
-                "CREATE TABLE IF NOT EXISTS halts (account TEXT, client TEXT, doc TEXT,"
-                " PRIMARY KEY (account, client));"
+                "CREATE TABLE IF NOT EXISTS halts (key_id TEXT, account TEXT, client TEXT,"
+                " doc TEXT, PRIMARY KEY (key_id, account, client));"
                 "CREATE TABLE IF NOT EXISTS counters (scope TEXT PRIMARY KEY, level REAL, at REAL);"
                 "CREATE TABLE IF NOT EXISTS orders (key_id TEXT, txid TEXT, at REAL, doc TEXT,"
                 " PRIMARY KEY (key_id, txid));"
@@ -161,24 +175,24 @@ class FileGuardStore:
         except (OSError, sqlite3.Error) as exc:
             raise GuardStoreError(f"trading guard store {path}: {exc}") from None
 
-    def halts(self) -> list[HaltRecord]:
+    def halts(self) -> list[tuple[str, HaltRecord]]:
         with self._lock, self._errors():
-            rows = self._db.execute("SELECT account, client, doc FROM halts").fetchall()
-        return sorted((_halt(*row) for row in rows), key=lambda h: h.at)
+            rows = self._db.execute("SELECT key_id, account, client, doc FROM halts").fetchall()
+        return sorted(((k, _halt(a, c, d)) for k, a, c, d in rows), key=lambda h: h[1].at)
 
-    def put_halt(self, halt: HaltRecord) -> None:
+    def put_halt(self, key_id: str, halt: HaltRecord) -> None:
         with self._lock, self._errors():
             self._db.execute(
-                "INSERT OR REPLACE INTO halts VALUES (?, ?, ?)",
-                (halt.account, halt.client or _EVERY, _halt_json(halt)),
+                "INSERT OR REPLACE INTO halts VALUES (?, ?, ?, ?)",
+                (key_id, halt.account, halt.client or _EVERY, _halt_json(halt)),
             )
 
-    def drop_halt(self, account: str, client: str | None) -> bool:
+    def drop_halt(self, key_id: str, account: str, client: str | None) -> bool:
         with self._lock, self._errors():
             return (
                 self._db.execute(
-                    "DELETE FROM halts WHERE account = ? AND client = ?",
-                    (account, client or _EVERY),
+                    "DELETE FROM halts WHERE key_id = ? AND account = ? AND client = ?",
+                    (key_id, account, client or _EVERY),
                 ).rowcount
                 == 1
             )
@@ -193,6 +207,18 @@ class FileGuardStore:
     def set_counter(self, scope: str, level: float, at: float) -> None:
         with self._lock, self._errors():
             self._db.execute("INSERT OR REPLACE INTO counters VALUES (?, ?, ?)", (scope, level, at))
+
+    def change_counter(
+        self, scope: str, decay_per_s: float, at: float, *, add: float = 0.0, floor: float = 0.0
+    ) -> float:
+        with self._lock, self._errors():  # one UPSERT: atomic against every other process
+            row = self._db.execute(
+                "INSERT INTO counters VALUES (?, max(?, max(0.0, ?)), ?) ON CONFLICT (scope) DO"
+                " UPDATE SET level = max(?, max(0.0, max(0.0, level - max(0.0, ? - at) * ?) + ?)),"
+                " at = ? RETURNING level",
+                (scope, floor, add, at, floor, at, decay_per_s, add, at),
+            ).fetchone()
+        return float(row[0])
 
     def remember(self, key_id: str, orders: list[OrderSeen]) -> None:
         with self._lock, self._errors():
@@ -259,25 +285,26 @@ class RedisGuardStore:
             socket_timeout=io_timeout_s,
         )
         self._redis_error: type[Exception] = redis.RedisError
+        self._change = self._client.register_script(_CHANGE_COUNTER)
 
-    def halts(self) -> list[HaltRecord]:
+    def halts(self) -> list[tuple[str, HaltRecord]]:
         with self._errors():
             found = self._client.hgetall(f"{_PREFIX}:halts")
         halts = []
         for field, doc in found.items():
-            account, _, client = _text(field).partition("\x1f")
-            halts.append(_halt(account, client, doc))
-        return sorted(halts, key=lambda h: h.at)
+            key_id, account, client = _text(field).split("\x1f")
+            halts.append((key_id, _halt(account, client, doc)))
+        return sorted(halts, key=lambda h: h[1].at)
 
-    def put_halt(self, halt: HaltRecord) -> None:
+    def put_halt(self, key_id: str, halt: HaltRecord) -> None:
         with self._errors():
-            self._client.hset(
-                f"{_PREFIX}:halts", _halt_field(halt.account, halt.client), _halt_json(halt)
-            )
+            field = _halt_field(key_id, halt.account, halt.client)
+            self._client.hset(f"{_PREFIX}:halts", field, _halt_json(halt))
 
-    def drop_halt(self, account: str, client: str | None) -> bool:
+    def drop_halt(self, key_id: str, account: str, client: str | None) -> bool:
         with self._errors():
-            return bool(self._client.hdel(f"{_PREFIX}:halts", _halt_field(account, client)))
+            field = _halt_field(key_id, account, client)
+            return bool(self._client.hdel(f"{_PREFIX}:halts", field))
 
     def counter(self, scope: str) -> tuple[float, float] | None:
         with self._errors():
@@ -291,6 +318,16 @@ class RedisGuardStore:
         with self._errors():
             # a counter left alone decays to 0 well within a day at every tier
             self._client.set(f"{_PREFIX}:counter:{scope}", f"{level!r} {at!r}", ex=86400)
+
+    def change_counter(
+        self, scope: str, decay_per_s: float, at: float, *, add: float = 0.0, floor: float = 0.0
+    ) -> float:
+        with self._errors():  # one script: atomic against every replica
+            level = self._change(
+                keys=[f"{_PREFIX}:counter:{scope}"],
+                args=[repr(decay_per_s), repr(at), repr(add), repr(floor)],
+            )
+        return float(_text(level))
 
     def remember(self, key_id: str, orders: list[OrderSeen]) -> None:
         name = f"{_PREFIX}:orders:{key_id}"
@@ -327,11 +364,12 @@ class RedisGuardStore:
         return _text(last[0][0]) if last else "0-0"
 
     def log_since(self, cursor: str) -> tuple[list[GuardLogEntry], str]:
-        with self._errors():
-            rows = self._client.xrange(f"{_PREFIX}:log", min=f"({cursor}")
+        with self._errors():  # XREAD: after the cursor, exclusive (Redis 5 and later)
+            found: Any = self._client.xread({f"{_PREFIX}:log": cursor}, count=_LOG_KEPT)
+        rows: list[Any] = found[0][1] if found else []
         if not rows:
             return [], cursor
-        entries = [GuardLogEntry.from_json(_text((fields or {})[b"doc"])) for _, fields in rows]
+        entries = [GuardLogEntry.from_json(_text(fields[b"doc"])) for _, fields in rows]
         return entries, _text(rows[-1][0])
 
     def close(self) -> None:
@@ -346,13 +384,28 @@ class RedisGuardStore:
         )
 
 
+#: decay a counter ("level at") to ARGV[2], add ARGV[3], raise to ARGV[4]; the new level
+_CHANGE_COUNTER = """
+local level, at = 0, tonumber(ARGV[2])
+local found = redis.call('GET', KEYS[1])
+if found then
+  local l, t = string.match(found, '(%S+) (%S+)')
+  level = math.max(0, tonumber(l) - math.max(0, tonumber(ARGV[2]) - tonumber(t)) * tonumber(ARGV[1]))
+end
+level = math.max(tonumber(ARGV[4]), math.max(0, level + tonumber(ARGV[3])))
+local text = string.format('%.17g %.17g', level, tonumber(ARGV[2]))
+redis.call('SET', KEYS[1], text, 'EX', 86400)
+return string.format('%.17g', level)
+"""
+
+
 def _text(value: Any) -> str:
     """A Redis reply as text (redis-py answers bytes)."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _halt_field(account: str, client: str | None) -> str:
-    return f"{account}\x1f{client or _EVERY}"
+def _halt_field(key_id: str, account: str, client: str | None) -> str:
+    return f"{key_id}\x1f{account}\x1f{client or _EVERY}"
 
 
 def open_guard_store(nonce_store: str, store_dir: Path) -> GuardStore:

@@ -135,7 +135,8 @@ def run_halt_command(argv: Sequence[str]) -> int:
         settings = config.settings
         store = open_guard_store(settings.nonce_store or nonce_store_spec(), settings.store_dir)
         try:
-            board = HaltBoard(store, [a.label for a in config.accounts], lambda _event: None)
+            keys = {a.label: a.key_id for a in config.accounts}
+            board = HaltBoard(store, keys, lambda _event: None)
             if command == "halts":
                 return _list(board)
             check_halt(args.account, args.client, None, board.accounts)

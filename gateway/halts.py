@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from .guardstore import GuardLogEntry, GuardStore, GuardStoreError
 from .guardview import HALT, RESUME, GuardEvent, HaltRecord
@@ -69,27 +69,39 @@ class HaltBoard:
     def __init__(
         self,
         store: GuardStore,
-        accounts: Iterable[str],
+        accounts: Mapping[str, str],
         on_event: Callable[[GuardEvent], None],
         *,
         poll_s: float = POLL_S,
         clock: Callable[[], float] = time.time,
     ):
         self.store = store
+        #: account label -> its key id (a halt binds a label on its key only)
+        self.keys = dict(accounts)
         self.accounts = frozenset(accounts)
         self._on_event = on_event
         self._poll_s = poll_s
         self._clock = clock
+        #: guards the copy of the halts (held for no I/O: the quick refusals take it)
         self._lock = threading.Lock()
-        self._halts = self._read()
-        self._cursor = store.log_end()
+        #: one reader of the store at a time (each log entry is reported once)
+        self._reading = threading.Lock()
+        self._halts: dict[tuple[str, str | None], HaltRecord] = {}
+        #: where this gateway is in the store's log (``None``: not read yet)
+        self._cursor: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: why the store could not be read lately (``None``: it could)
         self.problem: str | None = None
+        try:  # a store out of reach now is read later; orders fail closed meanwhile
+            self.poll()
+        except GuardStoreError as exc:
+            self.problem = str(exc)
 
     def _read(self) -> dict[tuple[str, str | None], HaltRecord]:
-        return {(h.account, h.client): h for h in self.store.halts() if h.account in self.accounts}
+        return {
+            (h.account, h.client): h for k, h in self.store.halts() if self.keys.get(h.account) == k
+        }
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -106,7 +118,8 @@ class HaltBoard:
     def halted_now(self, account: str, client: str) -> HaltRecord | None:
         """The same, read from the store now (right before an order leaves; raises
         :class:`~gateway.guardstore.GuardStoreError` when the store cannot be read)."""
-        halts = {(h.account, h.client): h for h in self.store.halts() if h.account == account}
+        key_id = self.keys[account]
+        halts = {(h.account, h.client): h for k, h in self.store.halts() if k == key_id}
         return halts.get((account, None)) or halts.get((account, client))
 
     # -- writing ----------------------------------------------------------------------------------
@@ -115,17 +128,20 @@ class HaltBoard:
         """Write a halt (and its log entry); the caller then waits for the key to be idle."""
         text = check_halt(account, client, reason, self.accounts)
         record = HaltRecord(account, client, text, origin, self._clock())
-        self.store.put_halt(record)
-        self.store.append(GuardLogEntry(HALT, account, client, text, origin, record.at))
+        key_id = self.keys[account]
+        self.store.put_halt(key_id, record)
+        self.store.append(GuardLogEntry(HALT, account, client, text, origin, record.at, key_id))
         self.poll()
         return record
 
     def resume(self, account: str, client: str | None, origin: str) -> bool:
         """Lift a halt; ``False`` when there was none."""
         check_halt(account, client, None, self.accounts)
-        if not self.store.drop_halt(account, client):
+        key_id = self.keys[account]
+        if not self.store.drop_halt(key_id, account, client):
             return False
-        self.store.append(GuardLogEntry(RESUME, account, client, "", origin, self._clock()))
+        entry = GuardLogEntry(RESUME, account, client, "", origin, self._clock(), key_id)
+        self.store.append(entry)
         self.poll()
         return True
 
@@ -142,11 +158,17 @@ class HaltBoard:
 
     def poll(self) -> None:
         """Read the halts and the new log entries; report each entry as an event."""
-        with self._lock:  # one reader at a time: each entry is reported once, halts in order
-            entries, self._cursor = self.store.log_since(self._cursor)
-            self._halts = self._read()
+        entries: list[GuardLogEntry] = []
+        with self._reading:
+            halts = self._read()  # first: the copy stays right even when the log cannot be read
+            with self._lock:
+                self._halts = halts
+            if self._cursor is None:  # from now on: what happened before is not news
+                self._cursor = self.store.log_end()
+            else:
+                entries, self._cursor = self.store.log_since(self._cursor)
         for entry in entries:
-            if entry.account in self.accounts:
+            if self.keys.get(entry.account) == entry.key_id:
                 self._on_event(halt_event(entry))
 
     def _follow(self) -> None:

@@ -285,16 +285,19 @@ class Lane:
                     continue
                 self._queue.remove(job)
                 return job, None
-        while self._queue:
-            head = self._queue[0]
+        while True:  # the counted calls, in arrival order
+            head = next((j for j in self._queue if j.cost > 0), None)
+            if head is None:
+                return None, later
             wait = self.rate.wait_s(head.cost)
             if wait <= 0:
-                return self._queue.popleft(), None
+                self._queue.remove(head)
+                return head, None
             if now + wait <= head.deadline:
                 return None, wait if later is None else min(wait, later)
             # it cannot fit in time: say so now rather than at its deadline
-            self._resolve(self._queue.popleft(), self._refused("wait"))
-        return None, later
+            self._queue.remove(head)
+            self._resolve(head, self._refused("wait"))
 
     def _start(self, job: Job) -> None:
         job.started_at = self._clock()

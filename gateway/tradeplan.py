@@ -16,7 +16,8 @@ method                 class                       counts (kraken-api.md, "Spot 
 Kraken accepts a batch cancel even past the threshold, and ``CancelAll`` is the way out: both
 are charged, never held. Orders the gateway did not see opened (placed by another program, or older than the age horizon)
 cost what their fixed count says, and nothing by age. ``validate=true`` calls place nothing and
-count nothing here. A halt refuses the calls that open or change orders.
+count nothing here. A halt refuses the calls that open or change orders (validated or not) and
+``GetWebSocketsToken`` (a token trades over the WebSocket API, past the gateway).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ __all__ = [
 OPENS = frozenset({"AddOrder", "AddOrderBatch"})
 CHANGES = frozenset({"EditOrder", "AmendOrder"})
 _CANCELS = frozenset({"CancelOrder", "CancelOrderBatch", "CancelAll"})
-TRADING_METHODS = OPENS | CHANGES | _CANCELS
+#: a token trades over Kraken's WebSocket API, past the gateway: refused while halted too
+_TOKEN_METHOD = "GetWebSocketsToken"  # noqa: S105 (a method name)
+TRADING_METHODS = OPENS | CHANGES | _CANCELS | {_TOKEN_METHOD}
 _BATCH_INDEX = re.compile(r"^orders\[(\d+)\]")
 #: turns a pair as a bot or the stream spells it into the gateway's one name for it
 Canonical = Callable[[str], str]
@@ -65,11 +68,13 @@ class TradePlan:
     refs: tuple[str, ...] = ()
     #: every order the gateway saw (``CancelAll``)
     every: bool = False
+    #: ``validate=true``: Kraken only checks it; nothing counts (a halt still refuses it)
+    validate: bool = False
 
     @property
     def halts(self) -> bool:
         """Refused while the account (or the caller) is halted."""
-        return self.method in OPENS or self.method in CHANGES
+        return self.method in OPENS or self.method in CHANGES or self.method == _TOKEN_METHOD
 
     @property
     def holds(self) -> bool:
@@ -88,19 +93,21 @@ def _field_values(fields: Sequence[tuple[str, str]], *names: str) -> list[str]:
 
 
 def plan_for(method: str, body: bytes, canonical: Canonical) -> TradePlan | None:
-    """The plan of a trading call (``None``: not a trading call, or one that only validates)."""
+    """The plan of a trading call (``None``: not a trading call)."""
     if method not in TRADING_METHODS:
         return None
+    if method == _TOKEN_METHOD:
+        return TradePlan(method)
     fields = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-    if any(k == "validate" and v.lower() in ("true", "1") for k, v in fields):
-        return None
+    validates = [v.strip().lower() for k, v in fields if k == "validate"]
+    validate = validates in (["true"], ["1"])  # only unambiguous: else it may be placed
     pairs = _field_values(fields, "pair")
     pair = canonical(pairs[0]) if pairs else None
     if method == "AddOrder":
-        return TradePlan(method, pair, opens=1.0)
+        return TradePlan(method, pair, opens=1.0, validate=validate)
     if method == "AddOrderBatch":
         batch = {m.group(1) for k, _ in fields if (m := _BATCH_INDEX.match(k))}
-        return TradePlan(method, pair, opens=max(1, len(batch)) / 2)
+        return TradePlan(method, pair, opens=max(1, len(batch)) / 2, validate=validate)
     if method == "CancelAll":
         return TradePlan(method, every=True)
     refs = _field_values(fields, "txid", "cl_ord_id", "userref")
@@ -116,6 +123,8 @@ def _matches(order: OrderSeen, refs: Iterable[str]) -> bool:
 def charges(plan: TradePlan, orders: Sequence[OrderSeen], now: float) -> dict[str, float]:
     """pair -> what ``plan`` adds to its trading counter, given the orders the gateway saw."""
     owed: dict[str, float] = {}
+    if plan.validate or plan.method == _TOKEN_METHOD:
+        return owed
 
     def add(pair: str | None, cost: float) -> None:
         if pair is not None and cost > 0:

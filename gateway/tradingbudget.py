@@ -60,8 +60,9 @@ class TradingBudget:
         self.enforce = enforce
         self._clock = clock
         self._lock = threading.Lock()
-        #: pairs this process charged or observed (for the gauges)
-        self._pairs: set[str] = set()
+        #: pair -> (level, at) as this process last wrote or read it (for the gauges: a page
+        #: or a scrape never waits for the store)
+        self._seen: dict[str, tuple[float, float]] = {}
 
     def _scope(self, pair: str, client: str | None = None) -> str:
         return f"{self.key_id}|{pair}" if client is None else f"{self.key_id}|{pair}|{client}"
@@ -111,10 +112,15 @@ class TradingBudget:
                 )
                 if wait > 0:
                     return wait
-            for (scope, cost, _, _), level in zip(scopes, levels, strict=True):
-                self.store.set_counter(scope, level + cost, now)
-            self._pairs.update(owed)
+            for scope, cost, _, decay in scopes:
+                self._note(scope, self.store.change_counter(scope, decay, now, add=cost), now)
         return 0.0
+
+    def _note(self, scope: str, level: float, now: float) -> None:
+        """Remember a pair's level as last written (call with the lock held)."""
+        pair = scope.split("|")[1]
+        if scope == self._scope(pair):
+            self._seen[pair] = (level, now)
 
     def give_back(
         self, owed: Mapping[str, float], client: str | None = None, share: float | None = None
@@ -123,7 +129,7 @@ class TradingBudget:
         now = self._clock()
         with self._lock:
             for scope, cost, _, decay in self._scopes(owed, client, share):
-                self.store.set_counter(scope, max(0.0, self._level(scope, decay, now) - cost), now)
+                self._note(scope, self.store.change_counter(scope, decay, now, add=-cost), now)
 
     def raise_to(self, pair: str, level: float) -> None:
         """Kraken's own counter of ``pair`` is at least ``level`` (its stream's ``ratecount``, or
@@ -131,15 +137,17 @@ class TradingBudget:
         now = self._clock()
         scope = self._scope(pair)
         with self._lock:
-            if level > self._level(scope, self.decay_per_s, now):
-                self.store.set_counter(scope, level, now)
-            self._pairs.add(pair)
+            self._note(
+                scope, self.store.change_counter(scope, self.decay_per_s, now, floor=level), now
+            )
 
     def levels(self) -> dict[str, float]:
-        """pair -> the modelled counter now, for the pairs this process has seen."""
+        """pair -> the modelled counter now, as this process last saw it, decayed since (no
+        store read: charges made by other gateways show once this one trades the pair)."""
         now = self._clock()
         with self._lock:
-            return {
-                pair: self._level(self._scope(pair), self.decay_per_s, now)
-                for pair in sorted(self._pairs)
-            }
+            seen = dict(self._seen)
+        return {
+            pair: max(0.0, level - max(0.0, now - at) * self.decay_per_s)
+            for pair, (level, at) in sorted(seen.items())
+        }

@@ -67,7 +67,13 @@ def test_what_each_trading_call_costs_by_the_age_of_its_orders() -> None:
     assert cost("EditOrder", txid="O1", pair="XBTUSD") == {"XXBTZUSD": 7.0}
     assert cost("AmendOrder", txid="O2") == {"XXBTZUSD": 2.0}  # 12 s: +1 +1
     assert cost("CancelAll") == {"XXBTZUSD": 13.0, "XETHZUSD": 1.0}
-    assert plan_for("AddOrder", form(pair="XBTUSD", validate="true"), canonical) is None
+    validated = plan_for("AddOrder", form(pair="XBTUSD", validate="true"), canonical)
+    assert validated is not None and validated.halts and charges(validated, orders, now) == {}
+    # two validate fields: Kraken may place it, so it counts
+    doubled = plan_for("AddOrder", b"pair=XBTUSD&validate=true&validate=false", canonical)
+    assert doubled is not None and charges(doubled, orders, now) == {"XXBTZUSD": 1.0}
+    token = plan_for("GetWebSocketsToken", b"", canonical)
+    assert token is not None and token.halts and charges(token, orders, now) == {}
     assert plan_for("Balance", b"", canonical) is None
 
 
@@ -132,9 +138,20 @@ def test_the_dead_mans_switch_rearms_at_most_every_quarter_of_its_timeout() -> N
     dead_man.failed("EService:Unavailable")
     state = dead_man.state
     assert (state.failures, state.last_error, state.seconds_left(30.0)) == (1, "EService:Unavailable", 30.0)  # fmt: skip
-    assert dead_man.fired_since(0.0) is None
-    clock[0] = 61.0
-    assert dead_man.fired_since(0.0) == 60.0 and dead_man.fired_since(60.0) is None
+    # a failing re-arm is asked again after 1, 2, 4... s (at most every S/4), not per bot call
+    clock[0] = 15.5
+    dead_man.bot_called()
+    assert len(asked) == 2
+    clock[0] = 16.0
+    dead_man.bot_called()
+    assert len(asked) == 3
+    dead_man.failed("EService:Unavailable")
+    clock[0] = 17.5
+    dead_man.bot_called()
+    assert len(asked) == 3  # 2 s after the second failure, not 1.5
+    clock[0] = 18.0
+    dead_man.bot_called()
+    assert len(asked) == 4
     answer = {"error": [], "result": {"currentTime": "x", "triggerTime": "2026-12-06T10:00:00Z"}}
     assert trigger_time(json.dumps(answer).encode()) == 1796551200.0
     off = {"error": [], "result": {"currentTime": "x", "triggerTime": "0"}}

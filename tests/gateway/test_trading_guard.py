@@ -186,6 +186,9 @@ def test_a_halt_refuses_opening_and_changing_orders_lets_cancels_and_queries_pas
         sdk_client(key, secret, gateway.url).request(
             "POST", "/0/private/AddOrder", params=dict(ORDER)
         )
+    # validated or not, and no WebSocket token to trade past the gateway either
+    assert add_order(api, validate="true")["error"] == HALTED_ERRORS
+    assert api.query_private("GetWebSocketsToken")["error"] == HALTED_ERRORS
     assert len(sim.order_ages(key)) == 1  # nothing new reached Kraken
     assert api.query_private("OpenOrders")["error"] == []
     assert api.query_private("CancelOrder", {"txid": txid})["error"] == []
@@ -415,3 +418,33 @@ def test_krakens_own_counter_from_the_stream_lands_on_the_pair_the_bots_trade(
     api = krakenex_api(key, secret, gateway.url)
     assert add_order(api)["error"] == []
     assert set(counters()) == {"XXBTZUSD"}  # the bots' XBTUSD is the same pair
+
+
+def test_an_order_waiting_for_its_pair_does_not_spin_or_hold_up_other_calls(
+    tmp_path: Path, sim_key
+) -> None:
+    sim, key, secret = sim_key
+    with gateway_thread(
+        [account(key, secret)], sim.url, tmp_path / "data", max_queue_wait_s=3.0
+    ) as gw:  # Kraken's own decay here (0.95/s modelled): a full pair frees 1 count in ~1 s
+        api = krakenex_api(key, secret, gw.url)
+        assert [add_order(api)["error"] for _ in range(59)] == [[]] * 59
+        asked: list[float] = []
+        guard = gw.gateway.guard
+        before_send = guard.before_send
+
+        def counted(job: Any) -> None:
+            asked.append(time.monotonic())
+            before_send(job)
+
+        guard.before_send = counted  # type: ignore[method-assign]
+        waiting = threading.Thread(target=lambda: asked.append(float(len(add_order(api)["error"]))))
+        waiting.start()
+        eventually(lambda: len(asked) >= 1, 5, 0.01, what="the held order tried once")
+        started = time.monotonic()
+        assert krakenex_api(key, secret, gw.url).query_private("Balance")["error"] == []
+        assert time.monotonic() - started < 0.5  # not behind the held order
+        waiting.join(10)
+    tries = [t for t in asked if t > 1.0]  # the monotonic times of the tries
+    assert asked[-1] == 0.0  # the held order was placed in the end
+    assert 2 <= len(tries) <= 3, tries  # tried, then once more when its budget allowed
