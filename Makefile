@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # Debian packages the tests need: prometheus (+promtool) and prometheus-alertmanager for the metrics
-# and alerting tests, chromium for the browser tests, redis-server for the shared nonce store
-DEB_PACKAGES ?= prometheus prometheus-alertmanager chromium redis-server
+# and alerting tests, chromium for the browser tests, redis-server for the shared nonce store,
+# redis-sentinel and iproute2 (ip netns) for the multi-host fault suite
+DEB_PACKAGES ?= prometheus prometheus-alertmanager chromium redis-server redis-sentinel iproute2
 SOURCES := $(wildcard broker dashboard simulator gateway testkit bench tests)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -299,6 +299,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
                     before_send()
                 body = body_for(ticket.nonce)
                 headers = private_headers(urlpath, ticket.nonce, body, key, self.secret)
+                ticket.ensure_live()
                 outcome = self._send(urlpath, method, body, headers, timeout, kept_alive)
                 outcome.nonce, outcome.waited_s = ticket.nonce, ticket.waited_s
                 if isinstance(outcome.error, OutcomeUnknownError):

@@ -218,6 +218,9 @@ class _Lease:
             with _store_errors(file.path):
                 file.write(record)
 
+    def ensure_live(self) -> None:
+        """A file lock is held until released: always live."""
+
 
 class FileStore:
     """The default nonce store (see the module docstring)."""

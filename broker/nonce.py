@@ -147,6 +147,11 @@ class KeyLease(Protocol):
 
     def write(self, record: NonceRecord) -> None: ...
 
+    def ensure_live(self) -> None:
+        """Raise :class:`~broker.errors.NonceStoreUnavailable` unless the hold is certainly
+        still this process's (a lease may have run out while the process was paused)."""
+        ...
+
 
 class NonceStore(Protocol):
     """Where high-water marks live and who may send for a key (file store, Redis store)."""
@@ -180,11 +185,18 @@ class NonceStore(Protocol):
 class Ticket:
     """The nonce of one request in flight, and the caller's say on what happens after it."""
 
-    def __init__(self, nonce: int, waited_s: float):
+    def __init__(self, nonce: int, waited_s: float, lease: KeyLease | None = None):
         self.nonce = nonce
         #: how long the caller waited for the key (other requests of it, a hold)
         self.waited_s = waited_s
         self.hold_s = 0.0
+        self._lease = lease
+
+    def ensure_live(self) -> None:
+        """Right before the request leaves: the store's hold on the key is still ours, else
+        :class:`~broker.errors.NonceStoreUnavailable` and nothing may be sent."""
+        if self._lease is not None:
+            self._lease.ensure_live()
 
     def hold_for(self, seconds: float) -> None:
         """Keep the key from sending for ``seconds`` after this request (its outcome is unknown)."""
@@ -262,7 +274,7 @@ class KeyChannel:
                 raise ConfigurationError(f"nonce for key {self.key_id} would exceed 2^64-1")
             lease.write(NonceRecord(nonce, unit))
             self._last_issued, self._last_unit = nonce, unit
-            ticket = Ticket(nonce, time.monotonic() - asked)
+            ticket = Ticket(nonce, time.monotonic() - asked, lease)
             try:
                 yield ticket
             finally:

@@ -3,9 +3,12 @@
 * :class:`HeldLease` is the held key: it reads the key's record and writes it fenced by the
   lease's token (the ``WRITE`` script of :mod:`broker.redisscripts` checks the token first,
   refuses a coarser unit and keeps the higher mark), so a holder whose lease ran out cannot move
-  anything; every write is mirrored to the local file store.
+  anything; a write counts once the store's replicas have it (:func:`broker.redisclient.replicated`)
+  and is mirrored to the local file store. Right before its request leaves, the holder makes sure
+  the lease cannot have run out meanwhile (:meth:`HeldLease.ensure_live`: a process paused past
+  its lease, by SIGSTOP or a stalled machine, sends nothing when it wakes).
 * :class:`LeaseRenewer` is the one daemon thread per store that renews the leases this process
-  holds while their requests are in flight.
+  holds while their requests are in flight, and knows until when each is certainly still ours.
 
 Neither knows the store's class: what a lease needs of it is :class:`LeaseOwner`.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -22,6 +26,7 @@ from redis.exceptions import ResponseError
 
 from .errors import NonceStoreError, NonceStoreUnavailable
 from .nonce import NonceRecord
+from .redisclient import replicated, run_script
 
 __all__ = ["HeldLease", "LeaseOwner", "LeaseRenewer"]
 
@@ -33,6 +38,9 @@ class LeaseOwner(Protocol):
 
     #: the registered ``WRITE`` script (KEYS: lock, record; ARGV: token, high, unit, hold)
     write_script: Any
+    #: the Redis client, and how many replicas must have a write
+    client: Any
+    replicas: int
 
     @property
     def description(self) -> str: ...
@@ -47,6 +55,10 @@ class LeaseOwner(Protocol):
 
     def mirror(self, key_id: str, record: NonceRecord) -> None: ...
 
+    def live_until(self, key_id: str) -> float:
+        """Until when (``time.monotonic()``) this process's lease on the key is certainly live."""
+        ...
+
 
 class HeldLease:
     """A held key: reads and fenced writes of its record, mirrored to the local store."""
@@ -59,18 +71,25 @@ class HeldLease:
     def read(self) -> NonceRecord | None:
         return self._store.peek(self._key_id)
 
+    def ensure_live(self) -> None:
+        if time.monotonic() >= self._store.live_until(self._key_id):
+            raise NonceStoreUnavailable(
+                f"the lease on key {self._key_id} may have run out before the request left (the "
+                f"process was paused, or {self._store.description} stopped answering "
+                "renewals); nothing was sent"
+            )
+
     def write(self, record: NonceRecord) -> None:
         store, key_id = self._store, self._key_id
+        keys = [store.lock_key(key_id), store.record_key(key_id)]
+        args = [self._token, str(record.high_water), record.unit, repr(record.hold_until)]
         with store.errors():
             try:
-                store.write_script(
-                    keys=[store.lock_key(key_id), store.record_key(key_id)],
-                    args=[
-                        self._token,
-                        str(record.high_water),
-                        record.unit,
-                        repr(record.hold_until),
-                    ],
+                replicated(
+                    store.client,
+                    store.replicas,
+                    lambda target: run_script(target, store.write_script, keys, args),
+                    scripts=[store.write_script],
                 )
             except ResponseError as exc:
                 text = str(exc)
@@ -95,12 +114,16 @@ class LeaseRenewer:
     def __init__(self, renew: Callable[[str, str, float], bool]):
         self._renew = renew
         self._held: dict[str, tuple[str, float]] = {}
+        self._live_until: dict[str, float] = {}
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    def add(self, lock_key: str, token: str, lease: float) -> None:
+    def add(self, lock_key: str, token: str, lease: float, taken_at: float) -> None:
+        """Renew ``lock_key`` from now on; it was taken with a request sent at ``taken_at``
+        (``time.monotonic()``)."""
         with self._changed:
             self._held[lock_key] = (token, lease)
+            self._live_until[lock_key] = taken_at + lease
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="kw-redis-lease", daemon=True
@@ -111,6 +134,13 @@ class LeaseRenewer:
     def remove(self, lock_key: str) -> None:
         with self._changed:
             self._held.pop(lock_key, None)
+            self._live_until.pop(lock_key, None)
+
+    def live_until(self, lock_key: str) -> float:
+        """Until when the lease is certainly live: one lease after the request that took or last
+        renewed it was sent (Redis counts from when it received it, later)."""
+        with self._changed:
+            return self._live_until.get(lock_key, 0.0)
 
     def _run(self) -> None:
         while True:
@@ -120,7 +150,12 @@ class LeaseRenewer:
                 held = dict(self._held)
                 period = min(lease for _, lease in held.values()) / 3
             for lock_key, (token, lease) in held.items():
+                sent = time.monotonic()
                 if not self._renew(lock_key, token, lease):
                     log.warning("could not renew the nonce lease %s", lock_key)
+                    continue
+                with self._changed:
+                    if self._held.get(lock_key, ("", 0.0))[0] == token:
+                        self._live_until[lock_key] = sent + lease
             with self._changed:
                 self._changed.wait(period)

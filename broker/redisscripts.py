@@ -11,6 +11,8 @@ Keys (``<id>`` is a key id, a hash of the API key; ``<token>`` a random lease or
 ``krakenwatch:waiter:<token>``     a waiter's presence (expires when it stops looking)
 ``krakenwatch:wake:<token>``       a list a waiter blocks on; the releasing holder pushes to it
 ``krakenwatch:store-id``           the marker: ``<random>:<Redis time ms>``, made when missing
+``krakenwatch:primary``            with Sentinels: the primary's replication id and the Redis
+                                   time (ms) it was first seen replacing another (0: never)
 =================================  ==========================================================
 
 Nonces are compared as decimal strings: Lua's numbers lose precision above 2^53, below a
@@ -19,8 +21,11 @@ nanosecond nonce.
 
 __all__ = ["ACQUIRE", "LEAVE", "RELEASE", "RENEW", "WRITE"]
 
-#: KEYS: lock, store marker, queue, queue sequence, my waiter key; ARGV: token, lease ms, a new
-#: marker id, waiter ttl ms, waiter key prefix. Returns {got, marker, created, redis time ms}.
+#: KEYS: lock, store marker, queue, queue sequence, my waiter key, primary record; ARGV: token,
+#: lease ms, a new marker id, waiter ttl ms, waiter key prefix, '1' to watch the primary. Returns
+#: {got, marker, created, redis time ms, when this primary replaced another (ms, 0: never)}.
+#: A failover promotes a replica, which takes a new replication id: the first acquire on it
+#: stamps the change.
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -30,6 +35,21 @@ if not marker then
   marker = ARGV[3] .. ':' .. now
   redis.call('SET', KEYS[2], marker)
   created = 1
+end
+local changed = 0
+if ARGV[6] == '1' then
+  local id = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+  local known = redis.call('GET', KEYS[6])
+  local was, at = nil, '0'
+  if known then was, at = string.match(known, '^(%w+):(%d+)$') end
+  if not known then
+    redis.call('SET', KEYS[6], id .. ':0')
+  elseif was ~= id then
+    changed = now
+    redis.call('SET', KEYS[6], id .. ':' .. now)
+  else
+    changed = tonumber(at)
+  end
 end
 while true do
   local head = redis.call('ZRANGE', KEYS[3], 0, 0)
@@ -43,13 +63,13 @@ if (#head == 0 or head[1] == ARGV[1])
     and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('DEL', KEYS[5])
-  return {1, marker, created, now}
+  return {1, marker, created, now, changed}
 end
 if not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
   redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[1])
 end
 redis.call('SET', KEYS[5], '1', 'PX', ARGV[4])
-return {0, marker, created, now}
+return {0, marker, created, now, changed}
 """
 #: KEYS: queue, my waiter key; ARGV: token
 LEAVE = """

@@ -26,7 +26,18 @@ URL as ``redis://:password@host``). Needs redis-py: ``pip install 'krakenwatch[r
   the data was lost, leases with it: a holder may still have a request in flight. So every key
   stays quiet (its new lease held, nothing sent) until one full lease after the new marker was
   made, then is re-seeded. The loss is reported in the store's description and the log.
-* **Fail closed.** Redis unreachable, timing out, read-only (a replica) or refusing the password:
+* **Across a failover** (``redis-sentinel://``, see :mod:`broker.redisclient`). Replication is
+  asynchronous, so a promoted replica may lack the old primary's last writes, leases with them. A
+  write of the high-water mark counts once ``replicas`` replicas have it (``WAIT``; 1 by default
+  with Sentinels), so an old primary cut off from its replicas acknowledges nothing and nothing is
+  sent. The first acquire on a new primary (a new replication id) stamps the change in Redis; every
+  process, also one started later, then keeps every key quiet until one lease after that stamp
+  and re-seeds it from its host's file store, as after a data loss.
+* **A paused holder sends nothing.** Right before a request leaves, the holder checks that one
+  lease has not passed since the lease was last taken or renewed (a process stopped past its
+  lease wakes up to :class:`~broker.errors.NonceStoreUnavailable`).
+* **Fail closed.** Redis unreachable, timing out, read-only (a replica), refusing the password,
+  no primary known to the Sentinels, or a write its replicas did not acknowledge:
   :class:`~broker.errors.NonceStoreUnavailable`, and nothing is sent to Kraken.
 
 The held lease (fenced reads and writes) and the thread that renews leases are in
@@ -49,7 +60,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import redis
 from redis.exceptions import (
     ConnectionError as RedisConnectionError,
 )
@@ -60,12 +70,14 @@ from redis.exceptions import (
 from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
+from redis.sentinel import MasterNotFoundError
 
 from . import redisscripts as scripts
 from .errors import KeyBusyError, NonceStoreError, NonceStoreUnavailable
 from .nonce import NONCE_UNITS, NonceRecord, NonceStore
+from .redisclient import NotReplicatedError, connect
 from .redislease import HeldLease, LeaseRenewer
-from .storespec import masked_spec
+from .storespec import RedisSpec, masked_spec
 
 __all__ = ["RedisStore"]
 
@@ -102,18 +114,24 @@ class RedisStore:
 
     def __init__(
         self,
-        url: str,
+        spec: RedisSpec,
         *,
         seed: NonceStore | None = None,
-        lease_s: float | None = None,
         io_timeout_s: float = IO_TIMEOUT_S,
     ):
-        # ``url`` and ``lease_s`` as :func:`broker.storespec.parse_redis_spec` gives them
-        self.url = url
-        self.lease_s = lease_s
+        # ``spec`` as :func:`broker.storespec.parse_redis_spec` gives it
+        self.spec = spec
+        self.url = spec.url
+        self.lease_s = spec.lease_s
+        self.replicas = spec.replicas
         self.seed = seed
         self._io_timeout_s = io_timeout_s
         self._connect()
+        self._watch_primary = "1" if spec.sentinel is not None else "0"
+        #: the Redis time (ms) this process last saw a new primary stamped, 0: none
+        self._primary_changed_ms = 0
+        #: when this process found that a failover had happened (Unix time), if it did
+        self.failover_at: float | None = None
         self._marker: str | None = None
         self._seeded: set[str] = set()
         self._state_lock = threading.Lock()
@@ -124,12 +142,7 @@ class RedisStore:
         self._renewer = LeaseRenewer(self.renew)
 
     def _connect(self) -> None:
-        self.client = redis.Redis.from_url(
-            self.url,
-            socket_connect_timeout=self._io_timeout_s,
-            socket_timeout=self._io_timeout_s,
-            health_check_interval=30,
-        )
+        self.client = connect(self.spec, io_timeout_s=self._io_timeout_s, health_check_interval=30)
         self._acquire = self.client.register_script(scripts.ACQUIRE)
         self._leave = self.client.register_script(scripts.LEAVE)
         self._renew = self.client.register_script(scripts.RENEW)
@@ -147,6 +160,9 @@ class RedisStore:
                 f" (Redis lost its data, found at {lost}: run it with appendonly yes; re-seeded "
                 "from this host's file store)"
             )
+        if self.failover_at is not None:
+            seen = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.failover_at))
+            text += f" (a new primary took over, seen at {seen}: every key waited out one lease)"
         return text
 
     @contextlib.contextmanager
@@ -154,8 +170,8 @@ class RedisStore:
         self, key_id: str, *, lease_s: float | None = None, deadline: float | None = None
     ) -> Iterator[HeldLease]:
         lease = self.lease_s or lease_s or DEFAULT_LEASE_S
-        token, quiet_s = self._take(key_id, lease, deadline)
-        self._renewer.add(self.lock_key(key_id), token, lease)
+        token, quiet_s, taken_at = self._take(key_id, lease, deadline)
+        self._renewer.add(self.lock_key(key_id), token, lease, taken_at)
         try:
             if quiet_s > 0:
                 self._wait_quiet(key_id, quiet_s, deadline)
@@ -174,6 +190,9 @@ class RedisStore:
         with self.errors():
             fields = self.client.hmget(self.record_key(key_id), "high_water", "unit", "hold_until")
         return _record(list(fields))
+
+    def live_until(self, key_id: str) -> float:
+        return self._renewer.live_until(self.lock_key(key_id))
 
     def reset_after_fork(self) -> None:
         self._state_lock = threading.Lock()
@@ -197,6 +216,16 @@ class RedisStore:
         where = masked_spec(self.url)
         try:
             yield
+        except MasterNotFoundError:
+            raise NonceStoreUnavailable(
+                f"no Redis primary is known to the Sentinels of {where} (a failover in "
+                "progress?); nothing was sent"
+            ) from None
+        except NotReplicatedError as exc:
+            raise NonceStoreUnavailable(
+                f"Redis at {where}: {exc} (a replica down, or this primary cut off from them); "
+                "nothing was sent"
+            ) from None
         except ReadOnlyError:
             raise NonceStoreUnavailable(
                 f"Redis at {where} is read-only (a replica?); nothing was sent"
@@ -213,10 +242,11 @@ class RedisStore:
         except RedisError:
             return False
 
-    def _take(self, key_id: str, lease: float, deadline: float | None) -> tuple[str, float]:
+    def _take(self, key_id: str, lease: float, deadline: float | None) -> tuple[str, float, float]:
         """Acquire the key's lease in arrival order (see the module docstring), waiting until
         ``deadline`` (``time.monotonic()``), by default a lease and a bit. Returns the lease's
-        token and how long the key must stay quiet first (after a detected data loss)."""
+        token, how long the key must stay quiet first (after a detected data loss or failover)
+        and when (``time.monotonic()``) the request that took it was sent."""
         token = secrets.token_hex(16)
         if deadline is None:
             deadline = time.monotonic() + lease + 5.0
@@ -227,6 +257,7 @@ class RedisStore:
             self.queue_key(key_id),
             f"{PREFIX}:queue-seq:{key_id}",
             waiter,
+            f"{PREFIX}:primary",
         ]
         args: list[str | int] = [
             token,
@@ -234,14 +265,19 @@ class RedisStore:
             secrets.token_hex(8),
             WAITER_TTL_MS,
             f"{PREFIX}:waiter:",
+            self._watch_primary,
         ]
         try:
             while True:
+                sent = time.monotonic()
                 with self.errors():
-                    got, marker, _created, now_ms = self._acquire(keys=keys, args=args)
-                quiet_s = self._check_marker(_text(marker), int(now_ms), lease)
+                    got, marker, _created, now_ms, changed_ms = self._acquire(keys=keys, args=args)
+                quiet_s = max(
+                    self._check_marker(_text(marker), int(now_ms), lease),
+                    self._check_primary(int(changed_ms), int(now_ms), lease),
+                )
                 if got:
-                    return token, quiet_s
+                    return token, quiet_s, sent
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise KeyBusyError(
@@ -279,6 +315,27 @@ class RedisStore:
             masked_spec(self.url),
         )
         return self._quiet_left(marker, now_ms, lease)
+
+    def _check_primary(self, changed_ms: int, now_ms: int, lease: float) -> float:
+        """Notice a new primary (a failover): it may lack the old one's last writes and leases.
+        Returns the seconds to stay quiet: until one lease after the change was stamped."""
+        if changed_ms == 0:
+            return 0.0
+        quiet_s = max(0.0, (changed_ms + lease * 1000 - now_ms) / 1000)
+        with self._state_lock:
+            new = changed_ms != self._primary_changed_ms and quiet_s > 0
+            self._primary_changed_ms = changed_ms  # (one long past was waited out by others)
+            if new:
+                self.failover_at = time.time()
+                self._seeded.clear()  # re-seed every key from the local store
+        if new:
+            log.warning(
+                "the nonce store %s has a new primary since a failover (Redis time %d ms): every "
+                "key waits out one lease from then, then is re-seeded from this host's file store",
+                masked_spec(self.url),
+                changed_ms,
+            )
+        return quiet_s
 
     def _quiet_left(self, marker: str, now_ms: int, lease: float) -> float:
         """Seconds left of the quiet lease after a data loss (0 when none was seen)."""

@@ -74,6 +74,6 @@ def open_store(spec: str | NonceStore, directory: Path, *, durable: bool = True)
     with _lock:
         store = _redis_stores.get(key)
         if store is None:
-            store = RedisStore(parsed.url, seed=seed, lease_s=parsed.lease_s)
+            store = RedisStore(parsed, seed=seed)
             _redis_stores[key] = store
         return store

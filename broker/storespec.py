@@ -1,25 +1,26 @@
-"""What a nonce store setting says: ``file`` (the data directory's store, the default) or a Redis
-URL (``redis://`` / ``rediss://``, optionally ``?lease=SECONDS``), and how to show it without its
-password.
+"""What a nonce store setting says: ``file`` (the data directory's store, the default), a Redis URL
+(``redis://`` / ``rediss://``) or Redis Sentinels (``redis-sentinel://`` / ``rediss-sentinel://``),
+each optionally with ``?lease=SECONDS&replicas=N``, and how to show it without its passwords.
 
 The bottom of the store modules: :mod:`broker.stores` opens the store a setting names,
-:mod:`broker.redisstore` names its Redis in messages with :func:`masked_spec`; this module imports
-neither. ``$KRAKENWATCH_NONCE_STORE`` is read when asked for (:func:`nonce_store_spec`), never at
-import.
+:mod:`broker.redisclient` connects to the Redis it names; this module imports neither.
+``$KRAKENWATCH_NONCE_STORE`` is read when asked for (:func:`nonce_store_spec`), never at import.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from .errors import ConfigurationError
 
 __all__ = [
     "NONCE_STORE_VARIABLE",
     "RedisSpec",
+    "SentinelSpec",
     "check_store_spec",
     "masked_spec",
     "nonce_store_spec",
@@ -28,50 +29,120 @@ __all__ = [
 
 NONCE_STORE_VARIABLE = "KRAKENWATCH_NONCE_STORE"
 _INSTALL = "pip install 'krakenwatch[redis]'"
+_SENTINEL_SCHEMES = {"redis-sentinel": False, "rediss-sentinel": True}
+SENTINEL_PORT = 26379
+#: query parameters that hold a secret (shown as ``***``)
+_SECRET_QUERY = ("sentinel_password",)
+_USAGE = (
+    "use 'file', a redis:// / rediss:// URL with a host, or "
+    "redis-sentinel://HOST:PORT[,HOST:PORT...]/PRIMARY-NAME[/DB]"
+)
+
+
+@dataclass(frozen=True)
+class SentinelSpec:
+    """Sentinels to ask for the primary named ``service``, and how to reach that primary."""
+
+    addresses: tuple[tuple[str, int], ...]
+    service: str
+    db: int
+    username: str | None
+    password: str | None
+    sentinel_password: str | None
+    ssl: bool
 
 
 @dataclass(frozen=True)
 class RedisSpec:
-    """A ``redis://`` / ``rediss://`` store: the URL for redis-py and the lease, if one is set."""
+    """A Redis store: ``url`` names it (for redis-py when ``sentinel`` is None; always without the
+    store's own query parameters), the lease if one is set, and how many replicas must have a
+    write before anything is sent (``replicas``; 1 by default with Sentinels, else 0)."""
 
     url: str
     lease_s: float | None
+    replicas: int = 0
+    sentinel: SentinelSpec | None = None
 
 
 def masked_spec(spec: str) -> str:
-    """The store spec without a password (for pages, logs and errors)."""
+    """The store spec without its passwords (for pages, logs and errors)."""
     parts = urlsplit(spec)
-    if parts.password is None:
-        return spec
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    netloc = parts.netloc
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:***@{hosts}"
+    query = [(k, "***" if k in _SECRET_QUERY else v) for k, v in parse_qsl(parts.query)]
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
 
 
-def parse_redis_spec(spec: str) -> RedisSpec:
-    """``redis://[:password@]host[:port]/db[?lease=SECONDS]``; :class:`ConfigurationError`
-    naming the variable otherwise (never the password)."""
-    parts = urlsplit(spec)
-    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise ConfigurationError(
-            f"{NONCE_STORE_VARIABLE}: use 'file' or a redis:// / rediss:// URL with a host, not "
-            f"{masked_spec(spec)!r}",
-            variable=NONCE_STORE_VARIABLE,
-        )
-    query = dict(parse_qsl(parts.query))
+def _bad(message: str) -> ConfigurationError:
+    return ConfigurationError(f"{NONCE_STORE_VARIABLE}: {message}", variable=NONCE_STORE_VARIABLE)
+
+
+def _lease(query: dict[str, str]) -> float | None:
     lease = query.pop("lease", None)
     try:
         lease_s = None if lease is None else float(lease)
     except ValueError:
         lease_s = -1.0
     if lease_s is not None and not 1 <= lease_s <= 3600:
-        raise ConfigurationError(
-            f"{NONCE_STORE_VARIABLE}: lease={lease!r} must be a number of seconds in [1, 3600]",
-            variable=NONCE_STORE_VARIABLE,
-        )
-    return RedisSpec(urlunsplit(parts._replace(query=urlencode(query))), lease_s)
+        raise _bad(f"lease={lease!r} must be a number of seconds in [1, 3600]")
+    return lease_s
+
+
+def _replicas(query: dict[str, str], default: int) -> int:
+    text = query.pop("replicas", None)
+    if text is None:
+        return default
+    if not re.fullmatch(r"[0-9]", text.strip()):
+        raise _bad(f"replicas={text!r} must be a whole number of replicas in [0, 9]")
+    return int(text)
+
+
+def _address(text: str, spec: str) -> tuple[str, int]:
+    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::([0-9]{1,5}))?", text)
+    if match is None or not 0 < int(match.group(2) or SENTINEL_PORT) < 65536:
+        raise _bad(f"{text!r} is not a Sentinel HOST[:PORT] in {masked_spec(spec)!r}")
+    return match.group(1).strip("[]"), int(match.group(2) or SENTINEL_PORT)
+
+
+def _sentinel(spec: str, ssl: bool) -> RedisSpec:
+    parts = urlsplit(spec)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    addresses = tuple(_address(h.strip(), spec) for h in hosts.split(",") if h.strip())
+    path = [p for p in parts.path.split("/") if p]
+    if not addresses or not 1 <= len(path) <= 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise _bad(f"{_USAGE}, not {masked_spec(spec)!r}")
+    query = dict(parse_qsl(parts.query))
+    lease_s, replicas = _lease(query), _replicas(query, 1)
+    user, colon, password = userinfo.partition(":") if at else ("", "", "")
+    sentinel = SentinelSpec(
+        addresses=addresses,
+        service=unquote(path[0]),
+        db=int(path[1]) if len(path) == 2 else 0,
+        username=unquote(user) or None,
+        password=unquote(password) if colon else None,
+        sentinel_password=query.pop("sentinel_password", None),
+        ssl=ssl,
+    )
+    if query:
+        raise _bad(f"unknown option(s) {sorted(query)} in {masked_spec(spec)!r}")
+    return RedisSpec(urlunsplit(parts._replace(query="")), lease_s, replicas, sentinel)
+
+
+def parse_redis_spec(spec: str) -> RedisSpec:
+    """``redis://[:password@]host[:port]/db[?lease=SECONDS&replicas=N]``, or
+    ``redis-sentinel://[:password@]host:port,.../PRIMARY-NAME[/db][?lease=..&replicas=..
+    &sentinel_password=..]``; :class:`ConfigurationError` naming the variable otherwise (never a
+    password)."""
+    parts = urlsplit(spec)
+    if parts.scheme in _SENTINEL_SCHEMES:
+        return _sentinel(spec, _SENTINEL_SCHEMES[parts.scheme])
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise _bad(f"{_USAGE}, not {masked_spec(spec)!r}")
+    query = dict(parse_qsl(parts.query))
+    lease_s, replicas = _lease(query), _replicas(query, 0)
+    return RedisSpec(urlunsplit(parts._replace(query=urlencode(query))), lease_s, replicas)
 
 
 def check_store_spec(spec: str) -> None:

@@ -13,6 +13,7 @@ Trouble with the store is :class:`GuardStoreError`: the guard then sends no orde
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -278,12 +279,12 @@ class RedisGuardStore:
     def __init__(self, spec: str, *, io_timeout_s: float = 2.0):
         import redis
 
+        from broker.redisclient import connect, replicated
+
         self.where = masked_spec(spec)
-        self._client = redis.Redis.from_url(
-            parse_redis_spec(spec).url,
-            socket_connect_timeout=io_timeout_s,
-            socket_timeout=io_timeout_s,
-        )
+        parsed = parse_redis_spec(spec)
+        self._client = connect(parsed, io_timeout_s=io_timeout_s)
+        self._write = functools.partial(replicated, self._client, parsed.replicas)
         self._redis_error: type[Exception] = redis.RedisError
         self._change = self._client.register_script(_CHANGE_COUNTER)
 
@@ -299,7 +300,7 @@ class RedisGuardStore:
     def put_halt(self, key_id: str, halt: HaltRecord) -> None:
         with self._errors():
             field = _halt_field(key_id, halt.account, halt.client)
-            self._client.hset(f"{_PREFIX}:halts", field, _halt_json(halt))
+            self._write(lambda pipe: pipe.hset(f"{_PREFIX}:halts", field, _halt_json(halt)))
 
     def drop_halt(self, key_id: str, account: str, client: str | None) -> bool:
         with self._errors():

@@ -6,7 +6,8 @@ the memory outlives a restart and is shared by every replica that shares the non
   committed before the request leaves, synced to disk when nonce records are
   (``KRAKENWATCH_NONCE_SYNC``, default on), so a power loss forgets nothing either.
 * :class:`RedisReplayStore` — the Redis of ``KRAKENWATCH_NONCE_STORE``: ``SET NX`` with an expiry,
-  shared by every replica.
+  shared by every replica; with Sentinels, a request counts as remembered once the store's
+  replicas have it (``WAIT``), so a failover cannot forget a request that was sent.
 
 Both hold digests only (never a body, a key or a signature), each until the moment its nonce
 falls out of the freshness window (after which the request is refused for its age anyway), and
@@ -16,6 +17,7 @@ a per-credential high-water mark for bots that send counter nonces. Trouble with
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -154,29 +156,33 @@ class RedisReplayStore:
     def __init__(self, spec: str, *, io_timeout_s: float = 2.0):
         import redis
 
+        from broker.redisclient import connect, replicated, run_script
+
         self.where = masked_spec(spec)
-        url = parse_redis_spec(spec).url
-        self._client = redis.Redis.from_url(
-            url, socket_connect_timeout=io_timeout_s, socket_timeout=io_timeout_s
-        )
+        parsed = parse_redis_spec(spec)
+        self._client = connect(parsed, io_timeout_s=io_timeout_s)
+        self._write = functools.partial(replicated, self._client, parsed.replicas)
         self._advance = self._client.register_script(_ADVANCE)
+        self._run_script = run_script
         self._redis_error: type[Exception] = redis.RedisError
 
     def claim(self, digest: bytes, expires_at: float) -> bool:
+        key, pxat = f"{_PREFIX}:{digest.hex()}", int(expires_at * 1000) + 1
         with self._errors():
-            return bool(
-                self._client.set(
-                    f"{_PREFIX}:{digest.hex()}", b"1", nx=True, pxat=int(expires_at * 1000) + 1
-                )
-            )
+            return bool(self._write(lambda pipe: pipe.set(key, b"1", nx=True, pxat=pxat))[0])
 
     def release(self, digest: bytes) -> None:
         with self._errors():
             self._client.delete(f"{_PREFIX}:{digest.hex()}")
 
     def advance(self, credential: str, nonce: int) -> bool:
+        keys = [f"{_PREFIX}:counter:{credential}"]
         with self._errors():
-            return bool(self._advance(keys=[f"{_PREFIX}:counter:{credential}"], args=[str(nonce)]))
+            written = self._write(
+                lambda target: self._run_script(target, self._advance, keys, [str(nonce)]),
+                scripts=[self._advance],
+            )
+        return bool(written[0])
 
     def close(self) -> None:
         self._client.close()

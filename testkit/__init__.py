@@ -8,7 +8,8 @@
 * :mod:`testkit.procs`     start a real process, wait for its health URL, stop its process group
 * :mod:`testkit.browser`   Debian's Chromium and the flags it needs on a machine without network
 * :mod:`testkit.sim`       simulators with fake keys, and raw signed calls to them
-* :mod:`testkit.redis`     a real ``redis-server`` on a free port
+* :mod:`testkit.redis`     a real ``redis-server`` on a free port (or an address in a namespace)
+* :mod:`testkit.sentinel`  ``redis-sentinel`` processes, a primary + replica + three Sentinels
 * :mod:`testkit.rawclient` a raw HTTP client that sends exactly the bytes it is given, and
                           signed request bodies built by hand (``encode_private_request``)
 * :mod:`testkit.gateway`   the signing gateway in a thread, or as the real command
