@@ -40,6 +40,7 @@ SUITE: dict[int, tuple[str, str]] = {
     11: ("bench.gateway_race", "Gateway nonce race"),
     12: ("bench.streams", "Account streams"),
     13: ("bench.guard", "Trading guard"),
+    14: ("bench.hosts", "Multi-host faults"),
 }
 DEFAULT_OUTPUT = ROOT / "bench" / "RESULTS.md"
 

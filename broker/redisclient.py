@@ -29,6 +29,8 @@ __all__ = ["NotReplicatedError", "connect", "replicated", "run_script"]
 
 #: how long a write waits for its replicas before it counts as not written
 WAIT_MS = 1000
+#: how long connecting to a Sentinel and its answer may take
+SENTINEL_TIMEOUT_S = 0.5
 
 
 class NotReplicatedError(RedisError):
@@ -46,9 +48,12 @@ def connect(spec: RedisSpec, *, io_timeout_s: float, health_check_interval: int 
             spec.url, health_check_interval=health_check_interval, **timeouts
         )
     found = spec.sentinel
+    # Sentinels are asked one after the other until one names the primary: a short timeout each,
+    # so that a call refused while they are cut off is refused soon
+    quick = {"socket_connect_timeout": SENTINEL_TIMEOUT_S, "socket_timeout": SENTINEL_TIMEOUT_S}
     sentinels = Sentinel(
         list(found.addresses),
-        sentinel_kwargs={**timeouts, "password": found.sentinel_password, "ssl": found.ssl},
+        sentinel_kwargs={**quick, "password": found.sentinel_password, "ssl": found.ssl},
     )
     client: redis.Redis = sentinels.master_for(
         found.service,

@@ -27,7 +27,8 @@ One module per concern:
   stream statistics; :mod:`~simulator.stream` the WebSocket server and its faults;
   :mod:`~simulator.stream_session` one connection's protocol
 * :mod:`~simulator.admin`, :mod:`~simulator.admin_orders` the ``/_sim/`` routes;
-  :mod:`~simulator.cli` the command line
+  :mod:`~simulator.journal` the journal of requests that carry an id; :mod:`~simulator.cli` the
+  command line
 
 Nonce rule, per key, judged in arrival order (after the simulated latency), ``EAPI:Invalid nonce``
 otherwise: the nonce is a decimal integer string in 1..2^64-1; with ``nonce_window == 0`` it is

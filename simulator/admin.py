@@ -17,6 +17,8 @@
 * ``POST /_sim/streams/stall``  ``{"key": name}``: send nothing until ``/_sim/streams/resume``
 * ``POST /_sim/streams/invalidate``  ``{"key": name}``: ``ESession:Invalid session``, close
 * ``POST /_sim/streams/refuse`` ``{"on": true}``: answer new handshakes with HTTP 503
+* ``GET  /_sim/journal[/<after>]``  the private requests that carried ``kw_request=<id>``, as
+                                judged (after sequence number ``after``): see simulator.journal
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote
 
 from .admin_orders import OrdersTarget, handle_orders, handle_streams
+from .journal import JournalTarget, handle_journal
 
 __all__ = ["ADMIN_ROUTES", "AdminTarget", "handle_admin"]
 
@@ -34,7 +37,7 @@ ADMIN_ROUTES = __doc__.split("\n\n", 1)[1].strip() if __doc__ else ""
 _KEY_PATCH_FIELDS = ("permissions", "balances", "other_writer", "nonce_window")
 
 
-class AdminTarget(OrdersTarget, Protocol):
+class AdminTarget(OrdersTarget, JournalTarget, Protocol):
     """What the admin routes control (the :class:`~simulator.Simulator` provides it)."""
 
     def admin_snapshot(self) -> dict[str, Any]: ...
@@ -82,6 +85,8 @@ def handle_admin(sim: AdminTarget, verb: str, path: str, body: bytes) -> tuple[i
     route = path.removeprefix("/_sim/").strip("/")
     if route.startswith(("orders/", "streams/")):
         return _orders_or_streams(sim, verb, route, body)
+    if route == "journal" or route.startswith("journal/"):
+        return handle_journal(sim, verb, route)
     if route.startswith("trading/"):
         return _trading(sim, verb, unquote(route.removeprefix("trading/")))
     if route not in ("stats", "faults", "clock", "status") and not route.startswith("keys/"):

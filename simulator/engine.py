@@ -15,6 +15,7 @@ import hmac
 import json
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -26,6 +27,7 @@ from broker.signing import InvalidSecretError, sign
 
 from .endpoints import PRIVATE_METHODS, PUBLIC_METHODS, private_result, public_result
 from .faults import FaultController
+from .journal import Journal
 from .keys import KeyState
 from .market import MARKET_METHODS, Market
 from .private_api import PrivateApi
@@ -97,8 +99,10 @@ class Engine:
         stopping: threading.Event,
         market: Market | None = None,
         api: PrivateApi | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.state = state
+        self.journal = journal
         self.api = api
         self.market = market if market is not None else Market()
         self.faults = faults
@@ -119,6 +123,7 @@ class Engine:
         """Answer one API request. ``headers`` has lower-case names; ``client_gone`` blocks until
         the client has closed its connection (a ``late_ms`` fault waits for it); ``query`` is the
         URL's query string (a public GET's parameters)."""
+        arrived = time.monotonic()
         private = path.startswith(PRIVATE_PREFIX)
         ks = self.state.lookup(headers.get("api-key", "").strip()) if private else None
         method = path.rsplit("/", 1)[-1]
@@ -148,7 +153,10 @@ class Engine:
             return self._public(verb, path[len(PUBLIC_PREFIX) :], status, query)
         if verb != "POST":
             return Reply.html(405, allow="POST")
-        return self._private(path, ks, headers, body, status)
+        reply = self._private(path, ks, headers, body, status)
+        if self.journal is not None:
+            self.journal.record(ks, body, reply.body, arrived)
+        return reply
 
     def _delay(self, latency_ms: tuple[float, float]) -> None:
         lo, hi = latency_ms

@@ -18,6 +18,7 @@ from .deadman import DeadMansSwitch
 from .engine import Engine
 from .faults import FaultController, make_faults
 from .hub import StreamHub
+from .journal import Journal
 from .keys import KeyStats
 from .market import Market
 from .private_api import PrivateApi
@@ -63,6 +64,7 @@ class Simulator(AccountsApi, TradingHooks):
         self._stopping = threading.Event()
         market = Market(scenario.prices)
         self._hub = StreamHub()
+        self._journal = Journal()
         self._tokens = TokenBook(scenario.token_ttl_s, self._state.now)
         self._desk = OrderDesk(self._state, market, self._hub, scenario)
         self._deadman = DeadMansSwitch(self._desk.cancel_all, self._state.now)
@@ -74,6 +76,7 @@ class Simulator(AccountsApi, TradingHooks):
             self._stopping,
             market,
             PrivateApi(self._desk, self._tokens, self._hub, self._deadman),
+            self._journal,
         )
         self._stream = StreamServer(
             StreamContext(
@@ -232,6 +235,10 @@ class Simulator(AccountsApi, TradingHooks):
     def wait_for_hanging(self, count: int = 1, timeout: float = 5.0) -> None:
         """Block until ``count`` requests are held by a ``hang`` fault (``TimeoutError``)."""
         self._faults.wait_hanging(count, timeout)
+
+    def journal_since(self, after: int = 0) -> dict[str, Any]:
+        """The request journal's entries after ``after`` (:mod:`simulator.journal`)."""
+        return self._journal.since(after)
 
     def describe_key(self, key: str) -> dict[str, object]:
         return self._state.find(key).describe()

@@ -10,6 +10,14 @@
 * :mod:`testkit.sim`       simulators with fake keys, and raw signed calls to them
 * :mod:`testkit.redis`     a real ``redis-server`` on a free port (or an address in a namespace)
 * :mod:`testkit.sentinel`  ``redis-sentinel`` processes, a primary + replica + three Sentinels
+* :mod:`testkit.relay`     a TCP relay that can go mute (a replica silently falling behind)
+* :mod:`testkit.netns`     hosts as network namespaces on veth links to bridges (the multi-host
+                          suite), whether this machine allows them and why not
+* :mod:`testkit.hoststore` that suite's Redis primary, replicas and Sentinels, each a host
+* :mod:`testkit.hostcluster` that suite's cluster: store, simulator, a gateway per host
+* :mod:`testkit.hostbots`  bots on each host naming every request (``kw_request``)
+* :mod:`testkit.hostfaults` the fault rounds (partitions, failover, kill -9, SIGSTOP, links)
+* :mod:`testkit.hostcheck` the checker: what each bot was told vs what the simulator saw
 * :mod:`testkit.rawclient` a raw HTTP client that sends exactly the bytes it is given, and
                           signed request bodies built by hand (``encode_private_request``)
 * :mod:`testkit.gateway`   the signing gateway in a thread, or as the real command

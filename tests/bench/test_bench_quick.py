@@ -27,6 +27,7 @@ SECTIONS = (
     "11. Gateway nonce race",
     "12. Account streams",
     "13. Trading guard",
+    "14. Multi-host faults",
 )
 
 

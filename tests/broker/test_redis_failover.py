@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ import redis
 
 from broker import ConfigurationError, KrakenClient, NonceStoreUnavailable
 from broker.storespec import masked_spec, parse_redis_spec
+from simulator import Simulator
 from testkit.net import eventually
 from testkit.redis import redis_server
 from testkit.sentinel import SentinelGroup, sentinel_group
@@ -28,6 +31,16 @@ def client(
 ) -> KrakenClient:
     spec = group_or_spec if isinstance(group_or_spec, str) else group_or_spec.spec(lease=LEASE_S)
     return KrakenClient(key, secret, base_url=sim_url, store_dir=host, nonce_store=spec)
+
+
+@contextmanager
+def group_and_key(tmp_path: Path, name: str) -> Iterator[tuple[SentinelGroup, Simulator, str, str]]:
+    """A primary, a replica and three Sentinels, and a simulator with one key."""
+    with (
+        sentinel_group(tmp_path / "redis") as group,
+        one_key_simulator(name) as (sim, key, secret),
+    ):
+        yield group, sim, key, secret
 
 
 def records(server_port: int) -> dict[str, str]:
@@ -68,10 +81,7 @@ def test_sentinel_specs_are_parsed_and_named_without_passwords() -> None:
 
 @pytest.mark.slow
 def test_a_failover_keeps_the_nonces_and_waits_out_a_lease(tmp_path: Path) -> None:
-    with (
-        sentinel_group(tmp_path / "redis") as group,
-        one_key_simulator("failover") as (sim, key, secret),
-    ):
+    with group_and_key(tmp_path, "failover") as (group, sim, key, secret):
         api = client(group, sim.url, key, secret, tmp_path / "host-a")
         for _ in range(5):
             assert isinstance(api.call_private("Balance"), dict)
@@ -106,10 +116,7 @@ def test_a_failover_keeps_the_nonces_and_waits_out_a_lease(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_a_write_no_replica_acknowledged_is_never_sent(tmp_path: Path) -> None:
-    with (
-        sentinel_group(tmp_path / "redis") as group,
-        one_key_simulator("no-replica") as (sim, key, secret),
-    ):
+    with group_and_key(tmp_path, "no-replica") as (group, sim, key, secret):
         api = client(group, sim.url, key, secret, tmp_path / "host")
         assert isinstance(api.call_private("Balance"), dict)
         group.replica.stop(kill=True)
