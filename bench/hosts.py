@@ -120,8 +120,9 @@ def run(ctx: Context) -> Section:
         section.notes.append(
             "With a single replica, the new primary of a failover has no replica left to "
             "acknowledge writes (WAIT 1) until the old primary is back and a replica again: "
-            "Sentinel converts it some 10 s after it is reachable, and Redis delays the full "
-            "resync 5 s more (repl-diskless-sync-delay). Not judged: the contrast table."
+            "Sentinel converts it some 10 s after it is reachable (built into Sentinel), then the "
+            "full resync (with Redis' default repl-diskless-sync-delay of 5 s, 5 s more; the "
+            "suite's servers run with 0). Not judged: the contrast table."
         )
     section.notes.append(
         "'told failed, reached' is reported, not judged: a request whose answer was lost on a cut "

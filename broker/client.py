@@ -237,10 +237,13 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
 
     @property
     def nonce_store_lost_at(self) -> float | None:
-        """When this process found that the key's shared nonce store (Redis) had lost its data
-        (Unix time), else ``None``."""
-        lost: float | None = getattr(self._channel().store, "data_lost_at", None)
-        return lost
+        """Since when the key's shared nonce store (Redis) may lack writes made before (Unix
+        time): when this process found that it had lost its data, or when its primary took over
+        from another (a failover); else ``None``."""
+        store = self._channel().store
+        found = [getattr(store, name, None) for name in ("data_lost_at", "primary_since")]
+        times = [t for t in found if t is not None]
+        return max(times) if times else None
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -299,7 +302,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
                     before_send()
                 body = body_for(ticket.nonce)
                 headers = private_headers(urlpath, ticket.nonce, body, key, self.secret)
-                ticket.ensure_live()
+                ticket.ensure_live(read_timeout(self._limit(timeout)))
                 outcome = self._send(urlpath, method, body, headers, timeout, kept_alive)
                 outcome.nonce, outcome.waited_s = ticket.nonce, ticket.waited_s
                 if isinstance(outcome.error, OutcomeUnknownError):

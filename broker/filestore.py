@@ -218,7 +218,7 @@ class _Lease:
             with _store_errors(file.path):
                 file.write(record)
 
-    def ensure_live(self) -> None:
+    def ensure_live(self, need_s: float = 0.0) -> None:
         """A file lock is held until released: always live."""
 
 

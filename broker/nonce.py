@@ -147,9 +147,10 @@ class KeyLease(Protocol):
 
     def write(self, record: NonceRecord) -> None: ...
 
-    def ensure_live(self) -> None:
+    def ensure_live(self, need_s: float = 0.0) -> None:
         """Raise :class:`~broker.errors.NonceStoreUnavailable` unless the hold is certainly
-        still this process's (a lease may have run out while the process was paused)."""
+        still this process's for ``need_s`` more seconds (a lease may have run out while the
+        process was paused)."""
         ...
 
 
@@ -192,11 +193,12 @@ class Ticket:
         self.hold_s = 0.0
         self._lease = lease
 
-    def ensure_live(self) -> None:
-        """Right before the request leaves: the store's hold on the key is still ours, else
+    def ensure_live(self, need_s: float = 0.0) -> None:
+        """Right before the request leaves: the store's hold on the key stays ours for the
+        ``need_s`` seconds its answer may take, else
         :class:`~broker.errors.NonceStoreUnavailable` and nothing may be sent."""
         if self._lease is not None:
-            self._lease.ensure_live()
+            self._lease.ensure_live(need_s)
 
     def hold_for(self, seconds: float) -> None:
         """Keep the key from sending for ``seconds`` after this request (its outcome is unknown)."""
@@ -353,11 +355,11 @@ class KeyChannel:
     def _record_hold(self, lease: KeyLease, record: NonceRecord) -> None:
         """Best effort: the request has been answered (or lost) and its caller must learn how;
         without the record, only this process waits the hold out."""
+        self._hold_until = record.hold_until  # first: whatever the store says, this process waits
         try:
             lease.write(record)
         except NonceStoreError as exc:
             log.warning("could not record the hold of key %s: %s", self.key_id, exc.message)
-        self._hold_until = record.hold_until
 
     def _reset_after_fork(self, lock: threading.Lock) -> None:
         self._lock = lock

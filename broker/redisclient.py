@@ -1,6 +1,7 @@
 """The Redis a store spec names, connected: one server (``redis://``, ``rediss://``) or whichever
-primary the Sentinels name now (``redis-sentinel://``, ``rediss-sentinel://``); and writes that
-count only once replicas have them (:func:`replicated`).
+primary the Sentinels name now (``redis-sentinel://``, ``rediss-sentinel://``); writes that count
+only once replicas have them (:func:`replicated`); and Redis trouble as the store's error, so that
+nothing is sent (:func:`failing_closed`).
 
 Needs redis-py (``pip install 'krakenwatch[redis]'``); imported only when a Redis store is opened.
 
@@ -14,18 +15,27 @@ one of them keeps it, and an old primary cut off from its replicas cannot acknow
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import redis
 from redis.client import Pipeline
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError, RedisError
-from redis.sentinel import Sentinel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import (
+    NoScriptError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.sentinel import MasterNotFoundError, Sentinel
 
+from .errors import NonceStoreUnavailable
 from .storespec import RedisSpec
 
-__all__ = ["NotReplicatedError", "connect", "replicated", "run_script"]
+__all__ = ["NotReplicatedError", "connect", "failing_closed", "replicated", "run_script"]
 
 #: how long a write waits for its replicas before it counts as not written
 WAIT_MS = 1000
@@ -110,3 +120,44 @@ def run_script(target: Any, script: Script, keys: list[str], args: list[Any]) ->
     if isinstance(target, Pipeline):
         return target.evalsha(script.sha, len(keys), *keys, *args)
     return script(keys=keys, args=args, client=target)
+
+
+@contextlib.contextmanager
+def failing_closed(where: str) -> Iterator[None]:
+    """Redis trouble as :class:`~broker.errors.NonceStoreUnavailable` naming the store at
+    ``where`` (a masked spec: never a password); the held lease's own ``KWLEASE`` / ``KWUNIT``
+    replies pass through to :mod:`broker.redislease`."""
+    try:
+        yield
+    except MasterNotFoundError:
+        raise NonceStoreUnavailable(
+            f"no Redis primary is known to the Sentinels of {where} (a failover in "
+            "progress?); nothing was sent"
+        ) from None
+    except NotReplicatedError as exc:
+        raise NonceStoreUnavailable(
+            f"Redis at {where}: {exc} (a replica down, or this primary cut off from them); "
+            "nothing was sent"
+        ) from None
+    except ReadOnlyError:
+        raise NonceStoreUnavailable(
+            f"Redis at {where} is read-only (a replica?); nothing was sent"
+        ) from None
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise NonceStoreUnavailable(
+            f"Redis at {where} is unreachable or not answering ({type(exc).__name__}); "
+            "nothing was sent"
+        ) from None
+    except ResponseError as exc:  # NOREPLICAS, NOPERM, OOM, MISCONF, KWINFO...
+        if "KWLEASE" in str(exc) or "KWUNIT" in str(exc):
+            raise
+        raise NonceStoreUnavailable(
+            f"Redis at {where} refused the store's command ({_first_word(exc)}: see "
+            "docs/hosts.md for what the store needs); nothing was sent"
+        ) from None
+
+
+def _first_word(exc: ResponseError) -> str:
+    """The error code of a Redis error reply (after a pipeline's ``... caused error:``)."""
+    text = str(exc).rpartition("caused error: ")[2]
+    return (text.split() or ["ERR"])[0][:40]

@@ -55,8 +55,13 @@ class LeaseOwner(Protocol):
 
     def mirror(self, key_id: str, record: NonceRecord) -> None: ...
 
-    def live_until(self, key_id: str) -> float:
-        """Until when (``time.monotonic()``) this process's lease on the key is certainly live."""
+    def live_until(self, key_id: str) -> tuple[float, float]:
+        """Until when (``time.monotonic()``) this process's lease on the key is certainly live,
+        and how long that lease is (s)."""
+        ...
+
+    def renew_now(self, key_id: str) -> None:
+        """Renew this process's lease on the key at once (best effort)."""
         ...
 
 
@@ -71,8 +76,16 @@ class HeldLease:
     def read(self) -> NonceRecord | None:
         return self._store.peek(self._key_id)
 
-    def ensure_live(self) -> None:
-        if time.monotonic() >= self._store.live_until(self._key_id):
+    def ensure_live(self, need_s: float = 0.0) -> None:
+        """Raise unless the lease stays ours for ``need_s`` more seconds, or half a lease when
+        that is shorter (a lease set below the request timeout cannot promise more); renewed at
+        once when it would not."""
+        until, lease = self._store.live_until(self._key_id)
+        need = min(need_s, lease / 2)
+        if time.monotonic() + need >= until:
+            self._store.renew_now(self._key_id)
+            until, lease = self._store.live_until(self._key_id)
+        if time.monotonic() + need >= until:
             raise NonceStoreUnavailable(
                 f"the lease on key {self._key_id} may have run out before the request left (the "
                 f"process was paused, or {self._store.description} stopped answering "
@@ -92,13 +105,13 @@ class HeldLease:
                     scripts=[store.write_script],
                 )
             except ResponseError as exc:
-                text = str(exc)
-                if text.startswith("KWLEASE"):
+                text = str(exc)  # (through a pipeline: prefixed with the command)
+                if "KWLEASE" in text:
                     raise NonceStoreUnavailable(
                         f"the lease on key {key_id} ran out before its nonce was written "
                         f"({store.description}); nothing was sent"
                     ) from None
-                if text.startswith("KWUNIT"):
+                if "KWUNIT" in text:
                     raise NonceStoreError(
                         f"key {key_id} already used {text.split()[-1]} nonces in "
                         f"{store.description}; refusing a coarser unit"
@@ -136,11 +149,28 @@ class LeaseRenewer:
             self._held.pop(lock_key, None)
             self._live_until.pop(lock_key, None)
 
-    def live_until(self, lock_key: str) -> float:
-        """Until when the lease is certainly live: one lease after the request that took or last
-        renewed it was sent (Redis counts from when it received it, later)."""
+    def renew_now(self, lock_key: str) -> None:
+        """Renew ``lock_key`` now, from the calling thread."""
         with self._changed:
-            return self._live_until.get(lock_key, 0.0)
+            token, lease = self._held.get(lock_key, ("", 0.0))
+        if token:
+            self._renew_one(lock_key, token, lease)
+
+    def _renew_one(self, lock_key: str, token: str, lease: float) -> None:
+        sent = time.monotonic()
+        renewed = self._renew(lock_key, token, lease)
+        with self._changed:
+            still_held = self._held.get(lock_key, ("", 0.0))[0] == token
+            if renewed and still_held:
+                self._live_until[lock_key] = max(self._live_until.get(lock_key, 0.0), sent + lease)
+        if still_held and not renewed:  # (one released meanwhile is simply gone)
+            log.warning("could not renew the nonce lease %s", lock_key)
+
+    def live_until(self, lock_key: str) -> tuple[float, float]:
+        """Until when the lease is certainly live: one lease after the request that took or last
+        renewed it was sent (Redis counts from when it received it, later); and the lease."""
+        with self._changed:
+            return self._live_until.get(lock_key, 0.0), self._held.get(lock_key, ("", 0.0))[1]
 
     def _run(self) -> None:
         while True:
@@ -150,12 +180,6 @@ class LeaseRenewer:
                 held = dict(self._held)
                 period = min(lease for _, lease in held.values()) / 3
             for lock_key, (token, lease) in held.items():
-                sent = time.monotonic()
-                if not self._renew(lock_key, token, lease):
-                    log.warning("could not renew the nonce lease %s", lock_key)
-                    continue
-                with self._changed:
-                    if self._held.get(lock_key, ("", 0.0))[0] == token:
-                        self._live_until[lock_key] = sent + lease
+                self._renew_one(lock_key, token, lease)
             with self._changed:
                 self._changed.wait(period)

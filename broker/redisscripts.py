@@ -13,6 +13,8 @@ Keys (``<id>`` is a key id, a hash of the API key; ``<token>`` a random lease or
 ``krakenwatch:store-id``           the marker: ``<random>:<Redis time ms>``, made when missing
 ``krakenwatch:primary``            with Sentinels: the primary's replication id and the Redis
                                    time (ms) it was first seen replacing another (0: never)
+``krakenwatch:lease-max``          the longest lease (ms) taken in the last day: how long a
+                                   holder lost in a failover may still have a request in flight
 =================================  ==========================================================
 
 Nonces are compared as decimal strings: Lua's numbers lose precision above 2^53, below a
@@ -21,11 +23,13 @@ nanosecond nonce.
 
 __all__ = ["ACQUIRE", "LEAVE", "RELEASE", "RENEW", "WRITE"]
 
-#: KEYS: lock, store marker, queue, queue sequence, my waiter key, primary record; ARGV: token,
-#: lease ms, a new marker id, waiter ttl ms, waiter key prefix, '1' to watch the primary. Returns
-#: {got, marker, created, redis time ms, when this primary replaced another (ms, 0: never)}.
-#: A failover promotes a replica, which takes a new replication id: the first acquire on it
-#: stamps the change.
+#: KEYS: lock, store marker, queue, queue sequence, my waiter key, primary record, longest lease;
+#: ARGV: token, lease ms, a new marker id, waiter ttl ms, waiter key prefix, '1' to watch the
+#: primary. Returns {got, marker, created, redis time ms, when this primary replaced another
+#: (ms, 0: never), the longest lease (ms)}. A failover promotes a replica, which takes a new
+#: replication id: the first acquire on it stamps the change; so does one that finds the store
+#: in use but no primary record (lost in a failover, or a store used before without Sentinel).
+#: An acquire retried after its answer was lost finds its own token holding the lock: it has it.
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -39,10 +43,11 @@ end
 local changed = 0
 if ARGV[6] == '1' then
   local id = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+  if not id then return redis.error_reply('KWINFO INFO replication names no master_replid') end
   local known = redis.call('GET', KEYS[6])
   local was, at = nil, '0'
   if known then was, at = string.match(known, '^(%w+):(%d+)$') end
-  if not known then
+  if not known and created == 1 then
     redis.call('SET', KEYS[6], id .. ':0')
   elseif was ~= id then
     changed = now
@@ -50,6 +55,16 @@ if ARGV[6] == '1' then
   else
     changed = tonumber(at)
   end
+end
+local longest = tonumber(redis.call('GET', KEYS[7]) or '0')
+if tonumber(ARGV[2]) > longest then
+  longest = tonumber(ARGV[2])
+  redis.call('SET', KEYS[7], ARGV[2], 'PX', 86400000)
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('DEL', KEYS[5])
+  return {1, marker, created, now, changed, longest}
 end
 while true do
   local head = redis.call('ZRANGE', KEYS[3], 0, 0)
@@ -63,13 +78,13 @@ if (#head == 0 or head[1] == ARGV[1])
     and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('DEL', KEYS[5])
-  return {1, marker, created, now, changed}
+  return {1, marker, created, now, changed, longest}
 end
 if not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
   redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[1])
 end
 redis.call('SET', KEYS[5], '1', 'PX', ARGV[4])
-return {0, marker, created, now, changed}
+return {0, marker, created, now, changed, longest}
 """
 #: KEYS: queue, my waiter key; ARGV: token
 LEAVE = """

@@ -61,21 +61,13 @@ from pathlib import Path
 from typing import Any
 
 from redis.exceptions import (
-    ConnectionError as RedisConnectionError,
-)
-from redis.exceptions import (
-    ReadOnlyError,
     RedisError,
 )
-from redis.exceptions import (
-    TimeoutError as RedisTimeoutError,
-)
-from redis.sentinel import MasterNotFoundError
 
 from . import redisscripts as scripts
-from .errors import KeyBusyError, NonceStoreError, NonceStoreUnavailable
+from .errors import KeyBusyError, NonceStoreError
 from .nonce import NONCE_UNITS, NonceRecord, NonceStore
-from .redisclient import NotReplicatedError, connect
+from .redisclient import connect, failing_closed
 from .redislease import HeldLease, LeaseRenewer
 from .storespec import RedisSpec, masked_spec
 
@@ -132,6 +124,9 @@ class RedisStore:
         self._primary_changed_ms = 0
         #: when this process found that a failover had happened (Unix time), if it did
         self.failover_at: float | None = None
+        #: since when (Redis' clock, Unix time) the primary is the one that replaced another:
+        #: it may lack what was written before (the gateway refuses older captured requests)
+        self.primary_since: float | None = None
         self._marker: str | None = None
         self._seeded: set[str] = set()
         self._state_lock = threading.Lock()
@@ -191,8 +186,11 @@ class RedisStore:
             fields = self.client.hmget(self.record_key(key_id), "high_water", "unit", "hold_until")
         return _record(list(fields))
 
-    def live_until(self, key_id: str) -> float:
+    def live_until(self, key_id: str) -> tuple[float, float]:
         return self._renewer.live_until(self.lock_key(key_id))
+
+    def renew_now(self, key_id: str) -> None:
+        self._renewer.renew_now(self.lock_key(key_id))
 
     def reset_after_fork(self) -> None:
         self._state_lock = threading.Lock()
@@ -210,31 +208,9 @@ class RedisStore:
     def queue_key(self, key_id: str) -> str:
         return f"{PREFIX}:queue:{key_id}"
 
-    @contextlib.contextmanager
-    def errors(self) -> Iterator[None]:
+    def errors(self) -> contextlib.AbstractContextManager[None]:
         """Redis trouble as :class:`NonceStoreUnavailable` naming the store (never a password)."""
-        where = masked_spec(self.url)
-        try:
-            yield
-        except MasterNotFoundError:
-            raise NonceStoreUnavailable(
-                f"no Redis primary is known to the Sentinels of {where} (a failover in "
-                "progress?); nothing was sent"
-            ) from None
-        except NotReplicatedError as exc:
-            raise NonceStoreUnavailable(
-                f"Redis at {where}: {exc} (a replica down, or this primary cut off from them); "
-                "nothing was sent"
-            ) from None
-        except ReadOnlyError:
-            raise NonceStoreUnavailable(
-                f"Redis at {where} is read-only (a replica?); nothing was sent"
-            ) from None
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise NonceStoreUnavailable(
-                f"Redis at {where} is unreachable or not answering ({type(exc).__name__}); "
-                "nothing was sent"
-            ) from None
+        return failing_closed(masked_spec(self.url))
 
     def renew(self, lock_key: str, token: str, lease: float) -> bool:
         try:
@@ -258,6 +234,7 @@ class RedisStore:
             f"{PREFIX}:queue-seq:{key_id}",
             waiter,
             f"{PREFIX}:primary",
+            f"{PREFIX}:lease-max",
         ]
         args: list[str | int] = [
             token,
@@ -271,10 +248,13 @@ class RedisStore:
             while True:
                 sent = time.monotonic()
                 with self.errors():
-                    got, marker, _created, now_ms, changed_ms = self._acquire(keys=keys, args=args)
+                    got, marker, _, now_ms, changed_ms, longest_ms = self._acquire(
+                        keys=keys, args=args
+                    )
                 quiet_s = max(
                     self._check_marker(_text(marker), int(now_ms), lease),
-                    self._check_primary(int(changed_ms), int(now_ms), lease),
+                    # a holder lost with the old primary may have taken a longer lease than ours
+                    self._check_primary(int(changed_ms), int(now_ms), int(longest_ms) / 1000),
                 )
                 if got:
                     return token, quiet_s, sent
@@ -322,6 +302,7 @@ class RedisStore:
         if changed_ms == 0:
             return 0.0
         quiet_s = max(0.0, (changed_ms + lease * 1000 - now_ms) / 1000)
+        self.primary_since = changed_ms / 1000
         with self._state_lock:
             new = changed_ms != self._primary_changed_ms and quiet_s > 0
             self._primary_changed_ms = changed_ms  # (one long past was waited out by others)
@@ -350,7 +331,8 @@ class RedisStore:
         """Hold the (renewed) lease and send nothing until the quiet lease is over."""
         if deadline is not None and time.monotonic() + quiet_s > deadline:
             raise KeyBusyError(
-                f"key {key_id} waits out a lease after {self.description} lost its data; "
+                f"key {key_id} waits out a lease after {self.description} lost its data or changed "
+                "primary; "
                 "nothing was sent"
             )
         time.sleep(quiet_s)

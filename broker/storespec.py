@@ -32,7 +32,7 @@ _INSTALL = "pip install 'krakenwatch[redis]'"
 _SENTINEL_SCHEMES = {"redis-sentinel": False, "rediss-sentinel": True}
 SENTINEL_PORT = 26379
 #: query parameters that hold a secret (shown as ``***``)
-_SECRET_QUERY = ("sentinel_password",)
+_SECRET_QUERY = ("sentinel_password", "password")
 _USAGE = (
     "use 'file', a redis:// / rediss:// URL with a host, or "
     "redis-sentinel://HOST:PORT[,HOST:PORT...]/PRIMARY-NAME[/DB]"
@@ -64,15 +64,32 @@ class RedisSpec:
     sentinel: SentinelSpec | None = None
 
 
+def _split_userinfo(spec: str) -> tuple[str, str, str, str]:
+    """``(scheme://, userinfo, rest, ?query)`` of a URL, the user info being everything before the
+    last ``@`` ahead of the query, so that a password with an unencoded ``/``, ``#`` or ``?`` is
+    still the password."""
+    scheme, sep, after = spec.partition("://")
+    if not sep:
+        return "", "", spec, ""
+    body, mark, query = after.partition("?")
+    if "@" in query and "@" not in body:  # ("?" in the password)
+        body, mark, query = after, "", ""
+    userinfo, at, rest = body.rpartition("@")
+    return scheme + sep, userinfo if at else "", rest, mark + query
+
+
 def masked_spec(spec: str) -> str:
-    """The store spec without its passwords (for pages, logs and errors)."""
-    parts = urlsplit(spec)
-    userinfo, at, hosts = parts.netloc.rpartition("@")
-    netloc = parts.netloc
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.partition(':')[0]}:***@{hosts}"
-    query = [(k, "***" if k in _SECRET_QUERY else v) for k, v in parse_qsl(parts.query)]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
+    """The store spec without its passwords (for pages, logs and errors): the password of the
+    user info (all of it when it has no ``:``, a password written without one), and secret
+    query parameters."""
+    head, userinfo, rest, query = _split_userinfo(spec)
+    if userinfo:
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}:***@{rest}" if colon else f"***@{rest}"
+    if query:
+        pairs = [(k, "***" if k in _SECRET_QUERY else v) for k, v in parse_qsl(query[1:])]
+        query = "?" + urlencode(pairs, safe="*")
+    return head + rest + query
 
 
 def _bad(message: str) -> ConfigurationError:
@@ -100,22 +117,29 @@ def _replicas(query: dict[str, str], default: int) -> int:
 
 
 def _address(text: str, spec: str) -> tuple[str, int]:
-    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::([0-9]{1,5}))?", text)
+    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]@]+)(?::([0-9]{1,5}))?", text)
     if match is None or not 0 < int(match.group(2) or SENTINEL_PORT) < 65536:
-        raise _bad(f"{text!r} is not a Sentinel HOST[:PORT] in {masked_spec(spec)!r}")
+        raise _bad(
+            f"{text!r} is not a Sentinel HOST[:PORT] in {masked_spec(spec)!r} (percent-encode "
+            "'@', '/', '?' and '#' in a password)"
+        )
     return match.group(1).strip("[]"), int(match.group(2) or SENTINEL_PORT)
 
 
 def _sentinel(spec: str, ssl: bool) -> RedisSpec:
-    parts = urlsplit(spec)
-    userinfo, at, hosts = parts.netloc.rpartition("@")
+    head, userinfo, rest, query_text = _split_userinfo(spec)
+    hosts, _, path_text = rest.partition("/")
     addresses = tuple(_address(h.strip(), spec) for h in hosts.split(",") if h.strip())
-    path = [p for p in parts.path.split("/") if p]
-    if not addresses or not 1 <= len(path) <= 2 or (len(path) == 2 and not path[1].isdigit()):
+    path = [p for p in path_text.split("/") if p]
+    if (
+        not addresses
+        or not 1 <= len(path) <= 2
+        or (len(path) == 2 and not re.fullmatch(r"[0-9]{1,5}", path[1]))
+    ):
         raise _bad(f"{_USAGE}, not {masked_spec(spec)!r}")
-    query = dict(parse_qsl(parts.query))
+    query = dict(parse_qsl(query_text[1:]))
     lease_s, replicas = _lease(query), _replicas(query, 1)
-    user, colon, password = userinfo.partition(":") if at else ("", "", "")
+    user, colon, password = userinfo.partition(":")
     sentinel = SentinelSpec(
         addresses=addresses,
         service=unquote(path[0]),
@@ -127,7 +151,8 @@ def _sentinel(spec: str, ssl: bool) -> RedisSpec:
     )
     if query:
         raise _bad(f"unknown option(s) {sorted(query)} in {masked_spec(spec)!r}")
-    return RedisSpec(urlunsplit(parts._replace(query="")), lease_s, replicas, sentinel)
+    at = "@" if userinfo else ""
+    return RedisSpec(f"{head}{userinfo}{at}{rest}", lease_s, replicas, sentinel)
 
 
 def parse_redis_spec(spec: str) -> RedisSpec:

@@ -67,8 +67,8 @@ class ClusterSettings:
     #: replicas of the Redis primary. Two, so that the new primary of a failover still has one
     #: to acknowledge writes (``WAIT``) while the old primary is cut off: with one, no write can
     #: be acknowledged until the old primary is back and a replica again, which Sentinel does
-    #: some 10 s after it is reachable, and Redis then delays the full resync 5 s more
-    #: (``repl-diskless-sync-delay``)
+    #: some 10 s after it is reachable; then the full resync (5 s later still with Redis' default
+    #: ``repl-diskless-sync-delay``; :mod:`testkit.redis` runs with 0)
     redis_replicas: int = 2
     #: ``replicas=N`` in the store spec (``None``: the broker's default)
     wait_replicas: int | None = None

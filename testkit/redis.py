@@ -118,7 +118,7 @@ class RedisServer(RedisProcess):
         super().__init__(workdir, host=host, port=port, prefix=prefix)
         # protected mode refuses every client but loopback ones when there is no password: off
         # only for an address inside a network namespace a test made (nothing else reaches it)
-        self.protected = host == "127.0.0.1"
+        self.protected = host in ("127.0.0.1", "localhost", "::1")
         self.appendonly = appendonly
         self.replica_of = (host, replica_of) if isinstance(replica_of, int) else replica_of
 

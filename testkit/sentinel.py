@@ -118,6 +118,15 @@ class SentinelGroup:
             assert time.monotonic() < deadline, "the replica never came in sync"
             time.sleep(0.05)
 
+    def rejoin_old_primary(self, timeout: float = 60.0) -> None:
+        """After a failover to the replica: start the old primary again as the new primary's
+        replica (never empty and in charge: the Sentinels could fail back to it), and wait until
+        it is in sync and the replica is still the one named."""
+        self.primary.replica_of = self.replica.address
+        self.primary.start()
+        self.wait_replicated(timeout)
+        assert self.named_primary() == self.replica.address, "the Sentinels failed back"
+
     def wait_caught_up(self, timeout: float = 30.0) -> None:
         """Until the primary's replica has acknowledged everything the primary had now."""
         named = self.named_primary()
@@ -140,8 +149,7 @@ class SentinelGroup:
         if "role:master" not in info or "state=online" not in info:
             return False
         return all(
-            "num-slaves" in s.cli("SENTINEL", "master", self.name)
-            and s.cli("SENTINEL", "replicas", self.name).count("ip") >= 1
+            s.cli("SENTINEL", "replicas", self.name).splitlines().count("ip") >= 1
             for s in self.sentinels
         )
 

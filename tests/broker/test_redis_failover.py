@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from broker import ConfigurationError, KrakenClient, NonceStoreUnavailable
+from broker import ConfigurationError, KrakenClient, NonceStoreError, NonceStoreUnavailable
+from broker.nonce import NonceRecord
+from broker.redisstore import RedisStore
+from broker.stores import open_store
 from broker.storespec import masked_spec, parse_redis_spec
 from simulator import Simulator
 from testkit.net import eventually
@@ -101,8 +104,7 @@ def test_a_failover_keeps_the_nonces_and_waits_out_a_lease(tmp_path: Path) -> No
         waited = time.monotonic() - started
         with pytest.raises(NonceStoreUnavailable, match="0 of 1 replica"):
             api.call_private("Balance")  # no replica left to keep the writes: fail closed
-        group.primary.start()  # back, as the new primary's replica
-        group.wait_replicated()
+        group.rejoin_old_primary()
         assert isinstance(api.call_private("Balance"), dict)
         # another host that never saw the old primary goes on too
         other = client(group, sim.url, key, secret, tmp_path / "host-b")
@@ -184,3 +186,35 @@ def test_a_holder_paused_past_its_lease_sends_nothing_when_it_wakes(tmp_path: Pa
         assert out.startswith("refused:") and "may have run out" in out, out
         stats = sim.stats(key)
         assert stats.requests == 1 and stats.invalid_nonce == 0
+
+
+@pytest.mark.slow
+def test_a_lost_lease_and_a_coarser_unit_are_the_stores_errors_through_replicas(
+    tmp_path: Path,
+) -> None:
+    with sentinel_group(tmp_path / "redis") as group:
+        store = open_store(group.spec(lease=5), tmp_path / "host")
+        assert isinstance(store, RedisStore) and store.replicas == 1
+        with store.hold("key-a") as lease:
+            lease.write(NonceRecord(1_000_000, "us"))
+            with pytest.raises(NonceStoreError, match="coarser unit"):
+                lease.write(NonceRecord(5_000, "ms"))
+            conn = redis.Redis(host="127.0.0.1", port=group.primary.port)
+            conn.delete(store.lock_key("key-a"))  # the lease ran out (or vanished in a failover)
+            conn.close()
+            with pytest.raises(NonceStoreUnavailable, match="lease on key key-a ran out"):
+                lease.write(NonceRecord(2_000_000, "us"))
+
+
+@pytest.mark.slow
+def test_a_command_redis_refuses_fails_closed_naming_it(tmp_path: Path) -> None:
+    with group_and_key(tmp_path, "acl") as (group, sim, key, secret):
+        # a user that may not run INFO (which the store needs with Sentinels to see a failover)
+        group.primary.cli(
+            "ACL", "SETUSER", "kw", "on", ">kw-password", "~*", "&*", "+@all", "-info"
+        )
+        spec = f"redis-sentinel://kw:kw-password@{group.spec(lease=2).partition('://')[2]}"
+        api = client(spec, sim.url, key, secret, tmp_path / "host")
+        with pytest.raises(NonceStoreUnavailable, match="refused the store's command") as caught:
+            api.call_private("Balance")
+        assert "kw-password" not in str(caught.value) and sim.stats(key).requests == 0

@@ -32,6 +32,12 @@ def test_the_gateways_name_the_sentinels_and_the_primary_they_watch() -> None:
     assert primary in found and port == "6379"
     assert int(quorum) * 2 > len(sentinels)  # a majority must agree on a failover
     assert f"sentinel auth-pass {name} $" in script  # the password, from the environment
+    # each keeps the configuration it rewrote after a failover, and writes one only when missing
+    assert (
+        "[ -f /data/sentinel.conf ] ||" in script and "redis-sentinel /data/sentinel.conf" in script
+    )
+    volumes = {found[name]["volumes"][0] for name in sentinels}
+    assert volumes == {f"{name}:/data" for name in sentinels}
     for gateway in gateways:
         spec = parse_redis_spec(found[gateway]["environment"]["KRAKENWATCH_NONCE_STORE"])
         assert spec.sentinel is not None and spec.sentinel.service == name
