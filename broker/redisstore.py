@@ -31,11 +31,12 @@ URL as ``redis://:password@host``). Needs redis-py: ``pip install 'krakenwatch[r
   write of the high-water mark counts once ``replicas`` replicas have it (``WAIT``; 1 by default
   with Sentinels), so an old primary cut off from its replicas acknowledges nothing and nothing is
   sent. The first acquire on a new primary (a new replication id) stamps the change in Redis; every
-  process, also one started later, then keeps every key quiet until one lease after that stamp
-  and re-seeds it from its host's file store, as after a data loss.
-* **A paused holder sends nothing.** Right before a request leaves, the holder checks that one
-  lease has not passed since the lease was last taken or renewed (a process stopped past its
-  lease wakes up to :class:`~broker.errors.NonceStoreUnavailable`).
+  process, also one started later, then keeps every key quiet until the longest lease taken in
+  the last day has passed since that stamp and re-seeds it from its host's file store, as after a
+  data loss; :attr:`RedisStore.primary_since` lets the gateway refuse older captured requests.
+* **A paused holder sends nothing.** Right before a request leaves, the holder checks that its
+  lease stays its own for the request's read timeout, renewing it at once when it would not (a
+  process stopped past its lease wakes up to :class:`~broker.errors.NonceStoreUnavailable`).
 * **Fail closed.** Redis unreachable, timing out, read-only (a replica), refusing the password,
   no primary known to the Sentinels, or a write its replicas did not acknowledge:
   :class:`~broker.errors.NonceStoreUnavailable`, and nothing is sent to Kraken.
