@@ -129,6 +129,8 @@ class RedisStore:
         #: it may lack what was written before (the gateway refuses older captured requests)
         self.primary_since: float | None = None
         self._marker: str | None = None
+        #: leases this process is done with that Redis has not released yet, by key
+        self._unreleased: dict[str, str] = {}
         self._seeded: set[str] = set()
         self._state_lock = threading.Lock()
         #: when this process found that Redis had lost its data (Unix time), if it did
@@ -176,11 +178,24 @@ class RedisStore:
             yield held
         finally:
             self._renewer.remove(self.lock_key(key_id))
-            with contextlib.suppress(RedisError):  # an unreleased lease simply runs out
+            self._unreleased[key_id] = token
+            self._release_unreleased()
+
+    def _release_unreleased(self) -> None:
+        """Release the leases this process is done with (compare-and-delete by token). One Redis
+        did not take (it was down; with persistence the lease outlives its restart) is released
+        again before this process next takes a lease, instead of blocking everyone until it runs
+        out."""
+        for key_id, token in list(self._unreleased.items()):
+            try:
                 self._release(
                     keys=[self.lock_key(key_id), self.queue_key(key_id)],
                     args=[token, f"{PREFIX}:waiter:", f"{PREFIX}:wake:"],
                 )
+            except RedisError:
+                return  # still down: the next take tries again (or the lease runs out)
+            if self._unreleased.get(key_id) == token:
+                del self._unreleased[key_id]
 
     def peek(self, key_id: str) -> NonceRecord | None:
         with self.errors():
@@ -195,6 +210,7 @@ class RedisStore:
 
     def reset_after_fork(self) -> None:
         self._state_lock = threading.Lock()
+        self._unreleased = {}  # the parent's leases are the parent's
         self._connect()  # the parent's sockets stay the parent's
         self._renewer = LeaseRenewer(self.renew)
 
@@ -224,6 +240,7 @@ class RedisStore:
         ``deadline`` (``time.monotonic()``), by default a lease and a bit. Returns the lease's
         token, how long the key must stay quiet first (after a detected data loss or failover)
         and when (``time.monotonic()``) the request that took it was sent."""
+        self._release_unreleased()
         token = secrets.token_hex(16)
         if deadline is None:
             deadline = time.monotonic() + lease + 5.0

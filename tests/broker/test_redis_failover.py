@@ -218,3 +218,20 @@ def test_a_command_redis_refuses_fails_closed_naming_it(tmp_path: Path) -> None:
         with pytest.raises(NonceStoreUnavailable, match="refused the store's command") as caught:
             api.call_private("Balance")
         assert "kw-password" not in str(caught.value) and sim.stats(key).requests == 0
+
+
+def test_a_lease_redis_could_not_release_is_released_when_it_is_back(tmp_path: Path) -> None:
+    with redis_server(tmp_path / "redis", appendonly=True) as server:
+        store = open_store(server.url, tmp_path / "host")
+        assert isinstance(store, RedisStore)
+        with store.hold("key-b") as lease:
+            lease.write(NonceRecord(1_000_000, "us"))
+            server.stop()  # persisted with the lease in it: the release at the end fails
+        server.start()
+        conn = redis.Redis(host="127.0.0.1", port=server.port)
+        try:
+            assert conn.exists(store.lock_key("key-b"))  # the lease outlived the restart
+            with store.hold("key-b", deadline=time.monotonic() + 2.0) as again:
+                assert again.read() == NonceRecord(1_000_000, "us")
+        finally:
+            conn.close()
