@@ -41,6 +41,7 @@ SUITE: dict[int, tuple[str, str]] = {
     12: ("bench.streams", "Account streams"),
     13: ("bench.guard", "Trading guard"),
     14: ("bench.hosts", "Multi-host faults"),
+    15: ("bench.stage_profile", "Per-stage profile"),
 }
 DEFAULT_OUTPUT = ROOT / "bench" / "RESULTS.md"
 

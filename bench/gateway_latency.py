@@ -30,9 +30,12 @@ from .report import Section, Summary, Table, Verdict, percentile
 
 NUMBER = 9
 TITLE = "Gateway added latency"
-TARGET = "added latency of the gateway vs calling the simulator directly (0 ms latency): p50 < 1 ms, p99 < 5 ms (median over repetitions)."
+TARGET = "added latency of the gateway vs calling the simulator directly (0 ms latency): p50 < 1 ms, p99 < 5 ms; tightened: p50 < 0.5 ms, p99 < 2 ms (`Balance`, krakenex; median over repetitions)."
 MAX_P50_MS = 1.0
 MAX_P99_MS = 5.0
+#: the tightened targets (the hot path's): judged beside the first ones
+TIGHT_P50_MS = 0.5
+TIGHT_P99_MS = 2.0
 WARMUP = 50
 
 
@@ -136,7 +139,7 @@ def run(ctx: Context) -> Section:
                 pairs * calls,
             )
             ctx.log(
-                f"8 rep {rep + 1}: added p50 {added[50][-1]:+.3f} ms, p99 {added[99][-1]:+.3f} ms"
+                f"9 rep {rep + 1}: added p50 {added[50][-1]:+.3f} ms, p99 {added[99][-1]:+.3f} ms"
             )
     a50, a99 = Summary.of(added[50]), Summary.of(added[99])
     o50, o99 = Summary.of(orders[50]), Summary.of(orders[99])
@@ -148,6 +151,16 @@ def run(ctx: Context) -> Section:
     section.verdicts += [
         Verdict(f"added p50 < {MAX_P50_MS:g} ms", a50.fmt(3, " ms"), a50.median < MAX_P50_MS),
         Verdict(f"added p99 < {MAX_P99_MS:g} ms", a99.fmt(3, " ms"), a99.median < MAX_P99_MS),
+        Verdict(
+            f"added p50 < {TIGHT_P50_MS:g} ms (`Balance`, krakenex, simulator at 0 ms)",
+            a50.fmt(3, " ms"),
+            a50.median < TIGHT_P50_MS,
+        ),
+        Verdict(
+            f"added p99 < {TIGHT_P99_MS:g} ms (`Balance`, krakenex, simulator at 0 ms)",
+            a99.fmt(3, " ms"),
+            a99.median < TIGHT_P99_MS,
+        ),
         Verdict(
             f"`AddOrder` added p50 < {MAX_P50_MS:g} ms (replay memory included)",
             o50.fmt(3, " ms"),

@@ -38,7 +38,7 @@ from .paths import (
     api_url_default,
     default_data_dir,
 )
-from .signing import InvalidSecretError, decode_secret, key_id, mask_key
+from .signing import InvalidSecretError, decode_secret, header_safe, key_id, mask_key
 
 __all__ = [
     "ACCOUNT_SUFFIXES",
@@ -267,7 +267,7 @@ def _credentials(
             )
         elif not value:
             found.append(Problem(variable, "is empty", label))
-    if key and (any(c.isspace() for c in key) or not key.isascii() or not key.isprintable()):
+    if key and not header_safe(key):
         found.append(
             Problem(
                 key_var, "contains whitespace or non-ASCII characters; copy the key again", label

@@ -25,7 +25,6 @@ request is judged before it instead of being rejected behind a higher nonce.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,10 +34,18 @@ import krakenex
 import requests
 
 from .answers import ForwardedAnswer, Outcome
-from .calls import public_call, report_call, send_request
-from .errors import InvalidNonceError, KrakenError, OutcomeUnknownError
+from .calls import public_call, send_request
+from .channels import channel_for
+from .errors import InvalidNonceError
 from .forwarding import KeptAliveLine, forwarded_answer, forwarded_body
-from .nonce import KeyChannel, NonceStatus, NonceStore, channel_for, parse_hold, parse_unit
+from .nonce import (
+    KeyChannel,
+    NonceStatus,
+    NonceStore,
+    WouldBlock,
+    parse_hold,
+    parse_unit,
+)
 from .observer import Observer, RefreshEvent, notify
 from .paths import (
     api_url_default,
@@ -47,8 +54,9 @@ from .paths import (
     nonce_sync_default,
     parse_api_url,
 )
-from .signing import check_key, check_secret, form_body, mask_key, private_headers
-from .stores import LEASE_MARGIN_S, nonce_store_spec, open_store
+from .privatecall import SignedCall
+from .signing import check_key, form_body, mask_key
+from .stores import nonce_store_spec, open_store
 from .transport import (
     EnvCachingSession,
     Timeout,
@@ -105,8 +113,9 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         session.headers.update(self.session.headers)  # krakenex's User-Agent
         self.session: requests.Session = session
         self._cached_channel: tuple[tuple[Any, ...], KeyChannel] | None = None
-        #: forwarded calls go through one kept-alive connection (:mod:`broker.upstream`) where it
-        #: cannot differ from requests (the signing gateway's key clients)
+        #: forwarded calls and ``call_private`` go through one kept-alive connection
+        #: (:mod:`broker.upstream`) where it cannot differ from requests (the signing gateway's
+        #: key clients, ``check``'s); ``query_private`` keeps requests (krakenex's ``response``)
         self.keep_alive = keep_alive
         self._kept_alive = KeptAliveLine(session)
         close_in_forked_child(self)
@@ -146,8 +155,9 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
     def call_private(
         self, method: str, data: Mapping[str, Any] | None = None, timeout: Timeout | None = None
     ) -> Any:
-        """Private call returning ``result`` or raising a :class:`~broker.errors.KrakenError`."""
-        return self._private(method, data, timeout).result()
+        """Private call returning ``result`` or raising a :class:`~broker.errors.KrakenError`
+        (with ``keep_alive``, on the kept-alive connection where it applies)."""
+        return self._private(method, data, timeout, kept_alive=self.keep_alive).result()
 
     def call_public(
         self, method: str, data: Mapping[str, Any] | None = None, timeout: Timeout | None = None
@@ -187,6 +197,49 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
             kept_alive=self.keep_alive,
         )
         return forwarded_answer(outcome)
+
+    async def forward_private_on_loop(
+        self,
+        method: str,
+        fields: bytes = b"",
+        timeout: Timeout | None = None,
+        *,
+        deadline: float | None = None,
+        before_send: Callable[[], None] | None = None,
+    ) -> ForwardedAnswer:
+        """:meth:`forward_private` from the running event loop, never blocking it (the gateway's
+        calls). :class:`~broker.nonce.WouldBlock`, nothing issued or sent, when a step would
+        block (see :meth:`KeyChannel.reserve <broker.nonce.KeyChannel.reserve>`), the call would
+        go through requests, or the client has an observer: then call :meth:`forward_private`
+        from a thread."""
+        kept = self._kept_alive
+        if (
+            not self.keep_alive
+            or self.observer is not None
+            or not kept.applies(self.session, self.uri)
+        ):
+            raise WouldBlock
+        body_for = forwarded_body(method, fields, account=self.account)
+        call = SignedCall(
+            self, method, body_for, timeout, deadline=deadline, before_send=before_send, wait=False
+        )
+        try:
+            body = call.body.encode("utf-8") if isinstance(call.body, str) else call.body
+            outcome = await kept.post_on_loop(
+                self.session,
+                self.uri,
+                call.urlpath,
+                body,
+                call.headers,
+                timeout=call.limit,
+                json_options=self._json_options,
+                account=self.account,
+                method=method,
+            )
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        return forwarded_answer(call.end(outcome))
 
     def wait_idle(self, timeout: float | None = None) -> None:
         """Return once no request of this key is in flight, here or in any process or host that
@@ -273,9 +326,14 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         return cached[1]
 
     def _private(
-        self, method: str, data: Mapping[str, Any] | None, timeout: Timeout | None
+        self,
+        method: str,
+        data: Mapping[str, Any] | None,
+        timeout: Timeout | None,
+        kept_alive: bool = False,
     ) -> Outcome:
-        return self._signed(method, form_body(method, data, account=self.account), timeout)
+        body_for = form_body(method, data, account=self.account)
+        return self._signed(method, body_for, timeout, kept_alive=kept_alive)
 
     def _signed(
         self,
@@ -290,33 +348,15 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         """Sign and send one private call whose body ``body_for(nonce)`` builds, under the key
         (``deadline`` and ``before_send`` as in :meth:`forward_private`; ``kept_alive``: through
         :mod:`broker.upstream` where it applies)."""
-        urlpath = f"/{self.apiversion}/private/{method}"
-        started, t0 = time.time(), time.perf_counter()
+        call = SignedCall(
+            self, method, body_for, timeout, deadline=deadline, before_send=before_send
+        )
         try:
-            key = self._checked_key()
-            check_secret(self.secret, self.account)
-            channel = self._channel()
-            lease = read_timeout(self._limit(timeout)) + LEASE_MARGIN_S
-            with channel.reserve(self.nonce_unit, lease_s=lease, deadline=deadline) as ticket:
-                if before_send is not None:
-                    before_send()
-                body = body_for(ticket.nonce)
-                headers = private_headers(urlpath, ticket.nonce, body, key, self.secret)
-                ticket.ensure_live(read_timeout(self._limit(timeout)))
-                outcome = self._send(urlpath, method, body, headers, timeout, kept_alive)
-                outcome.nonce, outcome.waited_s = ticket.nonce, ticket.waited_s
-                if isinstance(outcome.error, OutcomeUnknownError):
-                    ticket.hold_for(self._grace(timeout))
-        except KrakenError as exc:  # refused before anything was sent
-            exc.account, exc.method = exc.account or self.account, exc.method or method
-            self._report(method, started, t0, Outcome(error=exc))
+            outcome = self._send(call.urlpath, method, call.body, call.headers, timeout, kept_alive)
+        except BaseException as exc:
+            call.fail(exc)
             raise
-        if isinstance(outcome.error, InvalidNonceError):
-            outcome.error.diagnosis = channel.diagnosis()
-        elif outcome.error is None:
-            channel.accepted = True
-        self._report(method, started, t0, outcome)
-        return outcome
+        return call.end(outcome)
 
     def _grace(self, timeout: Timeout | None) -> float:
         if self.late_grace is not None:
@@ -388,20 +428,3 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         """Close the session and the kept-alive connection (krakenex's ``close``)."""
         self._kept_alive.close()
         self.session.close()
-
-    def _report(self, method: str, started: float, t0: float, outcome: Outcome) -> None:
-        """Report a private call to the observer."""
-        key_id = ""
-        if self.key:
-            with contextlib.suppress(KrakenError):
-                key_id = self._channel().key_id
-        report_call(
-            self.observer,
-            outcome,
-            account=self.account,
-            method=method,
-            private=True,
-            started=started,
-            t0=t0,
-            key_id=key_id,
-        )

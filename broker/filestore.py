@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import KeyBusyError, NonceStoreError
-from .nonce import NONCE_UNITS, NonceRecord, convert
+from .nonce import NONCE_UNITS, NonceRecord, WouldBlock, convert
 
 __all__ = ["FileStore", "host_lock_dir"]
 
@@ -76,6 +76,9 @@ def _private_dir(path: Path, uid: int, *, create: bool) -> bool:
     )
 
 
+_NOTHING_KNOWN: tuple[bytes | None, NonceRecord | None] = (None, None)
+
+
 class _RecordFile:
     """A fixed-size text record rewritten in place with one ``pwrite`` (opened on first use)."""
 
@@ -85,6 +88,8 @@ class _RecordFile:
         self._fd: int | None = None
         #: the record as last read or written under the current lock
         self._seen: NonceRecord | None = None
+        #: bytes last read or written and the record they hold (the same bytes are not parsed again)
+        self._last: tuple[bytes | None, NonceRecord | None] = _NOTHING_KNOWN
 
     def _open(self) -> int:
         if self._fd is None:
@@ -93,8 +98,16 @@ class _RecordFile:
         return self._fd
 
     def read(self) -> NonceRecord | None:
-        raw = os.pread(self._open(), _RECORD_SIZE, 0).decode("ascii", "replace").strip("\0 \n")
-        self._seen = None
+        data = os.pread(self._open(), _RECORD_SIZE, 0)
+        if data == self._last[0]:  # what this process last read or wrote: parsed already
+            self._seen = self._last[1]
+            return self._seen
+        self._seen = record = self._parse(data)
+        self._last = (data, record)
+        return record
+
+    def _parse(self, data: bytes) -> NonceRecord | None:
+        raw = data.decode("ascii", "replace").strip("\0 \n")
         if not raw:
             return None
         try:
@@ -116,12 +129,29 @@ class _RecordFile:
                 "record. Move it aside only if no other program uses this key, then restart.",
                 path=self.path,
             ) from None
-        self._seen = record
         return record
 
     def write(self, record: NonceRecord) -> None:
         """Write ``record``; when durable, keep the synced bound above it (see the module
         docstring). Call :meth:`read` first, under the same lock."""
+        bound, sync = self.bound_for(record)
+        text = f"{record.high_water} {record.unit}"
+        if record.hold_until:
+            text += f" hold={record.hold_until:.3f}"
+        if bound:
+            text += f" bound={bound}"
+        data = f"{text}\n".ljust(_RECORD_SIZE - 1).encode("ascii") + b"\n"
+        fd = self._open()
+        if os.pwrite(fd, data, 0) != _RECORD_SIZE:
+            raise OSError(errno.EIO, "short write")
+        if sync:
+            os.fdatasync(fd)
+        self._seen = NonceRecord(record.high_water, record.unit, record.hold_until, bound)
+        if not record.hold_until:  # else the text holds it rounded: parsed when next read
+            self._last = (data, self._seen)
+
+    def bound_for(self, record: NonceRecord) -> tuple[int, bool]:
+        """The synced bound to write with ``record`` (0: none), and whether it moves (a sync)."""
         bound, sync = 0, False
         if self.durable:
             seen = self._seen
@@ -130,32 +160,29 @@ class _RecordFile:
             if record.high_water > bound:
                 bound = min(record.high_water + NONCE_UNITS[record.unit], _MAX_NONCE)
                 sync = True
-        text = f"{record.high_water} {record.unit}"
-        if record.hold_until:
-            text += f" hold={record.hold_until:.3f}"
-        if bound:
-            text += f" bound={bound}"
-        line = f"{text}\n".ljust(_RECORD_SIZE - 1) + "\n"
-        fd = self._open()
-        if os.pwrite(fd, line.encode("ascii"), 0) != _RECORD_SIZE:
-            raise OSError(errno.EIO, "short write")
-        if sync:
-            os.fdatasync(fd)
-        self._seen = NonceRecord(record.high_water, record.unit, record.hold_until, bound)
+        return bound, sync
 
     @contextlib.contextmanager
     def locked(self, mode: int = fcntl.LOCK_EX, deadline: float | None = None) -> Iterator[None]:
         """Hold the file's lock; with a ``deadline`` (``time.monotonic()``), :class:`_LockTimeout`
         when another process still holds it then."""
+        self.lock(mode, deadline)
+        try:
+            yield
+        finally:
+            self.unlock()
+
+    def lock(self, mode: int = fcntl.LOCK_EX, deadline: float | None = None) -> None:
+        """Take the file's lock (as :meth:`locked` does); release it with :meth:`unlock`."""
         fd = self._open()
         if deadline is None:
             fcntl.flock(fd, mode)
         else:
             _flock_until(fd, mode, deadline)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def unlock(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def forget(self) -> None:
         """Drop the descriptor without unlocking: a forked child's copy of the parent's."""
@@ -185,38 +212,50 @@ def _flock_until(fd: int, mode: int, deadline: float) -> None:
             pause = min(pause * 2, 0.02)
 
 
+def _store_error(path: Path, exc: OSError) -> NonceStoreError:
+    """What an ``OSError`` on ``path`` (full disk, read-only or missing directory, a file where
+    the directory should be) means: a :class:`~broker.errors.NonceStoreError` naming it."""
+    return NonceStoreError(
+        f"nonce store {path}: {exc.strerror or type(exc).__name__}; nothing was sent", path=path
+    )
+
+
 @contextlib.contextmanager
 def _store_errors(path: Path) -> Iterator[None]:
-    """Turn an ``OSError`` on ``path`` (full disk, read-only or missing directory, a file where
-    the directory should be) into a :class:`~broker.errors.NonceStoreError` naming it."""
+    """:func:`_store_error` for what the block raises."""
     try:
         yield
     except OSError as exc:
-        raise NonceStoreError(
-            f"nonce store {path}: {exc.strerror or type(exc).__name__}; nothing was sent",
-            path=path,
-        ) from None
+        raise _store_error(path, exc) from None
 
 
 class _Lease:
     """The records of one key while they are locked: read the highest, write them all."""
 
-    def __init__(self, files: list[_RecordFile]):
+    def __init__(self, files: list[_RecordFile], *, wait: bool = True):
         self._files = files
+        #: ``False``: :class:`WouldBlock` rather than a write that syncs the disk
+        self.wait = wait
 
     def read(self) -> NonceRecord | None:
         found: NonceRecord | None = None
         for file in self._files:
-            with _store_errors(file.path):
+            try:
                 record = file.read()
+            except OSError as exc:
+                raise _store_error(file.path, exc) from None
             if record is not None:
-                found = record if found is None else found.merged(record)
+                found = record if found is None or found == record else found.merged(record)
         return found
 
     def write(self, record: NonceRecord) -> None:
+        if not self.wait and any(file.bound_for(record)[1] for file in self._files):
+            raise WouldBlock
         for file in self._files:
-            with _store_errors(file.path):
+            try:
                 file.write(record)
+            except OSError as exc:
+                raise _store_error(file.path, exc) from None
 
     def ensure_live(self, need_s: float = 0.0) -> None:
         """A file lock is held until released: always live."""
@@ -234,6 +273,7 @@ class FileStore:
             self.host_dir = None
         self.durable = durable
         self._files: dict[tuple[Path, str], _RecordFile] = {}
+        self._by_key: dict[str, list[_RecordFile]] = {}
         self._files_lock = threading.Lock()
 
     @property
@@ -254,31 +294,54 @@ class FileStore:
             return file
 
     def _records(self, key_id: str) -> list[_RecordFile]:
+        files = self._by_key.get(key_id)
+        if files is None:
+            files = self._by_key[key_id] = self._open_records(key_id)
+        return files
+
+    def _open_records(self, key_id: str) -> list[_RecordFile]:
         files = []
         if self.host_dir is not None:  # always first: every process locks in the same order
             files.append(self._record(self.host_dir, key_id, durable=False))
         files.append(self._record(self.directory, key_id, durable=self.durable))
         return files
 
-    @contextlib.contextmanager
     def hold(
         self, key_id: str, *, lease_s: float | None = None, deadline: float | None = None
-    ) -> Iterator[_Lease]:
+    ) -> contextlib.AbstractContextManager[_Lease]:
         """Hold ``key_id`` against every other process on this host until the block ends (a
         file lock ends with its process: ``lease_s`` does not apply); :class:`KeyBusyError` when
         another process still holds it at ``deadline``."""
+        return self._held(key_id, deadline, wait=True)
+
+    def hold_now(self, key_id: str) -> contextlib.AbstractContextManager[_Lease]:
+        """:meth:`hold` for a caller that must not block (an event loop): :class:`WouldBlock`
+        when another process holds the key, and from the lease's ``write`` when it would have
+        to sync the disk."""
+        return self._held(key_id, None, wait=False)
+
+    @contextlib.contextmanager
+    def _held(self, key_id: str, deadline: float | None, *, wait: bool) -> Iterator[_Lease]:
         files = self._records(key_id)
-        with contextlib.ExitStack() as stack:
+        held: list[_RecordFile] = []
+        try:  # no context manager per file: this is on every request's path
             for file in files:
                 try:
-                    with _store_errors(file.path):
-                        stack.enter_context(file.locked(deadline=deadline))
+                    file.lock(fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB, deadline)
+                except BlockingIOError:  # only without waiting
+                    raise WouldBlock from None
+                except OSError as exc:
+                    raise _store_error(file.path, exc) from None
                 except _LockTimeout:
                     raise KeyBusyError(
                         f"key {key_id} stayed busy (another process on this host) until the "
                         "caller's deadline; nothing was sent"
                     ) from None
-            yield _Lease(files)
+                held.append(file)
+            yield _Lease(files, wait=wait)
+        finally:
+            for file in reversed(held):
+                file.unlock()
 
     def peek(self, key_id: str) -> NonceRecord | None:
         """The key's record, read under a shared lock."""

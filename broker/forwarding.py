@@ -10,6 +10,8 @@ builds the body, sends it on the kept-alive connection, and turns what came back
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -18,8 +20,9 @@ import requests
 
 from .answers import ForwardedAnswer, Outcome, judge
 from .errors import ConfigurationError, TransportError
+from .loopupstream import LoopKeptAlive
 from .transport import Timeout
-from .upstream import KeptAlive, applies, stock_adapters
+from .upstream import Answer, KeptAlive, applies, stock_adapters
 
 __all__ = ["KeptAliveLine", "forwarded_answer", "forwarded_body"]
 
@@ -44,6 +47,8 @@ class KeptAliveLine:
         #: the adapters the client's session came with (a mounted one means: requests decides)
         self._stock = stock_adapters(session)
         self.connection: KeptAlive | None = None
+        #: the same server's connection on the gateway's event loop
+        self.on_loop: LoopKeptAlive | None = None
 
     def applies(self, session: requests.Session, base_url: str) -> bool:
         """Whether a call through ``session`` may take this line (see
@@ -65,30 +70,86 @@ class KeptAliveLine:
     ) -> Outcome:
         """One POST of ``body`` to ``urlpath`` under ``base_url``, judged as an answer through
         requests is."""
+        kept = self._kept(session, base_url)
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        try:
+            answer = kept.post(urlpath, data, headers, timeout, account=account, method=method)
+        except TransportError as exc:
+            return Outcome(error=exc)
+        return _judged(answer, json_options, account=account, method=method)
+
+    async def post_on_loop(
+        self,
+        session: requests.Session,
+        base_url: str,
+        urlpath: str,
+        body: bytes,
+        headers: dict[str, str],
+        *,
+        timeout: Timeout,
+        json_options: dict[str, Any],
+        account: str,
+        method: str,
+    ) -> Outcome:
+        """:meth:`post` from the running event loop (:mod:`broker.loopupstream`)."""
+        kept = self._kept(session, base_url)
+        loop = asyncio.get_running_loop()
+        on_loop = self.on_loop
+        if on_loop is None or on_loop.target is not kept or on_loop.loop is not loop:
+            if on_loop is not None:
+                on_loop.close()
+            on_loop = self.on_loop = LoopKeptAlive(kept, loop)
+        try:
+            answer = await on_loop.post(
+                urlpath, body, headers, timeout, account=account, method=method
+            )
+        except TransportError as exc:
+            return Outcome(error=exc)
+        return _judged(answer, json_options, account=account, method=method)
+
+    def _kept(self, session: requests.Session, base_url: str) -> KeptAlive:
         kept = self.connection
         if kept is None or kept.base_url != base_url:
             if kept is not None:
                 kept.close()
             agent = str(session.headers.get("User-Agent", "krakenwatch"))
             kept = self.connection = KeptAlive(base_url, agent)
-        data = body.encode("utf-8") if isinstance(body, str) else body
-        try:
-            answer = kept.post(urlpath, data, headers, timeout, account=account, method=method)
-        except TransportError as exc:
-            return Outcome(error=exc)
-        outcome = judge(
-            answer.status,
-            lambda: answer.body.decode("utf-8", "replace"),
-            lambda: json.loads(answer.body, **json_options),
-            account=account,
-            method=method,
-        )
-        outcome.answer = answer
-        return outcome
+        return kept
 
     def close(self) -> None:
+        """Close the connections (the loop's from its own loop when that is another thread's:
+        asyncio transports are not thread-safe)."""
         if self.connection is not None:
             self.connection.close()
+        on_loop, self.on_loop = self.on_loop, None
+        if on_loop is not None:
+            _close_on_its_loop(on_loop)
+
+
+def _close_on_its_loop(on_loop: LoopKeptAlive) -> None:
+    loop = on_loop.loop
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop or loop.is_closed():
+        on_loop.close()
+        return
+    with contextlib.suppress(RuntimeError):  # closed meanwhile: its transports went with it
+        loop.call_soon_threadsafe(on_loop.close)
+
+
+def _judged(answer: Answer, json_options: dict[str, Any], *, account: str, method: str) -> Outcome:
+    """An answer judged as an answer through requests is."""
+    outcome = judge(
+        answer.status,
+        lambda: answer.body.decode("utf-8", "replace"),
+        lambda: json.loads(answer.body, **json_options),
+        account=account,
+        method=method,
+    )
+    outcome.answer = answer
+    return outcome
 
 
 def forwarded_answer(outcome: Outcome) -> ForwardedAnswer:

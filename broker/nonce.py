@@ -14,7 +14,8 @@
   signal handler, an observer) is refused with :class:`~broker.errors.ReentrantCallError`: it
   would put two requests of one key in flight at once.
 * **Fork-safe.** In a forked child every inherited lock is dropped and the store's descriptors are
-  reopened, so parent and child take turns like any two processes.
+  reopened, so parent and child take turns like any two processes (:mod:`broker.channels`, where
+  the process's channels are kept).
 * **Late answers.** When a request's outcome is unknown (read timeout, connection lost after
   sending) the caller may hold the key for a grace period (:meth:`Ticket.hold_for`): the next
   request waits, so a late delivery of the lost one reaches Kraken first instead of being
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -42,7 +42,6 @@ from .errors import (
     NonceUnitDowngradeError,
     ReentrantCallError,
 )
-from .signing import key_id
 
 __all__ = [
     "MAX_HOLD_S",
@@ -53,7 +52,6 @@ __all__ = [
     "NonceStatus",
     "NonceStore",
     "Ticket",
-    "channel_for",
     "convert",
     "now_in_unit",
     "parse_hold",
@@ -205,6 +203,11 @@ class Ticket:
         self.hold_s = max(self.hold_s, min(seconds, MAX_HOLD_S))
 
 
+class WouldBlock(Exception):
+    """A step of a call made with ``wait=False`` would have blocked the thread; nothing was
+    issued or sent (make the call again from a thread that may block)."""
+
+
 class KeyChannel:
     """The single writer for one API key in this process (see the module docstring)."""
 
@@ -225,6 +228,13 @@ class KeyChannel:
 
     @contextlib.contextmanager
     def _exclusive(self, purpose: str, deadline: float | None = None) -> Iterator[None]:
+        self._take(purpose, deadline)
+        try:
+            yield
+        finally:
+            self._give_back()
+
+    def _take(self, purpose: str, deadline: float | None, wait: bool = True) -> None:
         me = threading.get_ident()
         if self._holder == me:
             raise ReentrantCallError(
@@ -232,15 +242,18 @@ class KeyChannel:
                 "with the same key (a signal handler or a callback?): two requests of one key "
                 "would be in flight at once. Make the call after the current one returns."
             )
-        wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
-        if not self._lock.acquire(timeout=wait):
-            raise self.busy("another call of this process")
-        try:
-            self._holder = me
-            yield
-        finally:
-            self._holder = None
-            self._lock.release()
+        if not wait:
+            if not self._lock.acquire(blocking=False):
+                raise WouldBlock
+        else:
+            patience = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self._lock.acquire(timeout=patience):
+                raise self.busy("another call of this process")
+        self._holder = me
+
+    def _give_back(self) -> None:
+        self._holder = None
+        self._lock.release()
 
     def busy(self, by: str) -> KeyBusyError:
         """The error for a caller whose deadline passed while ``by`` kept the key."""
@@ -250,7 +263,12 @@ class KeyChannel:
 
     @contextlib.contextmanager
     def reserve(
-        self, unit: str, *, lease_s: float | None = None, deadline: float | None = None
+        self,
+        unit: str,
+        *,
+        lease_s: float | None = None,
+        deadline: float | None = None,
+        wait: bool = True,
     ) -> Iterator[Ticket]:
         """Issue the next nonce and hold the key until the ``with`` block ends.
 
@@ -259,29 +277,55 @@ class KeyChannel:
         released, and the next request waits it out. ``deadline`` (``time.monotonic()``): when
         the key is not free by then (this process, the store, a hold), raise
         :class:`~broker.errors.KeyBusyError` and issue nothing.
+
+        ``wait=False`` (an event loop's caller): raise :class:`WouldBlock`, issuing nothing,
+        instead of anything that could block the thread: the key held by another thread or
+        process, a hold to wait out, a store without a non-blocking hold (Redis), a write that
+        must be synced to disk.
         """
         asked = time.monotonic()
-        with (
-            self._exclusive("send a request", deadline),
-            self.store.hold(self.key_id, lease_s=lease_s, deadline=deadline) as lease,
-        ):
-            record = self._checked(lease.read(), unit)
-            hold_until = max(record.hold_until, self._hold_until)
-            if deadline is not None and hold_until - time.time() > deadline - time.monotonic():
-                raise self.busy("a hold after a request whose answer was lost")
-            _wait_out(hold_until)
-            floor = max(self._last_issued_in(unit), convert(record.high_water, record.unit, unit))
-            nonce = max(now_in_unit(unit), floor + 1)
-            if nonce > MAX_NONCE:
-                raise ConfigurationError(f"nonce for key {self.key_id} would exceed 2^64-1")
-            lease.write(NonceRecord(nonce, unit))
-            self._last_issued, self._last_unit = nonce, unit
-            ticket = Ticket(nonce, time.monotonic() - asked, lease)
-            try:
-                yield ticket
-            finally:
-                if ticket.hold_s > 0:
-                    self._record_hold(lease, NonceRecord(nonce, unit, time.time() + ticket.hold_s))
+        self._take("send a request", deadline, wait)  # not a context manager: on every call's path
+        try:
+            with self._hold(lease_s, deadline, wait) as lease:
+                ticket = self._issue(lease, unit, asked, deadline, wait)
+                try:
+                    yield ticket
+                finally:
+                    if ticket.hold_s > 0:
+                        held = time.time() + ticket.hold_s
+                        self._record_hold(lease, NonceRecord(ticket.nonce, unit, held))
+        finally:
+            self._give_back()
+
+    def _hold(
+        self, lease_s: float | None, deadline: float | None, wait: bool
+    ) -> contextlib.AbstractContextManager[KeyLease]:
+        if wait:
+            return self.store.hold(self.key_id, lease_s=lease_s, deadline=deadline)
+        hold_now = getattr(self.store, "hold_now", None)
+        if hold_now is None:  # every hold of this store may wait (Redis: the network)
+            raise WouldBlock
+        held: contextlib.AbstractContextManager[KeyLease] = hold_now(self.key_id)
+        return held
+
+    def _issue(
+        self, lease: KeyLease, unit: str, asked: float, deadline: float | None, wait: bool
+    ) -> Ticket:
+        """The next nonce, written to ``lease`` (the key held)."""
+        record = self._checked(lease.read(), unit)
+        hold_until = max(record.hold_until, self._hold_until)
+        if deadline is not None and hold_until - time.time() > deadline - time.monotonic():
+            raise self.busy("a hold after a request whose answer was lost")
+        if not wait and hold_until > time.time():
+            raise WouldBlock
+        _wait_out(hold_until)
+        floor = max(self._last_issued_in(unit), convert(record.high_water, record.unit, unit))
+        nonce = max(now_in_unit(unit), floor + 1)
+        if nonce > MAX_NONCE:
+            raise ConfigurationError(f"nonce for key {self.key_id} would exceed 2^64-1")
+        lease.write(NonceRecord(nonce, unit))
+        self._last_issued, self._last_unit = nonce, unit
+        return Ticket(nonce, time.monotonic() - asked, lease)
 
     def wait_idle(self, deadline: float | None = None) -> None:
         """Return once no request of the key is in flight anywhere that shares the store (this
@@ -371,42 +415,3 @@ def _wait_out(hold_until: float) -> None:
     delay = hold_until - time.time()
     if delay > 0:
         time.sleep(min(delay, MAX_HOLD_S))
-
-
-_registry_lock = threading.Lock()
-_channels: dict[tuple[str, int], KeyChannel] = {}
-_key_locks: dict[str, threading.Lock] = {}
-
-
-def channel_for(api_key: str, store: NonceStore) -> KeyChannel:
-    """The process-wide channel for ``api_key`` in ``store`` (created on first use).
-
-    The thread lock is per key for the whole process, whatever the store, so two clients of one
-    key can never send concurrently even if they were given different stores.
-    """
-    ident = key_id(api_key)
-    with _registry_lock:
-        channel = _channels.get((ident, id(store)))
-        if channel is None:
-            channel = KeyChannel(ident, store, _key_locks.setdefault(ident, threading.Lock()))
-            _channels[(ident, id(store))] = channel
-        return channel
-
-
-def _after_fork_in_child() -> None:
-    """Locks held by threads that do not exist in the child would block it forever, and the
-    parent's file locks would be shared with it: start over with fresh ones."""
-    global _registry_lock
-    _registry_lock = threading.Lock()
-    fresh = {ident: threading.Lock() for ident in _key_locks}
-    _key_locks.clear()
-    _key_locks.update(fresh)
-    stores: dict[int, NonceStore] = {}
-    for channel in _channels.values():
-        channel._reset_after_fork(_key_locks[channel.key_id])
-        stores[id(channel.store)] = channel.store
-    for store in stores.values():
-        store.reset_after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -3,7 +3,9 @@ the defaults a client reads from the environment."""
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,9 +52,15 @@ def nonce_store_dir(data_dir: Path) -> Path:
     return data_dir / "nonces"
 
 
+#: any whitespace character (what ``str.isspace`` tells)
+_BLANK = re.compile(r"\s")
+
+
+@functools.lru_cache(maxsize=64)
 def _well_formed(text: str, schemes: tuple[str, ...]) -> bool:
     """``scheme://host[:port][/path]`` with one of ``schemes``: no query, fragment, user info or
-    blank anywhere (a URL that carries keys' traffic or a token is taken as given, or refused)."""
+    blank anywhere (a URL that carries keys' traffic or a token is taken as given, or refused).
+    Remembered per text: every account's client checks the same URL."""
     parsed = urllib.parse.urlsplit(text)
     try:
         port_ok = parsed.port is None or parsed.port > 0
@@ -67,7 +75,7 @@ def _well_formed(text: str, schemes: tuple[str, ...]) -> bool:
         and "?" not in text
         and "#" not in text
         and parsed.username is None
-        and not any(c.isspace() for c in text)
+        and not _BLANK.search(text)
     )
 
 

@@ -95,7 +95,17 @@ _environment_lock = threading.Lock()
 _environment_proxies: dict[tuple[Any, ...], dict[str, str]] = {}
 
 
-def _fingerprint() -> tuple[str | None, ...]:
+#: ``os.environ``'s own table (encoded names and values, kept in step with every change made
+#: through ``os.environ``), read directly: the fingerprint is taken on every forwarded call
+_ENVIRON_TABLE: dict[Any, Any] | None = (
+    getattr(os.environ, "_data", None) if os.name == "posix" else None
+)
+_ENCODED_VARIABLES = tuple(os.fsencode(name) for name in _PROXY_VARIABLES)
+
+
+def _fingerprint() -> tuple[Any, ...]:
+    if _ENVIRON_TABLE is not None:
+        return tuple(map(_ENVIRON_TABLE.get, _ENCODED_VARIABLES))
     return tuple(os.environ.get(name) for name in _PROXY_VARIABLES)
 
 

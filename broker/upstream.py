@@ -35,10 +35,18 @@ import httptools
 import requests
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
-from .errors import ConnectionLostError, KrakenConnectionError, KrakenTimeout
+from .errors import ConnectionLostError, KrakenConnectionError, KrakenTimeout, OutcomeUnknownError
 from .transport import Timeout, describe_timeout, environ_proxies, read_timeout
 
-__all__ = ["Answer", "KeptAlive", "applies", "stock_adapters"]
+__all__ = [
+    "Answer",
+    "KeptAlive",
+    "Response",
+    "applies",
+    "lost",
+    "not_connected",
+    "stock_adapters",
+]
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ def _ca_bundle() -> str:
     return found
 
 
-class _Response:
+class Response:
     """The parts of one answer, as httptools' parser calls them out."""
 
     def __init__(self) -> None:
@@ -83,7 +91,15 @@ class _Response:
         self.body: list[bytes] = []
         self.complete = False
         self.keep_alive = False
-        self.parser: Any = None
+        self.parser: Any = httptools.HttpResponseParser(self)
+
+    def feed(self, data: bytes) -> None:
+        """Parse the next bytes of the answer (``httptools.HttpParserError`` when malformed)."""
+        self.parser.feed_data(data)
+
+    def received(self) -> Answer:
+        """The whole answer (once :attr:`complete`)."""
+        return Answer(self.parser.get_status_code(), b"".join(self.body), self.content_type)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if name.lower() == b"content-type":
@@ -118,6 +134,15 @@ class KeptAlive:
         self._sock: socket.socket | None = None
         self._context: tuple[str, ssl.SSLContext] | None = None
 
+    def request(self, urlpath: str, body: bytes, headers: dict[str, str]) -> bytes:
+        """The bytes of one POST of ``body`` to ``urlpath``."""
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        head = (
+            f"POST {self.prefix}{urlpath} HTTP/1.1\r\n{self._fixed}{lines}"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode("latin-1") + body
+
     def post(
         self, urlpath: str, body: bytes, headers: dict[str, str], timeout: Timeout, **where: Any
     ) -> Answer:
@@ -125,38 +150,21 @@ class KeptAlive:
         whether anything was sent."""
         connect_s = timeout[0] if isinstance(timeout, tuple) else timeout
         sock = self._connection(connect_s, where)
-        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        head = (
-            f"POST {self.prefix}{urlpath} HTTP/1.1\r\n{self._fixed}{lines}"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
-        answer = _Response()
-        parser = answer.parser = httptools.HttpResponseParser(answer)
+        answer = Response()
         try:
             sock.settimeout(read_timeout(timeout))
-            sock.sendall(head.encode("latin-1") + body)
+            sock.sendall(self.request(urlpath, body, headers))
             while not answer.complete:
                 data = sock.recv(65536)
                 if not data:
                     raise ConnectionResetError("closed before the answer was complete")
-                parser.feed_data(data)
-        except TimeoutError:
-            self.close()
-            raise KrakenTimeout(
-                f"no answer within {describe_timeout(timeout)}; the request may have reached "
-                "Kraken",
-                **where,
-            ) from None
+                answer.feed(data)
         except (OSError, httptools.HttpParserError) as exc:
             self.close()
-            raise ConnectionLostError(
-                f"the connection broke after sending ({type(exc).__name__}); the request may have "
-                "reached Kraken",
-                **where,
-            ) from None
+            raise lost(exc, timeout, where) from None
         if not answer.keep_alive:
             self.close()
-        return Answer(parser.get_status_code(), b"".join(answer.body), answer.content_type)
+        return answer.received()
 
     def close(self) -> None:
         if self._sock is not None:
@@ -172,19 +180,40 @@ class KeptAlive:
             sock = socket.create_connection((self.host, self.port), timeout=connect_s)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.https:
-                sock = self._tls().wrap_socket(sock, server_hostname=self.host)
+                sock = self.tls().wrap_socket(sock, server_hostname=self.host)
         except (OSError, ssl.SSLError) as exc:  # refused, unreachable, unresolved, TLS refused
-            raise KrakenConnectionError(
-                f"could not connect ({type(exc).__name__}); nothing was sent", **where
-            ) from None
+            raise not_connected(exc, where) from None
         self._sock = sock
         return sock
 
-    def _tls(self) -> ssl.SSLContext:
+    def tls(self) -> ssl.SSLContext:
+        """The TLS context connections are verified with (requests' CA bundle)."""
         bundle = _ca_bundle()  # read each time a connection is made, as requests reads it
         if self._context is None or self._context[0] != bundle:
             self._context = (bundle, ssl.create_default_context(cafile=bundle))
         return self._context[1]
+
+
+def not_connected(exc: BaseException, where: dict[str, Any]) -> KrakenConnectionError:
+    """A connection that could not be made (refused, unreachable, unresolved, TLS refused)."""
+    return KrakenConnectionError(
+        f"could not connect ({type(exc).__name__}); nothing was sent", **where
+    )
+
+
+def lost(exc: BaseException, timeout: Timeout, where: dict[str, Any]) -> OutcomeUnknownError:
+    """What a failure once the request may have left means: no answer in time, or a broken
+    connection (the request may have reached Kraken either way)."""
+    if isinstance(exc, TimeoutError):
+        return KrakenTimeout(
+            f"no answer within {describe_timeout(timeout)}; the request may have reached Kraken",
+            **where,
+        )
+    return ConnectionLostError(
+        f"the connection broke after sending ({type(exc).__name__}); the request may have "
+        "reached Kraken",
+        **where,
+    )
 
 
 def _dropped(sock: socket.socket) -> bool:

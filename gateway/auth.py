@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from broker import AccountConfig
-from broker.signing import InvalidSecretError, sign
+from broker.signing import InvalidSecretError, signature
 
 from .methods import permitted
 
@@ -91,7 +91,7 @@ def signature_matches(
     """Whether ``api_sign`` is the signature of ``body`` (as received) with ``secret``."""
     try:
         given = base64.b64decode(api_sign.strip(), validate=True)
-        expected = base64.b64decode(sign(urlpath, nonce_text, body, secret))
+        expected = signature(urlpath, nonce_text, body, secret)
     except (binascii.Error, ValueError, InvalidSecretError):
         return False
     return hmac.compare_digest(given, expected)

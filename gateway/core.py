@@ -25,13 +25,13 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 
 from broker import AccountConfig, Observer
 from broker.codes import api_error_from_codes
+from broker.stages import mark
 
 from .answers import ABANDONED, Reply, refusal
 from .auth import UNKNOWN, Authenticator, signature_matches
@@ -42,8 +42,8 @@ from .guard import TradeJob
 from .guarddesk import GuardDesk
 from .guardview import GuardEvent, GuardSnapshot, HaltRecord
 from .inprocess import OwnCall
+from .jobs import STOPPING, Job, Run
 from .keys import KeyLanes
-from .lanes import STOPPING, Job, Run
 from .methods import known_private, method_label, valid_public
 from .metrics import CredentialsGauge, GatewayMetrics, LaneGauge
 from .public import PublicProxy
@@ -51,6 +51,7 @@ from .ratemodel import RateModel, RateObserver
 from .reloader import ClientFileReloader
 from .replay import Claim
 from .settings import GatewaySettings
+from .watch import answer
 
 __all__ = ["Gateway"]
 
@@ -64,8 +65,7 @@ TURN_MARGIN_S = 10.0
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class _Caller:
+class _Caller(NamedTuple):
     """Who a private call is counted for."""
 
     client: str = UNKNOWN
@@ -240,8 +240,9 @@ class Gateway:
         body: bytes,
         disconnected: Callable[[], Awaitable[object]] | None = None,
     ) -> Reply | None:
-        """Answer ``POST /0/private/<method>`` (``headers`` with lower-case names). ``None`` when
-        the client went away before its call was sent (it was dropped, nothing was sent)."""
+        """Answer ``POST /0/private/<method>`` (``headers`` with lower-case names: ``api-key``,
+        ``api-sign`` and ``content-type`` are read). ``None`` when the client went away before
+        its call was sent (it was dropped, nothing was sent)."""
         label = method_label(method, private=True)
         caller = _Caller()
         if not known_private(method):  # an allowlist: exact names only, nothing sent
@@ -265,6 +266,7 @@ class Gateway:
             return self._done(caller, label, refusal("EAPI:Invalid signature"))
         if not principal.permits(method):  # nothing goes upstream
             return self._done(caller, label, refusal(PERMISSION_DENIED))
+        mark("authenticated")
         claim = self.replays.check(
             principal.client + principal.account.key_id,
             principal.client,
@@ -274,18 +276,22 @@ class Gateway:
         )
         if isinstance(claim, str):  # not fresh: nothing goes upstream
             return self._done(caller, label, refusal(claim))
+        mark("replay checked")
         trade = await self.desk.admit(
             caller.account, caller.client, method, parts.fields, principal.order_share
         )
         if isinstance(trade, Reply):  # halted: nothing goes upstream
             return self._done(caller, label, trade)
+        mark("guard admitted")
         reply, job = await self._queue(
             principal.account.label, method, parts.fields, disconnected, claim=claim, trade=trade
         )
         if reply is None:
             self.metrics.abandoned.labels(self._lane_of[caller.account].account).inc()
             return None
-        return self._done(caller, label, reply, job)
+        answered = self._done(caller, label, reply, job)
+        mark("counted")
+        return answered
 
     async def forward(
         self, account: str, method: str, fields: bytes = b"", client: str = "internal"
@@ -377,17 +383,9 @@ class Gateway:
         job = lane.submit(method, fields, run=run, max_wait_s=max_wait_s, claim=claim, trade=trade)
         if isinstance(job, Reply):
             return job, None
-        if disconnected is not None:  # watch the client until the call is answered
-            left: asyncio.Future[object] = asyncio.ensure_future(disconnected())
-            try:
-                await asyncio.wait((job.future, left), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                left.cancel()
-            if not job.future.done():  # the client went away
-                if lane.withdraw(job):  # still queued: dropped
-                    return None, job
-                job.abandoned = True  # being sent: the worker checks right before it leaves
-        reply = await asyncio.shield(job.future)
+        mark("queued")
+        reply = await answer(lane, job, disconnected)
+        mark("woken")
         return (None if reply is ABANDONED else reply), job
 
     def _done(
@@ -405,7 +403,11 @@ class Gateway:
         account = lane.account if lane is not None else caller.account
         if not reply.by_gateway and INVALID_NONCE in reply.codes and lane is not None:
             self.guard.foreign_writer(caller.account, method)
-        self.metrics.record(
+        # a success is counted right after its answer is written (the loop runs the flush next)
+        # and before anything reads the metrics: not on the answer's path. The rest at once
+        later = self.loop is not None and reply.outcome == "ok"
+        record = self.metrics.record_later if later else self.metrics.record
+        record(
             caller.client,
             account,
             method,
@@ -414,4 +416,7 @@ class Gateway:
             upstream_s=job.upstream_s if job is not None else None,
             count_invalid_nonce=not reported,
         )
+        if later:
+            assert self.loop is not None
+            self.loop.call_soon(self.metrics.flush)
         return reply

@@ -71,6 +71,7 @@ class KeyLanes:
                 capacity=settings.max_queue,
                 max_wait_s=settings.max_queue_wait_s,
                 store_lost_at=_lost_at_of(client),
+                send_on_loop=client.forward_private_on_loop,
             )
         return cls(
             lanes,

@@ -1,8 +1,12 @@
 """One lane per API key: a bounded queue of private calls and the single writer that sends them.
 
 A :class:`Lane` sends one call at a time (Kraken sees at most one request per key in flight, in
-the order the gateway issued their nonces), in a worker thread, so many keys proceed in parallel
-and a slow key never holds up another. Calls wait on the event loop, not in a thread: a waiting
+the order the gateway issued their nonces), so many keys proceed in parallel and a slow key never
+holds up another. A call that neither claims a digest in the replay memory nor is judged by the
+trading guard (those write to their stores) is sent from the event loop itself when nothing on
+its way would block (``send_on_loop``: the file store's key free, no disk sync due, the upstream
+connection awaited): a thread hand-over costs more than the rest of the gateway's work on a call.
+Every other call, and one that would block, is sent from a worker thread. Calls wait on the event loop, not in a thread: a waiting
 call costs no thread, and a call whose client went away is taken out of the queue
 (:meth:`Lane.withdraw`).
 
@@ -37,109 +41,52 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
+from typing import Any
 
 from broker import (
     CallAbandonedError,
-    ForwardedAnswer,
     KeyBusyError,
-    KrakenError,
-    TransportError,
 )
 from broker.limits import call_cost
+from broker.nonce import WouldBlock
+from broker.stages import mark
 
 from .answers import (
     ABANDONED,
     BUSY,
-    INTERNAL_ERROR,
     RATE_LIMITED,
     Reply,
     code_label,
     from_kraken,
-    from_transport,
     not_sent,
     refusal,
 )
 from .guard import (
-    ORDER_RATE_LIMITED,
-    GuardHalted,
-    GuardNotYet,
     TradeJob,
     TradingGuard,
-    halted_refusal,
 )
-from .guardstore import GuardStoreError
+from .jobs import (
+    HALTED,
+    INTERNAL,
+    KEY_BUSY,
+    REFUSAL_REASONS,
+    REPLAYED_REPLY,
+    RETRY,
+    STOPPING,
+    Job,
+    Run,
+    Send,
+    SendOnLoop,
+    StoreLostReplay,
+    failure_reply,
+)
 from .ratemodel import RateModel
-from .replay import REPLAYED, Claim
+from .replay import Claim
 from .replaystore import ReplayStoreError
 
-__all__ = ["REFUSAL_REASONS", "STOPPING", "Job", "Lane", "Send"]
+__all__ = ["Lane"]
 
 log = logging.getLogger("krakenwatch.gateway")
-
-#: sends one private call: (method, form fields without a nonce, deadline=, before_send=) ->
-#: Kraken's answer (``KrakenClient.forward_private``)
-Send = Callable[..., ForwardedAnswer]
-#: makes one private call itself (an in-process client's) and says how it went
-Run = Callable[[], Reply]
-#: why the lane refused a call: the queue was full, the rate budget would not allow it in time
-#: (``wait``), the key stayed busy past the deadline (``busy``), a pair's order budget would not
-#: allow it in time (``order_budget``), the account or the caller is halted (``halted``)
-REFUSAL_REASONS = ("queue_full", "wait", "busy", "order_budget", "halted")
-STOPPING = "EService:Unavailable:the krakenwatch gateway is stopping; nothing was sent"
-#: something unexpected broke while the call was being forwarded: it may have reached Kraken
-_INTERNAL = replace(refusal(INTERNAL_ERROR, outcome="upstream_error", status=500), sent=True)
-#: the worker found the key busy until the deadline (the nonce store's lock or lease elsewhere)
-_KEY_BUSY = refusal(BUSY)
-#: the replay store had seen the request already
-_REPLAYED = refusal(REPLAYED)
-#: right before sending: a pair's order budget does not allow the call yet (see Job.retry_in)
-_RETRY = refusal(ORDER_RATE_LIMITED, outcome="rate_limited")
-#: right before sending: the account or the caller was found halted
-_HALTED = halted_refusal()
-
-
-class _Replay(CallAbandonedError):
-    """Right before sending: the request's nonce predates a data loss of the shared nonce store,
-    which took the replay memory with it; it may be a replay."""
-
-
-@dataclass(eq=False)
-class Job:
-    """One private call waiting for, or holding, its key."""
-
-    method: str
-    fields: bytes
-    cost: float
-    queued_at: float
-    deadline: float
-    future: asyncio.Future[Reply] = field(repr=False)
-    #: the call itself, for an in-process client (``None``: send ``fields``)
-    run: Run | None = field(default=None, repr=False)
-    started_at: float | None = None
-    finished_at: float | None = None
-    #: the client went away (set on the event loop, read by the worker right before sending)
-    abandoned: bool = False
-    #: what the replay store must remember of it, taken right before it is sent
-    claim: Claim | None = field(default=None, repr=False)
-    #: a trading call: what the trading guard decides of it, right before it leaves
-    trade: TradeJob | None = field(default=None, repr=False)
-    #: not to be sent before this (the order budget of its pair said so)
-    not_before: float = 0.0
-    #: set by the worker when the order budget does not allow the call yet
-    retry_in: float = 0.0
-
-    @property
-    def queue_wait_s(self) -> float | None:
-        """Seconds from arrival to sending (``None``: never sent)."""
-        return None if self.started_at is None else self.started_at - self.queued_at
-
-    @property
-    def upstream_s(self) -> float | None:
-        """Seconds the call spent with Kraken (``None``: never sent)."""
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
 
 
 class Lane:
@@ -157,6 +104,7 @@ class Lane:
         clock: Callable[[], float] = time.monotonic,
         store_lost_at: Callable[[], float | None] = lambda: None,
         guard: TradingGuard | None = None,
+        send_on_loop: SendOnLoop | None = None,
     ):
         #: the account label the lane's calls are counted under
         self.account = account
@@ -164,6 +112,7 @@ class Lane:
         self.capacity = capacity
         self.max_wait_s = max_wait_s
         self._send = send
+        self._send_on_loop = send_on_loop
         self._executor = executor
         self._clock = clock
         #: when the key's shared nonce store was found to have lost its data (Unix time)
@@ -172,7 +121,8 @@ class Lane:
         self.guard = guard
         self._queue: deque[Job] = deque()
         self._timer: asyncio.TimerHandle | None = None
-        self._sending: asyncio.Future[Reply] | None = None
+        #: what the call in flight is awaited by, when the lane closes
+        self._sending: asyncio.Future[Any] | None = None
         self._closing = False
         self.in_flight: Job | None = None
         #: calls answered ``EAPI:Rate limit exceeded`` by the lane, by reason: the queue was full,
@@ -202,7 +152,7 @@ class Lane:
         if self._closing:
             return refusal(STOPPING, outcome="upstream_error", status=503)
         cost = call_cost(method)
-        ahead = sum(job.cost for job in self._queue)
+        ahead = sum(job.cost for job in self._queue) if self._queue else 0.0
         if len(self._queue) >= self.capacity:
             return self._refused("queue_full")
         patience = self.max_wait_s if max_wait_s is None else max_wait_s
@@ -213,15 +163,21 @@ class Lane:
         job = Job(method, fields, cost, now, now + patience, loop.create_future(), run)
         job.claim, job.trade = claim, trade
         self._queue.append(job)
-        self._pump()
+        self._pump(submitted=job)
         return job
+
+    async def send_inline(self, job: Job) -> Reply:
+        """Send ``job``, which :meth:`submit` started inline (:attr:`Job.inline`), from the
+        caller's own coroutine (no task in between), and return its answer."""
+        await self._forward_on_loop(job)
+        return await asyncio.shield(job.future)
 
     def withdraw(self, job: Job) -> bool:
         """Take a call whose client went away out of the queue; ``False`` once it was sent."""
         if job.started_at is not None or job not in self._queue:
             return False
         self._queue.remove(job)
-        job.future.cancel()
+        self._resolve(job, ABANDONED)
         self._pump()
         return True
 
@@ -239,9 +195,10 @@ class Lane:
 
     # -- the single writer ------------------------------------------------------------------------
 
-    def _pump(self) -> None:
+    def _pump(self, submitted: Job | None = None) -> None:
         """Refuse the calls whose deadline passed, send the next call if the key is free and it
-        fits, and set a timer for the next deadline or for when a call may fit."""
+        fits, and set a timer for the next deadline or for when a call may fit. ``submitted``:
+        the call just submitted, whose caller sends it inline when it starts now."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -253,7 +210,7 @@ class Lane:
         if self.in_flight is None:
             job, delay = self._pick(now)
             if job is not None:
-                self._start(job)
+                self._start(job, inline=job is submitted)
                 delay = None
         if self._queue:
             first_deadline = min(j.deadline for j in self._queue) - now
@@ -269,7 +226,7 @@ class Lane:
             self._queue.remove(job)
             if job.not_before:
                 self.refused["order_budget"] += 1
-                self._resolve(job, _RETRY)
+                self._resolve(job, RETRY)
                 continue
             by_rate = self.in_flight is None and self.rate.wait_s(job.cost) > 0
             self._resolve(job, self._refused("wait" if by_rate else "busy"))
@@ -299,27 +256,83 @@ class Lane:
             self._queue.remove(head)
             self._resolve(head, self._refused("wait"))
 
-    def _start(self, job: Job) -> None:
+    def _start(self, job: Job, *, inline: bool = False) -> None:
+        """Send ``job``: from the event loop when it may be (by its caller when ``inline``, else
+        in a task), else from a worker thread whose reply comes back in one call on the loop (no
+        futures chained between the executor and the loop)."""
         job.started_at = self._clock()
         self.in_flight = job
         self.rate.begin(job.cost)
         loop = asyncio.get_running_loop()
-        self._sending = loop.run_in_executor(self._executor, self._forward, job)
-        self._sending.add_done_callback(lambda sent: self._finished(job, sent))
+        if self._send_on_loop is not None and job.run is job.claim is job.trade is None:
+            job.on_loop = True
+            if inline:  # its caller sends it (send_inline): no task, no hand-over
+                job.inline = True
+                self._sending = job.future
+            else:
+                self._sending = loop.create_task(self._forward_on_loop(job))
+            return
+        sending: asyncio.Future[Reply] = loop.create_future()
+        self._sending = sending
 
-    def _finished(self, job: Job, sent: asyncio.Future[Reply]) -> None:
+        def work() -> None:
+            reply = self._forward(job)
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits for it
+                loop.call_soon_threadsafe(self._finished, job, sending, reply)
+
+        try:
+            self._executor.submit(work)
+        except RuntimeError:  # the executor is shut down: nothing was sent
+            self._finished(job, sending, refusal(STOPPING, outcome="upstream_error", status=503))
+
+    async def _forward_on_loop(self, job: Job) -> None:
+        """:meth:`_forward` on the event loop (a call without claim or trade); from a worker
+        thread after all when a step would block."""
+        mark("picked")
+        mark("claimed")
+        assert self._send_on_loop is not None
+        try:
+            try:
+                answer = await self._send_on_loop(
+                    job.method,
+                    job.fields,
+                    deadline=time.monotonic() + job.deadline - self._clock(),  # the store's clock
+                    before_send=lambda: self._still_wanted(job),
+                )
+                reply = from_kraken(answer)
+            except WouldBlock:  # nothing issued or sent
+                job.on_loop = False
+                if job.falls_back is not None:
+                    job.falls_back()
+                reply = await self._forward_in_thread(job)
+        except asyncio.CancelledError:  # the loop is going away: the call's fate is unknown
+            self._finished(job, None, INTERNAL)
+            raise
+        except Exception as exc:
+            reply = failure_reply(job, exc, self.account)
+        mark("judged")
+        self._finished(job, None, reply)
+
+    async def _forward_in_thread(self, job: Job) -> Reply:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._forward, job)
+        except RuntimeError:  # the executor is shut down: nothing was sent
+            return refusal(STOPPING, outcome="upstream_error", status=503)
+
+    def _finished(self, job: Job, sending: asyncio.Future[Reply] | None, reply: Reply) -> None:
         job.finished_at = self._clock()
         self.in_flight = None
         self._sending = None
-        # a cancelled hand-over (the loop is going away) leaves the call's fate unknown
-        reply = _INTERNAL if sent.cancelled() else sent.result()
-        if reply is _KEY_BUSY:  # counted here, on the event loop
+        if sending is not None and not sending.done():
+            sending.set_result(reply)
+        if reply is KEY_BUSY:  # counted here, on the event loop
             reply = self._refused("busy")
-        elif reply is _HALTED:
+        elif reply is HALTED:
             self.refused["halted"] += 1
         full = any(code_label(code) == RATE_LIMITED for code in reply.codes if not reply.by_gateway)
         self.rate.settle(job.cost if reply.sent else 0.0, full=full)
-        answer = self._retry(job) if reply is _RETRY else reply
+        answer = self._retry(job) if reply is RETRY else reply
         if answer is not None:
             self._resolve(job, answer)
         self._pump()
@@ -330,7 +343,7 @@ class Lane:
         not_before = self._clock() + job.retry_in
         if not_before > job.deadline:
             self.refused["order_budget"] += 1
-            return _RETRY
+            return RETRY
         job.not_before, job.started_at = not_before, None
         self._queue.appendleft(job)
         return None
@@ -343,23 +356,25 @@ class Lane:
             raise CallAbandonedError("the client went away before its call was sent")
         if self._clock() > job.deadline:
             raise KeyBusyError("the call's deadline passed before the key was free")
-        lost_at = self._store_lost_at()
         stands_for = job.claim.nonce_time if job.claim is not None else None
+        lost_at = None if stands_for is None else self._store_lost_at()
         if lost_at is not None and stands_for is not None and stands_for < lost_at:
-            raise _Replay("its nonce predates the nonce store's data loss")
+            raise StoreLostReplay("its nonce predates the nonce store's data loss")
         if job.trade is not None and self.guard is not None:
             self.guard.before_send(job.trade)
 
     def _forward(self, job: Job) -> Reply:
         """In a worker thread: claim the request in the replay store, send it, and turn whatever
         happens into a reply; a claim whose request was not sent is given back."""
+        mark("picked")
         claim = job.claim
         try:
             if claim is not None and not claim.take():
-                return _REPLAYED
+                return REPLAYED_REPLY
         except ReplayStoreError as exc:
             log.warning("%s %s: not sent: %s", self.account, job.method, exc)
             return not_sent(exc)
+        mark("claimed")
         reply = self._send_once(job)
         if job.trade is not None and self.guard is not None:
             self.guard.answered(job.trade, reply.sent, reply.body, reply.codes)
@@ -370,6 +385,7 @@ class Lane:
                 log.warning(
                     "%s %s: could not forget a request not sent: %s", self.account, job.method, exc
                 )
+        mark("judged")
         return reply
 
     def _send_once(self, job: Job) -> Reply:
@@ -384,29 +400,8 @@ class Lane:
                 before_send=lambda: self._still_wanted(job),
             )
             return from_kraken(answer)
-        except TransportError as exc:
-            log.warning("%s %s: %s", self.account, job.method, exc.message)
-            return from_transport(exc)
-        except KeyBusyError:
-            return _KEY_BUSY
-        except _Replay:
-            return _REPLAYED
-        except GuardHalted:
-            return _HALTED
-        except GuardNotYet as exc:
-            job.retry_in = exc.wait_s
-            return _RETRY
-        except GuardStoreError as exc:
-            log.warning("%s %s: not sent: %s", self.account, job.method, exc)
-            return not_sent(exc)
-        except CallAbandonedError:
-            return ABANDONED
-        except KrakenError as exc:
-            log.warning("%s %s: not sent: %s", self.account, job.method, exc.message)
-            return not_sent(exc)
-        except Exception:
-            log.exception("%s %s: forwarding failed", self.account, job.method)
-            return _INTERNAL
+        except Exception as exc:
+            return failure_reply(job, exc, self.account)
 
     def _refused(self, reason: str) -> Reply:
         """The gateway's answer to a call it did not send: ``EAPI:Rate limit exceeded`` when the

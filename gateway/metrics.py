@@ -16,9 +16,10 @@ The same calls feed :class:`~gateway.traffic.Traffic`, the recent picture a page
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -103,6 +104,9 @@ class GatewayMetrics:
         #: the gateway's own families (its ``/metrics``)
         self.registry = CollectorRegistry(auto_describe=True)
         self._homes = [self.registry] if registry is None else [self.registry, registry]
+        #: calls answered but not counted yet (:meth:`record_later`), counted before any read
+        self._pending: deque[tuple[tuple[Any, ...], dict[str, Any]]] = deque()
+        self._add(_Flush(self.flush))  # first: every collection counts what is pending first
         self.requests = self._add(REQUESTS.counter())
         self.queue_wait = self._add(QUEUE_WAIT.histogram())
         self.upstream = self._add(UPSTREAM_DURATION.histogram())
@@ -122,8 +126,8 @@ class GatewayMetrics:
             self._add(_CredentialsCollector(credentials))
         if guard is not None:
             self._add(_GuardCollector(guard, accounts))
-        #: the recent picture of the calls, for a page
-        self.traffic = Traffic(accounts, WATCHED_CODES)
+        self._traffic = Traffic(accounts, WATCHED_CODES)
+        self._children: dict[tuple[Any, ...], Any] = {}
 
     def _invalid_nonces(self, shared: Counter | None) -> Counter:
         """The gateway's own counter, or the host's (``shared``, already on the host's registry)."""
@@ -138,9 +142,30 @@ class GatewayMetrics:
         return collector
 
     @property
+    def traffic(self) -> Traffic:
+        """The recent picture of the calls, for a page (every answered call counted)."""
+        self.flush()
+        return self._traffic
+
+    @property
     def recent_errors(self) -> tuple[ErrorRecord, ...]:
         """The last answers that were not ``ok``, oldest first."""
         return self.traffic.errors
+
+    def record_later(self, *args: Any, **kwargs: Any) -> None:
+        """:meth:`record`, once the answer is on its way (:meth:`flush`: the gateway's loop
+        calls it right after, and every read of the metrics or the traffic first)."""
+        self._pending.append((args, kwargs))
+
+    def flush(self) -> None:
+        """Count the calls :meth:`record_later` was given (from any thread)."""
+        pending = self._pending
+        while True:
+            try:
+                args, kwargs = pending.popleft()
+            except IndexError:
+                return
+            self.record(*args, **kwargs)
 
     def record(
         self,
@@ -156,11 +181,11 @@ class GatewayMetrics:
         """Count one answered private call (``method`` is already a label value);
         ``count_invalid_nonce=False``: the caller's own client reports Kraken's invalid nonces to
         the shared counter itself (the dashboard's monitor)."""
-        self.requests.labels(client, account, method, reply.outcome).inc()
+        self._child(self.requests, client, account, method, reply.outcome).inc()
         if queue_wait_s is not None:
-            self.queue_wait.labels(account).observe(queue_wait_s)
+            self._child(self.queue_wait, account).observe(queue_wait_s)
         if upstream_s is not None:
-            self.upstream.labels(account, method).observe(upstream_s)
+            self._child(self.upstream, account, method).observe(upstream_s)
         kraken_codes: list[str] = []
         if not reply.by_gateway:
             kraken_codes = [code_label(c) for c in reply.codes if not c.startswith("W")]
@@ -180,7 +205,7 @@ class GatewayMetrics:
                 code_label(reply.codes[0]) if reply.codes else None,
                 reply.by_gateway,
             )
-        self.traffic.record(
+        self._traffic.record(
             client,
             account,
             reply.outcome,
@@ -189,14 +214,37 @@ class GatewayMetrics:
             error=error,
         )
 
+    def _child(self, family: Any, *labels: str) -> Any:
+        """``family.labels(*labels)``, looked up once: prometheus-client checks and converts the
+        values on every ``labels`` call, and this is on every call's path."""
+        key = (family, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*labels)
+        return child
+
     def authenticated(self, client: str, ok: bool) -> None:
         """A named client's signature was right (``ok``) or wrong."""
         if not ok:
             self.auth_failures.labels(client).inc()
-        self.traffic.authenticated(client, ok)
+        self._traffic.authenticated(client, ok)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Flush(Collector):
+    """No family of its own: counts the pending calls before the families are collected."""
+
+    def __init__(self, flush: Callable[[], None]):
+        self.flush = flush
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        self.flush()
+        return iter(())
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []
 
 
 class _LaneCollector(Collector):

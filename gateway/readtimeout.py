@@ -16,6 +16,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from broker.stages import mark
+
 __all__ = ["protocol_with_read_timeout"]
 
 _TEXT = b"the request did not arrive within the gateway's read timeout\n"
@@ -30,36 +32,51 @@ def protocol_with_read_timeout(read_timeout_s: float) -> type[asyncio.Protocol]:
     ``uvicorn.Config(http=...)``)."""
 
     class ReadTimeoutProtocol(HttpToolsProtocol):
+        #: when the request being read must be complete (``None``: none is being read)
+        _deadline: float | None = None
+        #: one timer per connection, moved on when it fires early: no timer per request
         _read_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            self._arm()
+            self._expect()
 
         def on_message_begin(self) -> None:
+            mark("arrived")
             super().on_message_begin()
-            if self._read_timer is None:  # the first request's clock runs from the connection
-                self._arm()
+            if self._deadline is None:  # the first request's clock runs from the connection
+                self._expect()
 
         def on_message_complete(self) -> None:
-            self._disarm()
+            self._deadline = None
             super().on_message_complete()
 
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            mark("sent")
+
         def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._read_timer = self.loop.call_later(read_timeout_s, self._timed_out)
-
-        def _disarm(self) -> None:
+            self._deadline = None
             if self._read_timer is not None:
                 self._read_timer.cancel()
                 self._read_timer = None
+            super().connection_lost(exc)
+
+        def _expect(self) -> None:
+            self._deadline = self.loop.time() + read_timeout_s
+            if self._read_timer is None:
+                self._read_timer = self.loop.call_at(self._deadline, self._check)
+
+        def _check(self) -> None:
+            self._read_timer = None
+            if self._deadline is None:  # nothing being read: armed again by the next request
+                return
+            if self._deadline > self.loop.time():  # a later request's: wait for its deadline
+                self._read_timer = self.loop.call_at(self._deadline, self._check)
+                return
+            self._timed_out()
 
         def _timed_out(self) -> None:
-            self._read_timer = None
             if self.transport.is_closing():
                 return
             if self.cycle is None or self.cycle.response_complete:  # the app never saw it

@@ -1,7 +1,8 @@
-"""The gateway's HTTP face: Starlette routes with Kraken's semantics.
+"""The gateway's HTTP face: routes with Kraken's semantics.
 
-* ``POST /0/private/<Method>`` — a private call (the body is read with a size limit; a client that
-  disconnects while its call is queued is noticed through ASGI's ``http.disconnect``).
+* ``POST /0/private/<Method>`` — a private call, answered by a plain ASGI app
+  (:mod:`gateway.privateapp`: the body is read with a size limit; a client that disconnects while
+  its call is queued is noticed through ASGI's ``http.disconnect``).
 * ``GET /0/public/<Method>`` — a public call, passed through.
 * ``GET /metrics`` — the gateway's registry; ``GET /healthz`` — 200 when it can serve, else 503.
 * ``POST /admin/halt``, ``POST /admin/resume``, ``GET /admin/halts`` — the kill switch, only when
@@ -22,27 +23,27 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .admin import admin_routes
 from .answers import Reply, refusal
 from .metrics import CONTENT_TYPE
+from .privateapp import GATEWAY_HEADER, PRIVATE_PREFIX, ASGIApp, PrivateApp, answer_headers, serving
 
 if TYPE_CHECKING:
     from .core import Gateway
 
 __all__ = ["GATEWAY_HEADER", "create_app", "create_routes"]
 
-GATEWAY_HEADER = "X-Krakenwatch-Gateway"
-
 
 def _response(reply: Reply) -> Response:
-    headers = {"content-type": reply.content_type}
-    if reply.by_gateway:
-        headers[GATEWAY_HEADER] = "answered"
-    return Response(reply.body, status_code=reply.status, headers=headers)
+    return Response(reply.body, status_code=reply.status, headers=_as_text(answer_headers(reply)))
+
+
+def _as_text(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
 
 
 def _not_allowed(allow: str) -> Response:
@@ -51,62 +52,9 @@ def _not_allowed(allow: str) -> Response:
     return response
 
 
-def _duplicate_credential_header(request: Request) -> Response | None:
-    """The 400 of a request with two ``API-Key`` or ``API-Sign`` headers (which one counted would
-    be anybody's guess), else ``None``."""
-    for name in ("API-Key", "API-Sign"):
-        if len(request.headers.getlist(name)) > 1:
-            return _response(
-                refusal(f"EGeneral:Invalid arguments:duplicate {name} header", status=400)
-            )
-    return None
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The whole body, or ``None`` when it is larger than ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def create_routes(gateway: Gateway) -> list[Route]:
     """The gateway's routes (private, public, ``/metrics``, ``/healthz``), to serve with
     :func:`create_app` or to mount in a host app that starts and stops ``gateway``."""
-    limit = gateway.settings.max_body_bytes
-
-    async def private(request: Request) -> Response:
-        if request.method != "POST":
-            return _not_allowed("POST")
-        duplicate = _duplicate_credential_header(request)
-        if duplicate is not None:
-            return duplicate
-        try:
-            body = await _read_body(request, limit)
-        except ClientDisconnect:  # gone before its body arrived (or the read timeout closed it)
-            return Response(status_code=499)
-        if body is None:
-            too_large = refusal(
-                f"EGeneral:Invalid arguments:body larger than {limit} bytes", status=413
-            )
-            return _response(too_large)
-
-        async def disconnected() -> None:
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        reply = await gateway.private(request.path_params["method"], headers, body, disconnected)
-        if reply is None:  # the client left; nobody reads this
-            return Response(status_code=499)
-        return _response(reply)
 
     async def public(request: Request) -> Response:
         if request.method != "GET":
@@ -127,7 +75,7 @@ def create_routes(gateway: Gateway) -> list[Route]:
 
     every = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     return [
-        Route("/0/private/{method:path}", private, methods=every),
+        Route(PRIVATE_PREFIX + "{method:path}", PrivateApp(gateway), methods=every),
         Route("/0/public/{method:path}", public, methods=every),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -135,8 +83,9 @@ def create_routes(gateway: Gateway) -> list[Route]:
     ]
 
 
-def create_app(gateway: Gateway) -> Starlette:
-    """The routes as an app whose lifespan starts and stops ``gateway``."""
+def create_app(gateway: Gateway) -> ASGIApp:
+    """The routes as an app whose lifespan starts and stops ``gateway``, the private calls
+    answered before any routing (:func:`~gateway.privateapp.serving`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -146,4 +95,5 @@ def create_app(gateway: Gateway) -> Starlette:
         finally:
             await gateway.stop()
 
-    return Starlette(routes=create_routes(gateway), lifespan=lifespan)
+    app = Starlette(routes=create_routes(gateway), lifespan=lifespan)
+    return serving(app, PrivateApp(gateway))

@@ -159,6 +159,8 @@ def _gateway_config(settings: GatewaySettings) -> dict[str, Any]:
     return {
         "http": protocol_with_read_timeout(settings.read_timeout_s),
         "server_header": False,
+        # nothing reads the client's address: no X-Forwarded-* rewriting on every call's path
+        "proxy_headers": False,
         # calls in flight may take the request timeout, plus the nonce store's grace
         "timeout_graceful_shutdown": int(settings.request_timeout_s) + 6,
     }

@@ -9,6 +9,8 @@ module            concern
 ================  ================================================================================
 ``facade``        :class:`Monitor`: starts the pollers and the clock sampler, the app's one handle
 ``polling``       one account's connection, step by step: connect, balance, probes, back off
+``oneshot``       a one-shot verification's client (``krakenwatch check``): calls on a kept-alive
+                  connection, closed after the account's one attempt
 ``streaming``     one account's WebSocket stream turned into its status and the monitor's events
 ``streamstatus``  the stream's state, open orders, trading counters and totals (plain data)
 ``reconcile``     REST Balance against the stream's balances: which assets differ

@@ -12,9 +12,11 @@ nothing, and a reader can tell that an account changed by the copy being a new o
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from broker import KrakenError, NonceStatus
 from dashboard.config import Settings
@@ -23,7 +25,9 @@ from dashboard.monitor.events import Publisher
 from dashboard.monitor.status import AccountState, AccountStatus, ErrorInfo
 from dashboard.monitor.streamstatus import StreamStatus
 
-__all__ = ["PERMISSION_NAMES", "AccountBoard", "initial_statuses"]
+__all__ = ["PERMISSION_NAMES", "AccountBoard", "detached", "initial_statuses"]
+
+_T = TypeVar("_T")
 
 #: the key permissions as Kraken's API key page names them
 PERMISSION_NAMES = {
@@ -68,6 +72,36 @@ def initial_statuses(settings: Settings, now: float) -> list[AccountStatus]:
     return statuses
 
 
+def detached(status: _T) -> _T:
+    """A copy of a status (a dataclass) that shares nothing mutable with it: its dicts, lists and
+    non-frozen dataclasses (the stream's status) copied, the rest shared (strings, numbers, enums,
+    frozen dataclasses, and the immutable values the containers hold). Much cheaper than
+    ``copy.deepcopy``, which copies the immutable values too."""
+    found = object.__new__(type(status))
+    fields = found.__dict__
+    fields.update(status.__dict__)
+    for name, value in fields.items():
+        kind = type(value)
+        if kind in _PLAIN:
+            continue
+        if kind is dict:
+            fields[name] = dict(value)
+        elif kind is list:
+            fields[name] = list(value)
+        elif dataclasses.is_dataclass(value) and not _frozen(kind):
+            fields[name] = detached(value)
+    return found
+
+
+#: values a status shares with its copy as they are
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _frozen(cls: type[Any]) -> bool:
+    params = getattr(cls, "__dataclass_params__", None)
+    return bool(params is not None and params.frozen)
+
+
 class AccountBoard:
     """Every account's :class:`AccountStatus`; reads return shared read-only copies."""
 
@@ -86,6 +120,11 @@ class AccountBoard:
         with self._lock:
             return [self._copy(label, status) for label, status in self._accounts.items()]
 
+    def unconfigured(self) -> list[tuple[str, str]]:
+        """``(label, reason)`` of every account whose variables are invalid (no copy made)."""
+        with self._lock:
+            return [(s.label, s.reason) for s in self._accounts.values() if not s.configured]
+
     def state(self, label: str) -> AccountState:
         with self._lock:
             return self._accounts[label].state
@@ -99,7 +138,7 @@ class AccountBoard:
     def _copy(self, label: str, status: AccountStatus) -> AccountStatus:
         found = self._copies.get(label)
         if found is None:
-            found = self._copies[label] = copy.deepcopy(status)
+            found = self._copies[label] = detached(status)
         return found
 
     # -- transitions (published) --------------------------------------------------------------

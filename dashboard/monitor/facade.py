@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from broker import FanOut, KrakenClient, Observer, StreamHandle, StreamHub, Subscriptions
+from broker.nonce import NonceStore
+from broker.stores import file_store
 from dashboard.config import Settings
 from dashboard.monitor import events as ev
 from dashboard.monitor.board import AccountBoard, initial_statuses
@@ -36,6 +38,7 @@ from dashboard.monitor.clock import ClockSampler
 from dashboard.monitor.events import EventQueue, Publisher
 from dashboard.monitor.gateway_lane import LaneClient
 from dashboard.monitor.guard_link import GuardLink
+from dashboard.monitor.oneshot import one_cpu, step_once
 from dashboard.monitor.polling import AccountPoller, Pause, wait_for_wake
 from dashboard.monitor.retry import RetryPolicy
 from dashboard.monitor.status import AccountState, Snapshot
@@ -202,8 +205,13 @@ class Monitor:
         ``clock_skew`` check (``estimate ± uncertainty`` entirely inside or outside the bound), and
         the snapshot keeps the uncertainty it has. The optional SystemStatus read gets at most
         :data:`VERIFY_OPTIONAL_GRACE_S` beyond the rest. Accounts still waiting for Kraken at the
-        deadline stay ``connecting`` (checks pending).
+        deadline stay ``connecting`` (checks pending). The verification's threads run on one CPU
+        (:func:`~dashboard.monitor.oneshot.one_cpu`).
         """
+        with one_cpu():  # its threads take turns on one CPU (see dashboard.monitor.oneshot)
+            return self._verify(timeout_s)
+
+    def _verify(self, timeout_s: float) -> Snapshot:
         deadline = time.monotonic() + timeout_s
         clock_s = min(timeout_s * VERIFY_CLOCK_SHARE, VERIFY_CLOCK_S)
         # the clock first: it needs no account, and its probes wait for Kraken's second boundaries
@@ -215,10 +223,10 @@ class Monitor:
         )
         required = [self._spawn("kw-verify-clock", skew)]
         optional = [self._spawn("kw-verify-status", self._sampler.read_system_status, clock_s)]
-        self._begin(max(0.5, min(self.settings.request_timeout_s, timeout_s * 0.8)))
+        self._begin(max(0.5, min(self.settings.request_timeout_s, timeout_s * 0.8)), one_shot=True)
         self._say_no_streams(ONE_SHOT)
         required += [
-            self._spawn(f"kw-verify-{label}", poller.step, False)
+            self._spawn(f"kw-verify-{label}", step_once, poller)
             for label, poller in self._pollers.items()
         ]
         _join_all(required, deadline)
@@ -261,24 +269,23 @@ class Monitor:
             },
         )
 
-    def _begin(self, request_timeout_s: float) -> None:
-        """Record the start, announce every account's first state, and build the pollers."""
+    def _begin(self, request_timeout_s: float, *, one_shot: bool = False) -> None:
+        """Record the start, announce every account's first state, and build the pollers (for a
+        one-shot verification, with clients whose calls take a kept-alive connection)."""
         self.started_at = self.clock()
-        for status in self._board.statuses():
-            if not status.configured:
-                self._publish(
-                    ev.STATE,
-                    status.label,
-                    f"invalid configuration: {status.reason}",
-                    {
-                        "state": AccountState.INVALID_CONFIG,
-                        "previous": None,
-                        "reason": status.reason,
-                    },
-                )
+        for label, reason in self._board.unconfigured():
+            self._publish(
+                ev.STATE,
+                label,
+                f"invalid configuration: {reason}",
+                {"state": AccountState.INVALID_CONFIG, "previous": None, "reason": reason},
+            )
         observer = FanOut([*self._observers, EventBridge(self._board, self._publish)])
         store_dir = self.settings.nonce_dir
+        nonce_store = _nonce_store(self.settings)
         make_client: Callable[..., KrakenClient] = KrakenClient
+        if one_shot:  # its calls on a kept-alive connection (see dashboard.monitor.oneshot)
+            make_client = functools.partial(KrakenClient, keep_alive=True)
         if self._gateway is not None:
             make_client = functools.partial(LaneClient, gateway=self._gateway)
         for account in self.settings.accounts:
@@ -288,7 +295,7 @@ class Monitor:
                 account=account.label,
                 nonce_unit=account.nonce_unit,
                 store_dir=store_dir,
-                nonce_store=self.settings.nonce_store,
+                nonce_store=nonce_store,
                 durable=self.settings.nonce_sync,
                 base_url=self.settings.api_url,
                 timeout=request_timeout_s,
@@ -315,6 +322,20 @@ class Monitor:
         thread.start()
         self._threads.append(thread)
         return thread
+
+
+def _nonce_store(settings: Settings) -> str | NonceStore:
+    """The accounts' nonce store, opened once for all their clients: the file store (the one each
+    client would open itself, shared within the process) without each client looking up its
+    directories again; a Redis URL as it is (its clients share one store anyway), and so is a
+    file store that cannot be looked up now (each client then fails as it would)."""
+    spec = settings.nonce_store
+    if spec != "file":
+        return spec
+    try:
+        return file_store(settings.nonce_dir, durable=settings.nonce_sync)
+    except (OSError, RuntimeError):
+        return spec
 
 
 def _activity(handle: StreamHandle) -> StreamActivity:

@@ -28,6 +28,7 @@ SECTIONS = (
     "12. Account streams",
     "13. Trading guard",
     "14. Multi-host faults",
+    "15. Per-stage profile",
 )
 
 
@@ -65,6 +66,7 @@ def test_quick_bench_writes_every_section_without_errors(tmp_path: Path) -> None
         "11. Gateway",
         "12. Account",
         "13. Trading",
+        "15. Per-stage",
     )
     for heading in judged:
         row = next(line for line in text.splitlines() if line.startswith(f"| {heading}"))

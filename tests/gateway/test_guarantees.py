@@ -191,3 +191,31 @@ def test_slow_or_silent_connections_are_closed_after_the_read_timeout(
             sock.close()
     assert sim.stats(key).requests == 0
     assert place(gw.url, key, secret, 1, method="Balance").error == []  # still serving
+
+
+def test_a_kept_alive_connections_next_request_has_its_own_read_timeout(
+    sim_key, start_gateway
+) -> None:
+    sim, key, secret = sim_key
+    gw = start_gateway(sim.url, read_timeout_s=1.0)
+    parts = urlsplit(gw.url)
+    nonce = fresh_nonce()
+    body = form(nonce)
+    head = (
+        f"POST /0/private/Balance HTTP/1.1\r\nHost: gw\r\nAPI-Key: {key}\r\n"
+        f"API-Sign: {sign('/0/private/Balance', nonce, body, secret)}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(head.encode() + body.encode())
+        first = b""
+        while b'"result"' not in first:  # the whole (small) answer
+            chunk = sock.recv(65536)
+            assert chunk, first
+            first += chunk
+        assert first.startswith(b"HTTP/1.1 200 ")
+        # the next request on the same connection trickles: its own clock, from its first byte
+        sock.sendall(b"POST /0/private/Balance HTTP/1.1\r\nHost: gw\r\nAPI-Key: ")
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 408 ")
+    assert sim.stats(key).requests == 1

@@ -246,3 +246,20 @@ def test_the_hosts_invalid_nonce_counter_is_served_in_place_of_the_gateways_own(
     assert host.get_sample_value("krakenwatch_invalid_nonce_errors_total", {"account": "MASTER"})
     on_host = sorted(row[0] for row in _served(generate_latest(host)))
     assert on_host == sorted(row[0] for row in SERVED)  # every family on the host's registry too
+
+
+def test_a_call_counted_later_is_counted_before_anything_reads_the_metrics() -> None:
+    host = CollectorRegistry()
+    metrics = _metrics(registry=host)
+    ok = Reply(200, b"{}", JSON_TYPE, "ok", sent=True)
+    labels = {"client": "bot", "account": "MASTER", "method": "Balance", "outcome": "ok"}
+    for _ in range(3):
+        metrics.record_later("bot", "MASTER", "Balance", ok, queue_wait_s=0.0, upstream_s=0.1)
+    # nothing flushed them: a read of the gateway's registry, the host's, the page's traffic
+    assert metrics.registry.get_sample_value("krakenwatch_gateway_requests_total", labels) == 3
+    metrics.record_later("bot", "MASTER", "Balance", ok)
+    assert host.get_sample_value("krakenwatch_gateway_requests_total", labels) == 4
+    metrics.record_later("bot", "MASTER", "Balance", ok)
+    assert metrics.traffic.snapshot().totals[("MASTER", "bot", "ok")] == 5
+    metrics.flush()  # nothing left: nothing counted twice
+    assert metrics.registry.get_sample_value("krakenwatch_gateway_requests_total", labels) == 5
