@@ -25,6 +25,7 @@ request is judged before it instead of being rejected behind a higher nonce.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -38,6 +39,7 @@ from .calls import public_call, send_request
 from .channels import channel_for
 from .errors import InvalidNonceError
 from .forwarding import KeptAliveLine, forwarded_answer, forwarded_body
+from .loopupstream import Paused
 from .nonce import (
     KeyChannel,
     NonceStatus,
@@ -206,37 +208,28 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         *,
         deadline: float | None = None,
         before_send: Callable[[], None] | None = None,
+        pausing: Callable[[], None] | None = None,
     ) -> ForwardedAnswer:
         """:meth:`forward_private` from the running event loop, never blocking it (the gateway's
         calls). :class:`~broker.nonce.WouldBlock`, nothing issued or sent, when a step would
         block (see :meth:`KeyChannel.reserve <broker.nonce.KeyChannel.reserve>`), the call would
         go through requests, or the client has an observer: then call :meth:`forward_private`
-        from a thread."""
+        from a thread. When the request must wait for a connection, ``pausing`` is called before
+        the wait and ``before_send`` again after it. A call cancelled once the key is held may
+        have been sent: the key is held for the late grace, as after a timeout."""
         kept = self._kept_alive
-        if (
-            not self.keep_alive
-            or self.observer is not None
-            or not kept.applies(self.session, self.uri)
-        ):
+        if not (self.keep_alive and self.observer is None and kept.applies(self.session, self.uri)):
             raise WouldBlock
         body_for = forwarded_body(method, fields, account=self.account)
         call = SignedCall(
             self, method, body_for, timeout, deadline=deadline, before_send=before_send, wait=False
         )
+        paused, where = Paused(pausing, before_send), {"account": self.account, "method": method}
         try:
-            body = call.body.encode("utf-8") if isinstance(call.body, str) else call.body
-            outcome = await kept.post_on_loop(
-                self.session,
-                self.uri,
-                call.urlpath,
-                body,
-                call.headers,
-                timeout=call.limit,
-                json_options=self._json_options,
-                account=self.account,
-                method=method,
-            )
+            outcome = await kept.post_on_loop(self.session, self.uri, call, paused, where)
         except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):  # its outcome is unknown
+                call.ticket.hold_for(self._grace(call.limit))
             call.fail(exc)
             raise
         return forwarded_answer(call.end(outcome))

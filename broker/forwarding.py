@@ -14,15 +14,18 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from .answers import ForwardedAnswer, Outcome, judge
 from .errors import ConfigurationError, TransportError
-from .loopupstream import LoopKeptAlive
+from .loopupstream import LoopKeptAlive, Paused
 from .transport import Timeout
 from .upstream import Answer, KeptAlive, applies, stock_adapters
+
+if TYPE_CHECKING:
+    from .privatecall import SignedCall
 
 __all__ = ["KeptAliveLine", "forwarded_answer", "forwarded_body"]
 
@@ -82,16 +85,12 @@ class KeptAliveLine:
         self,
         session: requests.Session,
         base_url: str,
-        urlpath: str,
-        body: bytes,
-        headers: dict[str, str],
-        *,
-        timeout: Timeout,
-        json_options: dict[str, Any],
-        account: str,
-        method: str,
+        call: SignedCall,
+        paused: Paused,
+        where: dict[str, str],
     ) -> Outcome:
-        """:meth:`post` from the running event loop (:mod:`broker.loopupstream`)."""
+        """:meth:`post` of ``call``'s request from the running event loop
+        (:mod:`broker.loopupstream`; ``paused`` as there); ``where``: its account and method."""
         kept = self._kept(session, base_url)
         loop = asyncio.get_running_loop()
         on_loop = self.on_loop
@@ -99,13 +98,14 @@ class KeptAliveLine:
             if on_loop is not None:
                 on_loop.close()
             on_loop = self.on_loop = LoopKeptAlive(kept, loop)
+        body = call.body.encode("utf-8") if isinstance(call.body, str) else call.body
         try:
             answer = await on_loop.post(
-                urlpath, body, headers, timeout, account=account, method=method
+                call.urlpath, body, call.headers, call.limit, paused=paused, **where
             )
         except TransportError as exc:
             return Outcome(error=exc)
-        return _judged(answer, json_options, account=account, method=method)
+        return _judged(answer, call.client._json_options, **where)
 
     def _kept(self, session: requests.Session, base_url: str) -> KeptAlive:
         kept = self.connection

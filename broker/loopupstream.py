@@ -18,14 +18,32 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
 
 import httptools
 
 from .transport import Timeout, read_timeout
 from .upstream import Answer, KeptAlive, Response, lost, not_connected
 
-__all__ = ["LoopKeptAlive"]
+__all__ = ["LoopKeptAlive", "Paused"]
+
+
+class Paused(NamedTuple):
+    """What a call on the loop is told when it waits before its request leaves (for a
+    connection): ``pausing()`` before the wait; ``resumed()`` after it, nothing sent yet, raises
+    when the request is no longer wanted."""
+
+    pausing: Callable[[], None] | None
+    resumed: Callable[[], None] | None
+
+    def before(self) -> None:
+        if self.pausing is not None:
+            self.pausing()
+
+    def after(self) -> None:
+        if self.resumed is not None:
+            self.resumed()
 
 
 class _Line(asyncio.Protocol):
@@ -75,11 +93,27 @@ class LoopKeptAlive:
         self._line: _Line | None = None
 
     async def post(
-        self, urlpath: str, body: bytes, headers: dict[str, str], timeout: Timeout, **where: Any
+        self,
+        urlpath: str,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: Timeout,
+        *,
+        paused: Paused | None = None,
+        **where: Any,
     ) -> Answer:
         """POST ``body`` to ``urlpath``; the answer, or the :class:`TransportError` that says
-        whether anything was sent."""
-        line = await self._connection(timeout[0] if isinstance(timeout, tuple) else timeout, where)
+        whether anything was sent. When a connection must be made first (a wait), ``paused``
+        is told before it and asked after it whether the request is still wanted (it raises
+        when not, and nothing is sent)."""
+        line = self._line
+        if line is None or line.unusable:
+            if paused is not None:
+                paused.before()
+            connect_s = timeout[0] if isinstance(timeout, tuple) else timeout
+            line = await self._connection(connect_s, where)
+            if paused is not None:
+                paused.after()
         answer = line.answer = Response()
         waiter = line.waiter = self.loop.create_future()
         timer = self.loop.call_later(read_timeout(timeout), _expire, waiter)
@@ -109,9 +143,6 @@ class LoopKeptAlive:
             line.transport.close()
 
     async def _connection(self, connect_s: float, where: dict[str, Any]) -> _Line:
-        line = self._line
-        if line is not None and not line.unusable:
-            return line
         self.close()
         target = self.target
         try:

@@ -312,18 +312,24 @@ class KeyChannel:
         self, lease: KeyLease, unit: str, asked: float, deadline: float | None, wait: bool
     ) -> Ticket:
         """The next nonce, written to ``lease`` (the key held)."""
+        first_look = self.had_history is None
         record = self._checked(lease.read(), unit)
-        hold_until = max(record.hold_until, self._hold_until)
-        if deadline is not None and hold_until - time.time() > deadline - time.monotonic():
-            raise self.busy("a hold after a request whose answer was lost")
-        if not wait and hold_until > time.time():
-            raise WouldBlock
-        _wait_out(hold_until)
-        floor = max(self._last_issued_in(unit), convert(record.high_water, record.unit, unit))
-        nonce = max(now_in_unit(unit), floor + 1)
-        if nonce > MAX_NONCE:
-            raise ConfigurationError(f"nonce for key {self.key_id} would exceed 2^64-1")
-        lease.write(NonceRecord(nonce, unit))
+        try:
+            hold_until = max(record.hold_until, self._hold_until)
+            if deadline is not None and hold_until - time.time() > deadline - time.monotonic():
+                raise self.busy("a hold after a request whose answer was lost")
+            if not wait and hold_until > time.time():
+                raise WouldBlock
+            _wait_out(hold_until)
+            floor = max(self._last_issued_in(unit), convert(record.high_water, record.unit, unit))
+            nonce = max(now_in_unit(unit), floor + 1)
+            if nonce > MAX_NONCE:
+                raise ConfigurationError(f"nonce for key {self.key_id} would exceed 2^64-1")
+            lease.write(NonceRecord(nonce, unit))
+        except WouldBlock:  # the first look (its floor: the synced bound) is the retry's
+            if first_look:
+                self.had_history = None
+            raise
         self._last_issued, self._last_unit = nonce, unit
         return Ticket(nonce, time.monotonic() - asked, lease)
 
@@ -404,6 +410,8 @@ class KeyChannel:
             lease.write(record)
         except NonceStoreError as exc:
             log.warning("could not record the hold of key %s: %s", self.key_id, exc.message)
+        except WouldBlock:  # never: a hold moves no bound to sync; the request is not re-sent
+            log.warning("could not record the hold of key %s: it would wait", self.key_id)
 
     def _reset_after_fork(self, lock: threading.Lock) -> None:
         self._lock = lock

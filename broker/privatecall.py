@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from .answers import Outcome
 from .calls import report_call
@@ -38,6 +38,8 @@ class Signer(Protocol):
     nonce_unit: str
     apiversion: str
     observer: Observer | None
+    #: krakenex's ``json_options()``: how answers are parsed
+    _json_options: dict[str, Any]
 
     def _limit(self, timeout: Timeout | None) -> Timeout: ...
     def _checked_key(self) -> str: ...

@@ -101,11 +101,12 @@ class Job:
     not_before: float = 0.0
     #: set by the worker when the order budget does not allow the call yet
     retry_in: float = 0.0
-    #: being sent from the event loop (nothing to watch until it leaves: see ``falls_back``)
+    #: being sent from the event loop (nothing to watch unless it waits: see ``falls_back``)
     on_loop: bool = False
     #: to be sent by its caller's coroutine (:meth:`Lane.send_inline`), not by a task
     inline: bool = False
-    #: called when a call being sent from the loop falls back to a worker thread after all
+    #: called when a call being sent from the loop waits before it leaves (a connection, or a
+    #: worker thread after all): its client is watched from then on
     falls_back: Callable[[], None] | None = field(default=None, repr=False)
 
     @property

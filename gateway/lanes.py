@@ -298,12 +298,12 @@ class Lane:
                     job.fields,
                     deadline=time.monotonic() + job.deadline - self._clock(),  # the store's clock
                     before_send=lambda: self._still_wanted(job),
+                    pausing=lambda: _pausing(job),
                 )
                 reply = from_kraken(answer)
             except WouldBlock:  # nothing issued or sent
                 job.on_loop = False
-                if job.falls_back is not None:
-                    job.falls_back()
+                _pausing(job)
                 reply = await self._forward_in_thread(job)
         except asyncio.CancelledError:  # the loop is going away: the call's fate is unknown
             self._finished(job, None, INTERNAL)
@@ -415,3 +415,10 @@ class Lane:
     def _resolve(job: Job, reply: Reply) -> None:
         if not job.future.done():
             job.future.set_result(reply)
+
+
+def _pausing(job: Job) -> None:
+    """``job``, being sent from the loop, waits before it leaves (a connection, or a worker
+    thread after all): its client is watched from now on."""
+    if job.falls_back is not None:
+        job.falls_back()

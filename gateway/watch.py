@@ -19,14 +19,15 @@ async def answer(lane: Lane, job: Job, disconnected: Disconnected | None) -> Rep
     """The answer to ``job``, submitted to ``lane`` (sent by this coroutine when the lane started
     it inline). ``disconnected`` returns when the client goes away: a queued call is then dropped
     (answered :data:`~gateway.answers.ABANDONED`), one being sent from a worker thread is marked
-    for the worker to check right before it leaves. A call sent from the loop leaves without a
-    pause in which a disconnect could be seen: its client is watched only if it falls back to a
-    worker thread after all."""
+    for the worker to check right before it leaves. A call sent from the loop is watched only
+    once it waits before it leaves (for a connection, or a worker thread after all): without a
+    wait no disconnect could be seen before it leaves."""
     watching: list[asyncio.Future[object]] = []
     if disconnected is not None:
 
         def watch() -> None:
-            watching.append(_watch(disconnected, lane, job))
+            if not watching:
+                watching.append(_watch(disconnected, lane, job))
 
         if job.on_loop:
             job.falls_back = watch

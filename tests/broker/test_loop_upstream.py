@@ -362,12 +362,12 @@ def test_a_connection_the_server_closed_is_replaced_unseen(
     assert server.connections() == len(server.seen) == 3
 
 
-def test_cancelling_mid_answer_closes_the_line_and_lets_the_key_go(
+def test_cancelling_mid_answer_closes_the_line_and_holds_the_key_for_the_late_grace(
     tmp_path: Path, run: Run
 ) -> None:
     with upstream() as server:
         server.mode = "partial"
-        api = client(server.url, *make_key("loop-cancel"), tmp_path)
+        api = client(server.url, *make_key("loop-cancel"), tmp_path, late_grace=1)
 
         def mid_answer() -> bool:
             line = line_of(api)
@@ -382,8 +382,13 @@ def test_cancelling_mid_answer_closes_the_line_and_lets_the_key_go(
             with pytest.raises(asyncio.CancelledError):
                 await task
             assert line_of(api) is None and line.transport.is_closing()
+            held = record(api)  # the request may have reached Kraken: its outcome is unknown
+            assert held is not None and held.hold_until > time.time()
+            with pytest.raises(WouldBlock):  # the hold is never waited out on the loop
+                await api.forward_private_on_loop("Balance")
             server.mode = "keep"
             server.release.set()
+            await until(lambda: time.time() > held.hold_until, "the late grace to end")
             return await api.forward_private_on_loop("Balance")  # a new line, the key free
 
         answer = run(closing(api, calls()))
@@ -427,3 +432,62 @@ def test_a_client_outlives_the_asyncio_loop_it_sent_from(tmp_path: Path) -> None
             api.close()  # its line is on a closed loop: dropped, not closed through it
             gc.collect()
         assert api._kept_alive.on_loop is None and sim.stats(key).accepted == 2
+
+
+def test_a_call_that_waits_for_a_connection_is_asked_again_whether_it_is_still_wanted(
+    tmp_path: Path, run: Run
+) -> None:
+    with one_key_simulator("loop-paused", latency_ms=(0, 0)) as (sim, key, secret):
+        api = client(sim.url, key, secret, tmp_path, late_grace=30)
+        told: list[str] = []
+        wanted = [True]
+
+        def still_wanted() -> None:
+            told.append("asked")
+            if not wanted[0]:
+                raise CallAbandonedError("the client went away while the connection was made")
+
+        def send() -> Awaitable[ForwardedAnswer]:
+            return api.forward_private_on_loop(
+                "Balance", before_send=still_wanted, pausing=lambda: told.append("pausing")
+            )
+
+        async def calls() -> ForwardedAnswer:
+            await send()  # a new connection: asked before and after it
+            assert told == ["asked", "pausing", "asked"]
+            told.clear()
+            await send()  # the connection kept alive: no wait, asked once
+            assert told == ["asked"]
+            api.close()
+            told.clear()
+
+            def gone() -> None:  # the client leaves while the connection is being made
+                told.append("pausing")
+                wanted[0] = False
+
+            with pytest.raises(CallAbandonedError):
+                await api.forward_private_on_loop("Balance", before_send=still_wanted, pausing=gone)
+            assert told == ["asked", "pausing", "asked"]
+            wanted[0] = True
+            return await send()  # nothing was sent: the key is free, no hold
+
+        answer = run(closing(api, calls()))
+        stats = sim.stats(key)
+    assert answer.error is None and stats.requests == stats.accepted == 3
+
+
+def test_a_loop_call_that_would_sync_leaves_the_first_look_to_the_thread(tmp_path: Path) -> None:
+    # a power loss left the exact mark older than what was sent; the synced bound is not
+    with one_key_simulator("loop-first-look", latency_ms=(0, 0)) as (sim, key, secret):
+        store = FileStore(tmp_path, host_dir=host_lock_dir())
+        api = client(sim.url, key, secret, tmp_path, durable=True)
+        now_us = time.time_ns() // 1000
+        with store.hold(api.key_id) as lease:
+            lease.write(NonceRecord(now_us + 100_000_000, "us"))  # synced: bound 101 s ahead
+            lease.write(NonceRecord(now_us - 5_000_000, "us"))  # the stale exact mark
+        stale = record(api)
+        assert stale is not None and stale.bound > now_us + 100_000_000 > stale.high_water
+        with pytest.raises(WouldBlock):  # the first nonce is above the bound: a sync is due
+            asyncio.run(api.forward_private_on_loop("Balance"))
+        answer = api.forward_private("Balance")  # from a thread: the first look is its own
+        assert answer.error is None and answer.nonce > stale.bound
