@@ -8,5 +8,6 @@ module             concern
 ``value_gauges``   the accounts' USD value as gauges (switched off with the balances)
 ``deploy_gauges``  the latest deploy: version, state, time to verdict
 ``stream_gauges``  the accounts' streams: connected, messages, orders, trading counter
+``text``           the registry in the text format, each series' name and labels written once
 =================  ========================================================================
 """

@@ -19,7 +19,6 @@ from prometheus_client import (
     Counter,
     Histogram,
     disable_created_metrics,
-    generate_latest,
 )
 
 from broker import (
@@ -33,6 +32,7 @@ from dashboard.config import Settings
 from dashboard.exporter.deploy_gauges import DeployCollector
 from dashboard.exporter.gauges import SnapshotGauges
 from dashboard.exporter.stream_gauges import StreamCollector
+from dashboard.exporter.text import TextWriter
 from dashboard.exporter.value_gauges import BalanceValueCollector
 from dashboard.history.deploy_book import Deploy
 from dashboard.monitor.prices import PriceSource
@@ -108,6 +108,7 @@ class Metrics:
         if deploy is not None:
             r.register(DeployCollector(deploy, settings.deploy_timeout_s))
         r.register(StreamCollector(snapshot))
+        self._text = TextWriter()
 
     def _start_at_zero(self, settings: Settings) -> None:
         """Every account's counters exist from the first scrape, at 0 (a rate over a series that
@@ -140,4 +141,4 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The whole ``/metrics`` text: the registry's counters and histograms, then the gauges."""
-        return generate_latest(self.registry) + self.gauges.exposition().encode("utf-8")
+        return self._text.write(self.registry.collect()) + self.gauges.exposition().encode("utf-8")

@@ -29,61 +29,85 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from dashboard.monitor.status import Snapshot
+from dashboard.monitor.status import AccountStatus, Snapshot
 from dashboard.monitor.streamstatus import ORDER_EVENTS, StreamState
 
 __all__ = ["StreamCollector"]
 
+#: positions in :func:`_families` of the families written from the activity
+MESSAGES, LAST = 4, 5
+
 
 class StreamCollector(Collector):
+    """The stream families; what an account's status says is written once per status copy (the
+    board hands out a new copy per change), only its activity (message counts, the last message)
+    on every scrape."""
+
     def __init__(self, snapshot: Callable[[], Snapshot]):
         self.snapshot = snapshot
+        #: label -> the status copy and the families written from it alone (shared, not changed)
+        self._written: dict[str, tuple[AccountStatus, tuple[Metric, ...]]] = {}
 
     def describe(self) -> Iterator[Metric]:
         yield from _families()
 
     def collect(self) -> Iterator[Metric]:
         families = _families()
-        (
-            connected,
-            state,
-            reconnects,
-            tokens,
-            messages,
-            last,
-            orders,
-            open_orders,
-            counter,
-            threshold,
-            mismatches,
-        ) = families
+        messages, last = families[MESSAGES], families[LAST]
         snap = self.snapshot()
+        written: dict[str, tuple[AccountStatus, tuple[Metric, ...]]] = {}
         for a in snap.accounts:
             if not a.configured:
                 continue
-            s, label = a.stream, a.label
-            connected.add_metric([label], 1.0 if s.up else 0.0)
-            for name in StreamState:
-                state.add_metric([label, str(name)], 1.0 if s.state == name else 0.0)
-            reconnects.add_metric([label], s.reconnects)
-            tokens.add_metric([label], s.tokens)
-            mismatches.add_metric([label], s.balance_mismatches)
-            open_orders.add_metric([label], len(s.open_orders))
-            activity = snap.stream_activity.get(label)
+            found = self._written.get(a.label)
+            if found is None or found[0] is not a:
+                found = (a, _status_families(a))
+            written[a.label] = found
+            for family, part in zip(families, found[1], strict=True):
+                family.samples.extend(part.samples)
+            activity = snap.stream_activity.get(a.label)
             if activity is not None:
                 for channel, n in sorted(activity.messages.items()):
-                    messages.add_metric([label, channel], n)
+                    messages.add_metric([a.label, channel], n)
                 if activity.last_message_at is not None:
-                    last.add_metric([label], activity.last_message_at)
-            pairs = sorted({pair for pair, _ in s.orders})
-            for pair in pairs:
-                for event in ORDER_EVENTS:
-                    orders.add_metric([label, pair, event], s.orders.get((pair, event), 0))
-            for pair, rate in sorted(s.rate_counters.items()):
-                counter.add_metric([label, pair], rate.count)
-                if rate.threshold is not None:
-                    threshold.add_metric([label, pair], rate.threshold)
+                    last.add_metric([a.label], activity.last_message_at)
+        self._written = written  # (a race between two scrapes only writes a copy twice)
         yield from families
+
+
+def _status_families(a: AccountStatus) -> tuple[Metric, ...]:
+    """The families with ``a``'s samples that depend on its status alone (all but the messages
+    and the last message time, which are activity)."""
+    families = _families()
+    (
+        connected,
+        state,
+        reconnects,
+        tokens,
+        _,
+        _,
+        orders,
+        open_orders,
+        counter,
+        threshold,
+        mismatches,
+    ) = families
+    s, label = a.stream, a.label
+    connected.add_metric([label], 1.0 if s.up else 0.0)
+    for name in StreamState:
+        state.add_metric([label, str(name)], 1.0 if s.state == name else 0.0)
+    reconnects.add_metric([label], s.reconnects)
+    tokens.add_metric([label], s.tokens)
+    mismatches.add_metric([label], s.balance_mismatches)
+    open_orders.add_metric([label], len(s.open_orders))
+    for pair in sorted({pair for pair, _ in s.orders}):
+        for event in ORDER_EVENTS:
+            orders.add_metric([label, pair, event], s.orders.get((pair, event), 0))
+    for pair, rate in sorted(s.rate_counters.items()):
+        counter.add_metric([label, pair], rate.count)
+        if rate.threshold is not None:
+            threshold.add_metric([label, pair], rate.threshold)
+    return families
 
 
 def _families() -> tuple[GaugeMetricFamily | CounterMetricFamily, ...]:
