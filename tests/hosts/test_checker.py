@@ -17,6 +17,7 @@ from testkit.hostcheck import (
     BotLogs,
     Call,
     RoundTimes,
+    fault_hit,
     judge_round,
     kind_rows,
     peak_in_flight,
@@ -150,3 +151,14 @@ def test_bot_logs_are_read_as_they_grow(tmp_path: Path) -> None:
     logs.poll()
     assert [c.id for c in logs.calls] == ["gw1:k0:0:1"]
     assert logs.all_ok_since(0.5) == 2.0 and logs.all_ok_since(1.5) is None
+
+
+def test_a_pause_shows_by_calls_held_across_it_and_none_asked_and_answered_during_it() -> None:
+    times = round_times("gateway-pause")  # stopped at 2.0, continued at 8.0
+    held = call("gw1:held", 1.9, 8.2)
+    read_late = call("gw1:read-late", 1.95, 3.0)  # answered before the stop, read by a slow bot
+    assert fault_hit(times, [held, read_late])[0]
+    during = call("gw1:during", 3.0, 3.1)  # asked and answered while stopped: no pause at all
+    hit, evidence = fault_hit(times, [held, during])
+    assert not hit and "1 calls asked and answered while gw1 was paused" in evidence
+    assert not fault_hit(times, [read_late])[0]  # nothing held across it

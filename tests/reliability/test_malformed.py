@@ -160,7 +160,7 @@ def test_bad_env_file_and_bad_scenario_file_are_named(
     store_dir = tmp_path / "nonces"
     store_dir.mkdir()
     key = builtin_scenario("healthy").keys[0]
-    from broker.nonce import key_id
+    from broker.signing import key_id
 
     (store_dir / f"{key_id(key.key)}.nonce").write_text("garbage here\n")
     with pytest.raises(KrakenError, match="corrupt"):
