@@ -345,7 +345,7 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
             self, method, body_for, timeout, deadline=deadline, before_send=before_send
         )
         try:
-            outcome = self._send(call.urlpath, method, call.body, call.headers, timeout, kept_alive)
+            outcome = self._send(call, method, timeout, kept_alive)
         except BaseException as exc:
             call.fail(exc)
             raise
@@ -379,39 +379,35 @@ class KrakenClient(krakenex.API):  # type: ignore[misc]  # krakenex ships no typ
         return outcome
 
     def _send(
-        self,
-        urlpath: str,
-        method: str,
-        body: str | bytes,
-        headers: dict[str, str],
-        timeout: Timeout | None,
-        kept_alive: bool,
+        self, call: SignedCall, method: str, timeout: Timeout | None, kept_alive: bool
     ) -> Outcome:
-        """One signed POST: through the kept-alive line when asked for and it applies (see
-        :mod:`broker.upstream`), else through the session (requests)."""
+        """``call``'s POST: through the kept-alive line when asked for and it applies (see
+        :mod:`broker.upstream`; the lease looked at again once connected), else through the
+        session (requests)."""
         limit, options = self._limit(timeout), self._json_options
         if kept_alive and self._kept_alive.applies(self.session, self.uri):
             return self._kept_alive.post(
                 self.session,
                 self.uri,
-                urlpath,
-                body,
-                headers,
+                call.urlpath,
+                call.body,
+                call.headers,
                 timeout=limit,
                 json_options=options,
                 account=self.account,
                 method=method,
+                last_look=call.last_look,
             )
         outcome = send_request(
             self.session,
             "POST",
-            self.uri + urlpath,
+            self.uri + call.urlpath,
             method=method,
             account=self.account,
             timeout=limit,
             json_options=options,
-            body=body,
-            headers=headers,
+            body=call.body,
+            headers=call.headers,
         )
         if outcome.response is not None:
             self.response = outcome.response  # krakenex keeps the last answer

@@ -70,13 +70,16 @@ class KeptAliveLine:
         json_options: dict[str, Any],
         account: str,
         method: str,
+        last_look: Callable[[], None] | None = None,
     ) -> Outcome:
         """One POST of ``body`` to ``urlpath`` under ``base_url``, judged as an answer through
-        requests is."""
+        requests is (``last_look`` as :meth:`KeptAlive.post <broker.upstream.KeptAlive.post>`
+        takes it)."""
         kept = self._kept(session, base_url)
         data = body.encode("utf-8") if isinstance(body, str) else body
+        where = {"account": account, "method": method}
         try:
-            answer = kept.post(urlpath, data, headers, timeout, account=account, method=method)
+            answer = kept.post(urlpath, data, headers, timeout, last_look=last_look, **where)
         except TransportError as exc:
             return Outcome(error=exc)
         return _judged(answer, json_options, account=account, method=method)

@@ -92,6 +92,12 @@ class SignedCall:
             self.fail(exc)
             raise
 
+    def last_look(self) -> None:
+        """Right before the request's first byte leaves, the connection made: raise unless the
+        key's lease stays ours for the read timeout (a process paused since the look above, past
+        its lease, sends nothing when it wakes)."""
+        self.ticket.ensure_live(read_timeout(self.limit))
+
     def end(self, outcome: Outcome) -> Outcome:
         """The request was sent (or could not be): let the key go and report the call."""
         mark("answered")

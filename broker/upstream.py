@@ -27,6 +27,7 @@ import os
 import select
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -144,16 +145,27 @@ class KeptAlive:
         return head.encode("latin-1") + body
 
     def post(
-        self, urlpath: str, body: bytes, headers: dict[str, str], timeout: Timeout, **where: Any
+        self,
+        urlpath: str,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: Timeout,
+        *,
+        last_look: Callable[[], None] | None = None,
+        **where: Any,
     ) -> Answer:
         """POST ``body`` to ``urlpath``; the answer, or the :class:`TransportError` that says
-        whether anything was sent."""
+        whether anything was sent. ``last_look`` is called once connected, right before the
+        first byte leaves: it raises when the request must not leave (nothing is sent)."""
         connect_s = timeout[0] if isinstance(timeout, tuple) else timeout
         sock = self._connection(connect_s, where)
+        request = self.request(urlpath, body, headers)
         answer = Response()
+        if last_look is not None:
+            last_look()
         try:
             sock.settimeout(read_timeout(timeout))
-            sock.sendall(self.request(urlpath, body, headers))
+            sock.sendall(request)
             while not answer.complete:
                 data = sock.recv(65536)
                 if not data:

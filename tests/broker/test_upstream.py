@@ -17,6 +17,8 @@ import pytest
 import requests
 
 from broker import ConnectionLostError, KrakenClient, KrakenConnectionError, KrakenTimeout
+from broker.errors import NonceStoreUnavailable
+from broker.privatecall import SignedCall
 from broker.upstream import applies, stock_adapters
 from testkit.proxy import recording_proxy
 from testkit.sim import make_key, one_key_simulator
@@ -169,3 +171,26 @@ def test_https_is_verified_against_the_ca_bundle_requests_would_use(
     for _ in range(3):
         assert api.forward_private("Balance").error is None
     assert asked == ["/0/private/Balance"] * 3
+
+
+def test_the_lease_is_looked_at_again_once_connected_right_before_the_request_leaves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked: list[bool] = []
+
+    def lease_ran_out(call: SignedCall) -> None:  # as when the process was paused past it
+        line = call.client._kept_alive.connection
+        looked.append(line is not None and line._sock is not None)  # the connection made
+        raise NonceStoreUnavailable("the lease may have run out before the request left")
+
+    with one_key_simulator("kept-last-look", latency_ms=(0, 0)) as (sim, key, secret):
+        api = client(sim.url, key, secret, tmp_path)
+        with monkeypatch.context() as patched:
+            patched.setattr(SignedCall, "last_look", lease_ran_out)
+            with pytest.raises(NonceStoreUnavailable):
+                api.forward_private("Balance")
+            with pytest.raises(NonceStoreUnavailable):
+                api.call_private("Balance")
+        assert looked == [True, True] and sim.stats(key).requests == 0  # nothing left
+        answer = api.forward_private("Balance")  # the key was let go, without a hold
+        assert answer.error is None and sim.stats(key).accepted == 1
